@@ -1,0 +1,83 @@
+"""The ``kara`` command: argparse front end; every user error is one red line, exit 2.
+
+Sub-commands live in :mod:`kara_core.commands`, one module each, and import their heavy
+dependencies inside ``run`` so that ``kara --help``, ``kara plugins`` and ``kara check``
+start fast and never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from kara_core import __version__
+from kara_core.errors import KaraError
+
+COMMAND_ORDER = ("run", "check", "plugins", "prepare", "audit", "train", "generate", "compare")
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def command_names() -> list[str]:
+    """Modules in :mod:`kara_core.commands`, in help order (known ones first)."""
+    import pkgutil
+
+    from kara_core import commands
+
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
+    order = {name: i for i, name in enumerate(COMMAND_ORDER)}
+    return sorted(found, key=lambda n: (order.get(n, len(order)), n))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with one sub-parser per command module."""
+    parser = argparse.ArgumentParser(
+        prog="kara",
+        description="Neural audio generation experiments: decode mp3s, turn audio into "
+        "frames, train an LSTM seq2seq, generate, and measure every step.",
+    )
+    parser.add_argument("--version", action="version", version=f"kara {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks instead of one-line errors"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in command_names():
+        module = importlib.import_module(f"kara_core.commands.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(args.debug or os.environ.get("KARA_DEBUG"))
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except KaraError as exc:
+        if debug:
+            raise
+        from kara_core.console import print_error
+
+        print_error(str(exc))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        from kara_core.console import print_error
+
+        print_error("interrupted; rerun the same command to continue where it stopped")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``kara`` sub-command: ``add_parser(subparsers)`` and ``run(args)``."""

@@ -1,0 +1,45 @@
+"""``kara check kara.yaml``: validate the config and show every resolved variant."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the sub-command."""
+    parser = subparsers.add_parser("check", help="validate kara.yaml and show resolved variants")
+    parser.add_argument("config", help="path to kara.yaml")
+    parser.add_argument("--json", action="store_true", help="print the resolved variants as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 with a table of variants, or raise the one-line :class:`ConfigError`."""
+    from kara_core.console import out, print_json
+    from kara_core.session import load_experiment
+
+    _plugins, experiment = load_experiment(args.config)
+    if args.json:
+        print_json({"variants": [v.resolved() for v in experiment.variants]})
+        return 0
+    from rich.table import Table
+
+    from kara_core.options import to_plain
+
+    def show(component: Any) -> str:
+        options = to_plain(component.options)
+        inner = ", ".join(f"{k}={v}" for k, v in options.items())
+        return f"{component.type} ({inner})" if inner else component.type
+
+    table = Table(title=f"{experiment.path}: experiment '{experiment.name}'")
+    for column in ("variant", "decoder", "transform", "model", "run folder"):
+        table.add_column(column, overflow="fold")
+    for variant in experiment.variants:
+        table.add_row(
+            variant.name, show(variant.decoder), show(variant.transform), show(variant.model),
+            str(variant.run_dir),
+        )
+    out.print(table)
+    out.print(f"[green]ok[/]: {len(experiment.variants)} variant(s) resolved")
+    return 0

@@ -1,0 +1,47 @@
+"""``kara plugins``: which plugins are installed and what each registers."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the sub-command."""
+    parser = subparsers.add_parser("plugins", help="list installed plugins and their components")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print each plugin: name, distribution, version, components by kind."""
+    from kara_core.console import out, print_json
+    from kara_core.session import load_plugins
+
+    plugins = load_plugins()
+    rows = [
+        {
+            "name": name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "components": plugins.components_of(name),
+        }
+        for name, info in sorted(plugins.infos.items())
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="Kara plugins")
+    for column in ("plugin", "distribution", "version", "decoders", "transforms", "models"):
+        table.add_column(column)
+    for row in rows:
+        comps = row["components"]
+        table.add_row(
+            row["name"], row["distribution"], row["version"],
+            ", ".join(comps["decoders"]), ", ".join(comps["transforms"]),
+            ", ".join(comps["models"]),
+        )
+    out.print(table)
+    return 0

@@ -1,0 +1,324 @@
+"""kara.yaml -> frozen dataclasses, one :class:`VariantConfig` per variant.
+
+The base experiment is the variant named ``base``; each entry of ``variants:`` deep-merges
+over it. Relative paths resolve against the YAML file's folder. Every error is one line
+naming the file and the YAML path, e.g.
+``kara.yaml: variants.mel.transform.options.n_mels: expected int, got 'many'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from kara_core.errors import ConfigError
+from kara_core.options import OptionError, build, describe, to_plain
+from kara_core.registry import Registry
+
+BASE_VARIANT = "base"
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_CONFIG_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where the songs are and what audio the pipeline works on."""
+
+    mp3_dir: Path = Path("dataset/mp3")
+    wav_dir: Path = Path("dataset/wav")
+    cache_dir: Path = Path("dataset/cache")
+    sample_rate: int = field(default=22050, metadata={"min": 4000, "max": 192000})
+    channels: int = field(default=1, metadata={"min": 1, "max": 2})
+    val_fraction: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; model-specific knobs live under ``model.options``."""
+
+    epochs: int = field(default=20, metadata={"min": 1, "max": 100000})
+    batch_size: int = field(default=64, metadata={"min": 1, "max": 65536})
+    learning_rate: float = field(default=1e-3, metadata={"min": 0.0, "max": 10.0})
+    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
+    distribute: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    patience: int = field(default=5, metadata={"min": 0, "max": 100000})
+    stride: int | None = field(default=None, metadata={"min": 1, "max": 1_000_000})
+    steps_per_epoch: int | None = field(default=None, metadata={"min": 1, "max": 10_000_000})
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What to generate after training."""
+
+    seconds: float = field(default=10.0, metadata={"min": 0.1, "max": 3600.0})
+    prompt_seconds: float = field(default=2.0, metadata={"min": 0.0, "max": 3600.0})
+    temperature: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
+    mp3: bool = False
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """A resolved component: its registered type, validated options and owning plugin."""
+
+    kind: str
+    type: str
+    options: Any
+    plugin: str
+    cls: type = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """One fully resolved experiment: what ``kara run`` trains and evaluates."""
+
+    name: str
+    experiment: str
+    runs_dir: Path
+    dataset: DatasetConfig
+    decoder: ComponentConfig
+    decoder_fallback: ComponentConfig | None
+    transform: ComponentConfig
+    model: ComponentConfig
+    train: TrainConfig
+    generate: GenerateConfig
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def run_dir(self) -> Path:
+        """``<runs_dir>/<name>/<variant>``."""
+        return self.runs_dir / self.experiment / self.name
+
+    def resolved(self) -> dict[str, Any]:
+        """The whole variant as plain data, for ``config.resolved.yaml`` and ``kara check``."""
+        def component(c: ComponentConfig | None) -> Any:
+            if c is None:
+                return None
+            return {"type": c.type, "plugin": c.plugin, "options": to_plain(c.options)}
+
+        return {
+            "name": self.experiment,
+            "variant": self.name,
+            "runs_dir": str(self.runs_dir),
+            "dataset": to_plain(self.dataset),
+            "decoder": {**component(self.decoder), "fallback": component(self.decoder_fallback)},
+            "transform": component(self.transform),
+            "model": component(self.model),
+            "train": to_plain(self.train),
+            "generate": to_plain(self.generate),
+        }
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A loaded kara.yaml: the base variant first, then the others in file order."""
+
+    path: Path
+    name: str
+    variants: tuple[VariantConfig, ...]
+
+    @property
+    def base(self) -> VariantConfig:
+        """The variant named ``base``."""
+        return self.variants[0]
+
+    def variant(self, name: str) -> VariantConfig:
+        """The variant called ``name``; :class:`ConfigError` lists the valid names."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        names = ", ".join(v.name for v in self.variants)
+        raise ConfigError(f"{self.path}: no variant named {name!r}; variants: {names}")
+
+    def select(self, names: list[str] | None) -> list[VariantConfig]:
+        """The named variants (all when ``names`` is empty)."""
+        if not names:
+            return list(self.variants)
+        return [self.variant(n) for n in names]
+
+
+TOP_LEVEL_KEYS = (
+    "name", "runs_dir", "dataset", "decoder", "transform", "model", "train", "generate",
+    "variants",
+)
+DEFAULT_COMPONENTS = {
+    "decoder": {"type": "lame"},
+    "transform": {"type": "stft"},
+    "model": {"type": "lstm_seq2seq"},
+}
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: mappings merge key by key, anything else replaces.
+
+    Changing a component's ``type`` drops the base's ``options``: options of one transform
+    mean nothing to another.
+    """
+    merged: dict[str, Any] = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            if "type" in value and value.get("type") != old.get("type"):
+                merged[key] = copy.deepcopy(dict(value))
+            else:
+                merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse ``path`` with ``yaml.safe_load``; syntax errors become ``file:line: ...``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too large for a config file ({len(raw)} bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def load_config(path: Path | str, registry: Registry) -> ExperimentConfig:
+    """Load, merge and validate every variant of ``path`` against the installed components."""
+    path = Path(path)
+    data = read_yaml(path)
+    try:
+        return _resolve(path, data, registry)
+    except OptionError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+
+
+def _resolve(path: Path, data: Any, registry: Registry) -> ExperimentConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise OptionError(f"(top level): expected a mapping, got {describe(data)}")
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise OptionError(f"{key}: unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not VARIANT_NAME.match(name):
+        raise OptionError(
+            f"name: expected a name of letters, digits, '.', '_' or '-', got {describe(name)}"
+        )
+    variants_raw = data.get("variants") or {}
+    if not isinstance(variants_raw, Mapping):
+        raise OptionError(f"variants: expected a mapping, got {describe(variants_raw)}")
+    base_raw = {k: v for k, v in data.items() if k not in ("variants", "name")}
+    for key, default in DEFAULT_COMPONENTS.items():
+        base_raw.setdefault(key, default)
+    folder = path.resolve().parent
+
+    variants = [_variant(BASE_VARIANT, "", base_raw, name, folder, registry)]
+    for variant_name, override in variants_raw.items():
+        where = f"variants.{variant_name}"
+        if not isinstance(variant_name, str) or not VARIANT_NAME.match(variant_name):
+            raise OptionError(
+                f"{where}: a variant name is letters, digits, '.', '_' or '-' "
+                "(no slashes), at most 64 characters"
+            )
+        if variant_name == BASE_VARIANT:
+            raise OptionError(f"{where}: 'base' is the name of the top-level experiment")
+        if override is None:
+            override = {}
+        if not isinstance(override, Mapping):
+            raise OptionError(f"{where}: expected a mapping, got {describe(override)}")
+        for key in override:
+            if key not in TOP_LEVEL_KEYS or key in ("name", "variants"):
+                raise OptionError(f"{where}.{key}: unknown key for a variant")
+        merged = deep_merge(base_raw, override)
+        variants.append(_variant(variant_name, where + ".", merged, name, folder, registry))
+    return ExperimentConfig(path=path, name=name, variants=tuple(variants))
+
+
+def _resolve_path(folder: Path, value: Path) -> Path:
+    return value if value.is_absolute() else folder / value
+
+
+def _variant(
+    name: str, prefix: str, raw: Mapping[str, Any], experiment: str, folder: Path,
+    registry: Registry,
+) -> VariantConfig:
+    dataset = build(DatasetConfig, raw.get("dataset"), f"{prefix}dataset")
+    dataset = DatasetConfig(
+        mp3_dir=_resolve_path(folder, dataset.mp3_dir),
+        wav_dir=_resolve_path(folder, dataset.wav_dir),
+        cache_dir=_resolve_path(folder, dataset.cache_dir),
+        sample_rate=dataset.sample_rate,
+        channels=dataset.channels,
+        val_fraction=dataset.val_fraction,
+    )
+    runs_raw = raw.get("runs_dir", "runs")
+    if not isinstance(runs_raw, str) or not runs_raw.strip():
+        raise OptionError(f"{prefix}runs_dir: expected a path, got {describe(runs_raw)}")
+    decoder_raw = raw.get("decoder")
+    fallback = None
+    if isinstance(decoder_raw, Mapping) and "fallback" in decoder_raw:
+        decoder_raw = dict(decoder_raw)
+        fallback_name = decoder_raw.pop("fallback")
+        if fallback_name is not None:
+            fallback = _component(
+                "decoders", {"type": fallback_name}, f"{prefix}decoder.fallback", registry,
+                type_path=f"{prefix}decoder.fallback",
+            )
+    return VariantConfig(
+        name=name,
+        experiment=experiment,
+        runs_dir=_resolve_path(folder, Path(runs_raw)),
+        dataset=dataset,
+        decoder=_component("decoders", decoder_raw, f"{prefix}decoder", registry),
+        decoder_fallback=fallback,
+        transform=_component("transforms", raw.get("transform"), f"{prefix}transform", registry),
+        model=_component("models", raw.get("model"), f"{prefix}model", registry),
+        train=build(TrainConfig, raw.get("train"), f"{prefix}train"),
+        generate=build(GenerateConfig, raw.get("generate"), f"{prefix}generate"),
+        raw=raw,
+    )
+
+
+def _component(
+    kind: str, raw: Any, where: str, registry: Registry, type_path: str | None = None
+) -> ComponentConfig:
+    if not isinstance(raw, Mapping):
+        raise OptionError(f"{where}: expected a mapping with 'type', got {describe(raw)}")
+    for key in raw:
+        if key not in ("type", "options"):
+            raise OptionError(f"{where}.{key}: unknown key; expected one of: options, type")
+    if "type" not in raw:
+        raise OptionError(f"{where}.type: required key is missing")
+    type_name = raw["type"]
+    type_where = type_path or f"{where}.type"
+    if not isinstance(type_name, str):
+        raise OptionError(f"{type_where}: expected a string, got {describe(type_name)}")
+    try:
+        entry = registry.get(kind, type_name)
+    except KeyError as exc:
+        raise OptionError(f"{type_where}: {exc.args[0]}") from None
+    options = build(entry.cls.Options, raw.get("options"), f"{where}.options")  # type: ignore[attr-defined]
+    return ComponentConfig(
+        kind=kind, type=type_name, options=options, plugin=entry.plugin, cls=entry.cls
+    )

@@ -1,0 +1,82 @@
+"""Named components, each remembered with the plugin that registered it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, is_dataclass
+from typing import Any
+
+from kara_core.components import BASE_CLASSES, COMPONENT_KINDS
+from kara_core.errors import PluginError
+
+KIND_SINGULAR = {"decoders": "decoder", "transforms": "transform", "models": "model"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component class and the plugin that owns it."""
+
+    kind: str
+    name: str
+    cls: type
+    plugin: str
+
+
+@dataclass
+class Registry:
+    """All components by kind and name. Duplicate names are refused, naming both owners."""
+
+    entries: dict[str, dict[str, Entry]] = field(
+        default_factory=lambda: {kind: {} for kind in COMPONENT_KINDS}
+    )
+
+    def add(self, kind: str, cls: Any, plugin: str) -> None:
+        """Store ``cls`` under ``cls.name``; raise :class:`PluginError` when invalid or taken."""
+        base = BASE_CLASSES[kind]
+        singular = KIND_SINGULAR[kind]
+        if not isinstance(cls, type) or not issubclass(cls, base):
+            raise PluginError(
+                f"plugin {plugin!r} registered {cls!r} as a {singular}, "
+                f"but it is not a subclass of {base.__module__}.{base.__name__}"
+            )
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r}: {singular} {cls.__name__} has no 'name'")
+        if not is_dataclass(cls.Options):
+            raise PluginError(
+                f"plugin {plugin!r}: {singular} {name!r} Options must be a dataclass"
+            )
+        existing = self.entries[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"{singular} {name!r} is registered twice: by plugin {existing.plugin!r} "
+                f"and by plugin {plugin!r}; disable one with KARA_DISABLE_PLUGINS"
+            )
+        self.entries[kind][name] = Entry(kind=kind, name=name, cls=cls, plugin=plugin)
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for ``name``; :class:`KeyError` carries a did-you-mean message."""
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            raise KeyError(self.unknown_message(kind, name)) from None
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        """``unknown transform 'mell'; did you mean 'mel'? installed: fft, mel, raw, stft``."""
+        installed = sorted(self.entries[kind])
+        message = f"unknown {KIND_SINGULAR[kind]} {name!r}"
+        close = difflib.get_close_matches(str(name), installed, n=1, cutoff=0.5)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        else:
+            message += ";"
+        return message + f" installed: {', '.join(installed) or '(none)'}"
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of one kind."""
+        return sorted(self.entries[kind])
+
+    def __iter__(self) -> Iterator[Entry]:
+        for kind in COMPONENT_KINDS:
+            yield from self.entries[kind].values()

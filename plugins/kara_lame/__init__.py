@@ -1,0 +1,14 @@
+"""The ``lame`` decoder: ``lame --decode`` in a subprocess, as the original project did."""
+
+from __future__ import annotations
+
+from kara_core.components import Decoder
+from kara_core.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def kara_register_decoders(register: Register[Decoder]) -> None:
+    """Register the lame decoder."""
+    from kara_lame.decoder import LameDecoder
+
+    register(LameDecoder)

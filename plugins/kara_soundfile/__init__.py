@@ -1,0 +1,14 @@
+"""The ``soundfile`` decoder: libsndfile (mp3 since 1.1), no external program."""
+
+from __future__ import annotations
+
+from kara_core.components import Decoder
+from kara_core.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def kara_register_decoders(register: Register[Decoder]) -> None:
+    """Register the soundfile decoder."""
+    from kara_soundfile.decoder import SoundfileDecoder
+
+    register(SoundfileDecoder)

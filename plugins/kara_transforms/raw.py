@@ -1,0 +1,58 @@
+"""``raw``: the waveform cut into non-overlapping frames; exact inverse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kara_core.components import RoundTripTolerance, Transform
+
+
+@dataclass(frozen=True)
+class RawOptions:
+    """Options of the ``raw`` transform."""
+
+    frame_size: int = field(default=1024, metadata={"min": 1, "max": 1 << 20})
+
+
+class RawTransform(Transform):
+    """Samples as features: frame ``t`` is ``wave[t*frame_size:(t+1)*frame_size]``.
+
+    The last frame is zero-padded; ``inverse`` trims back to the requested length, so the
+    round trip is bit-exact.
+    """
+
+    name = "raw"
+    Options = RawOptions
+    options: RawOptions
+
+    @property
+    def frame_dim(self) -> int:
+        return self.options.frame_size
+
+    @property
+    def hop(self) -> int:
+        return self.options.frame_size
+
+    @property
+    def tolerance(self) -> RoundTripTolerance:
+        return RoundTripTolerance(min_snr_db=120.0)
+
+    def describe(self) -> str:
+        return f"raw {self.options.frame_size}"
+
+    def forward(self, wave: np.ndarray) -> np.ndarray:
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        size = self.options.frame_size
+        n_frames = max(1, -(-wave.shape[0] // size))
+        padded = np.zeros(n_frames * size, dtype=np.float32)
+        padded[: wave.shape[0]] = wave
+        return padded.reshape(n_frames, size)
+
+    def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
+        flat = np.asarray(frames, dtype=np.float32).reshape(-1)
+        out = np.zeros(int(length), dtype=np.float32)
+        n = min(flat.shape[0], int(length))
+        out[:n] = flat[:n]
+        return out
