@@ -99,7 +99,16 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        owner = manager.get_name(exc.plugin) or repr(exc.plugin)
+        hooks = [
+            name for name in dir(exc.plugin)
+            if name.startswith("kara_") and not hasattr(manager.hook, name)
+        ]
+        raise PluginError(
+            f"plugin {owner!r} implements unknown hook(s) {', '.join(hooks) or '?'}; "
+            "known hooks: kara_register_decoders, kara_register_models, "
+            "kara_register_transforms"
+        ) from exc
     _fill_registry(plugins)
     return plugins
 

@@ -1,0 +1,49 @@
+# Kara: `make run` and `make test` set up whatever is missing first (venv, package, lame).
+# Idempotent: a second call only checks and goes straight to the work.
+
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3.10 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kara-installed
+CONFIG ?= kara.yaml
+# keep TensorFlow's start-up chatter out of the user's terminal
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup tools run test test-long lint bench clean help
+
+help:
+	@echo "make run        set up, then kara run $(CONFIG) on the bundled demo songs"
+	@echo "make test       set up, then lint (ruff, mypy) and the whole test suite"
+	@echo "make test-long  the test suite plus the long fault-injection tests"
+	@echo "make bench      set up, then the benchmarks in benchmarks/"
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) scripts/check_python.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+tools:
+	@sh scripts/ensure_tools.sh
+
+run: setup
+	$(BIN)/kara run $(CONFIG)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+test-long: lint
+	$(BIN)/python -m pytest -q --run-slow
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf runs dataset/wav dataset/cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The stages of an experiment: prepare, featurize, train, generate, evaluate."""

@@ -1,0 +1,1 @@
+"""The checks behind kara_core.testing, one module per component kind."""

@@ -1,0 +1,98 @@
+"""The versions record of a run: what produced these numbers and this audio.
+
+Written as ``versions.json`` beside ``metrics.json`` so a result can be reproduced or
+explained months later. Package versions come from :mod:`importlib.metadata`, never from
+importing the package: recording TensorFlow's version must not cost TensorFlow's start-up.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, entry_points, version
+from typing import Any
+
+from kara_core import __version__
+
+# The first name installed wins: tensorflow-cpu on Linux, tensorflow elsewhere.
+PACKAGE_ALIASES: dict[str, tuple[str, ...]] = {
+    "numpy": ("numpy",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
+    "keras": ("keras",),
+    "scipy": ("scipy",),
+    "soundfile": ("soundfile",),
+    "soxr": ("soxr",),
+}
+
+
+def package_version(*names: str) -> str | None:
+    """The installed version of the first of ``names`` that is installed, else ``None``."""
+    for name in names:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def lame_version() -> str | None:
+    """The first line of ``lame --version``, or ``None`` when lame is not on PATH."""
+    exe = shutil.which("lame")
+    if exe is None:
+        return None
+    try:
+        result = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, check=False, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
+def plugin_versions(infos: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """``{plugin: {"distribution", "version"}}`` for every plugin in the ``kara`` group.
+
+    :param infos: the loaded plugins' ``PluginInfo`` objects (``Plugins.infos``); without
+        them the entry points are read directly, which includes disabled plugins.
+    """
+    if infos is not None:
+        return {
+            name: {"distribution": info.distribution, "version": info.version}
+            for name, info in sorted(infos.items())
+        }
+    found: dict[str, dict[str, str]] = {}
+    for ep in sorted(entry_points(group="kara"), key=lambda e: e.name):
+        dist = ep.dist
+        found[ep.name] = {
+            "distribution": dist.metadata["Name"] if dist is not None else "(unknown)",
+            "version": dist.version if dist is not None else "(unknown)",
+        }
+    return found
+
+
+def collect_versions(
+    infos: Mapping[str, Any] | None = None, decoder_version: str | None = None
+) -> dict[str, Any]:
+    """Everything that can change a result: kara, Python, libraries, lame, plugins.
+
+    :param infos: ``Plugins.infos`` of the session, for the plugin list.
+    :param decoder_version: the configured decoder's own ``version()`` string.
+    """
+    record: dict[str, Any] = {
+        "kara": __version__,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+    }
+    for key, names in PACKAGE_ALIASES.items():
+        record[key] = package_version(*names)
+    record["lame"] = lame_version()
+    if decoder_version is not None:
+        record["decoder"] = decoder_version
+    record["plugins"] = plugin_versions(infos)
+    return record

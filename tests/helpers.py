@@ -1,0 +1,32 @@
+"""Small helpers shared by the tests: running the CLI in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_kara(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m kara_core ARGS`` in a subprocess, capturing text output."""
+    full_env = dict(os.environ)
+    full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    full_env["COLUMNS"] = "200"
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "kara_core", *args],
+        cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def write_yaml(folder: Path, text: str, name: str = "kara.yaml") -> Path:
+    """Write a YAML config into ``folder`` and return its path."""
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path

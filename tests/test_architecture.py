@@ -1,0 +1,119 @@
+"""Architecture rules users feel: fast start-up, a core that knows only contracts,
+and every hook documented and tested."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kara_core import hookspecs
+from tests.helpers import REPO
+
+PLUGIN_PACKAGES = {"kara_lame", "kara_soundfile", "kara_transforms", "kara_lstm",
+                   "kara_baselines"}
+HEAVY = ("tensorflow", "keras", "librosa")
+
+
+def hook_names() -> list[str]:
+    return sorted(name for name in dir(hookspecs) if name.startswith("kara_"))
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_kara_core_never_imports_a_plugin_package():
+    offenders = {
+        str(path.relative_to(REPO)): sorted(imports_of(path) & PLUGIN_PACKAGES)
+        for path in (REPO / "kara_core").rglob("*.py")
+        if imports_of(path) & PLUGIN_PACKAGES
+    }
+    assert offenders == {}
+
+
+def test_no_module_imports_tensorflow_at_module_level():
+    """TensorFlow is imported only inside the functions that need it."""
+    offenders = []
+    for folder in ("kara_core", "plugins"):
+        for path in (REPO / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in tree.body:
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if any(n.split(".")[0] in HEAVY for n in names):
+                    offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["plugins"], ["plugins", "--json"], ["check", "kara.yaml"]],
+)
+def test_fast_commands_never_import_tensorflow(argv):
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['kara', *{argv!r}]\n"
+        "try:\n"
+        "    from kara_core.cli import main\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert "HEAVY=\n" in result.stderr or result.stderr.rstrip().endswith("HEAVY="), result.stderr
+
+
+def test_every_hook_is_documented_in_docs_plugins_md():
+    docs = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    missing = [name for name in hook_names() if f"### `{name}" not in docs]
+    assert missing == []
+
+
+def test_every_hook_has_a_test():
+    tests_text = "\n".join(
+        p.read_text(encoding="utf-8") for p in (REPO / "tests").glob("test_*.py")
+        if p.name != "test_architecture.py"
+    )
+    untested = [name for name in hook_names() if not re.search(rf"\b{name}\b", tests_text)]
+    assert untested == []
+
+
+def test_every_builtin_plugin_is_an_entry_point():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert set(project["entry-points"]["kara"]) == PLUGIN_PACKAGES
+    for name in PLUGIN_PACKAGES:
+        assert (REPO / "plugins" / name / "__init__.py").is_file()
+
+
+def test_version_flag():
+    result = subprocess.run([sys.executable, "-m", "kara_core", "--version"], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert re.fullmatch(r"kara \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_plugins_json_is_machine_readable():
+    result = subprocess.run([sys.executable, "-m", "kara_core", "plugins", "--json"],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    assert isinstance(json.loads(result.stdout), list)

@@ -1,0 +1,188 @@
+"""Plugin discovery: entry points, env filters, broken plugins, duplicates, inline plugins."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kara_core.components import NoOptions, RoundTripTolerance, Transform
+from kara_core.errors import PluginError
+from kara_core.hookspecs import hookimpl
+from kara_core.plugins import get_plugin_manager
+from tests.helpers import run_kara
+
+BUILTINS = {"kara_baselines", "kara_lame", "kara_lstm", "kara_soundfile", "kara_transforms"}
+
+
+def fake_distribution(site: Path, name: str, module_source: str) -> None:
+    """An installed distribution on ``site`` with one ``kara`` entry point, without pip."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(textwrap.dedent(module_source))
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[kara]\n{name} = {name}\n")
+
+
+class Echo(Transform):
+    name = "echo_test"
+    Options = NoOptions
+
+    frame_dim = 1  # type: ignore[assignment]
+    hop = 1  # type: ignore[assignment]
+    tolerance = RoundTripTolerance(min_snr_db=100.0)  # type: ignore[assignment]
+
+    def forward(self, wave):
+        return wave.reshape(-1, 1)
+
+    def inverse(self, frames, length):
+        return frames.reshape(-1)[:length]
+
+
+class InlinePlugin:
+    @hookimpl
+    def kara_register_transforms(self, register):
+        register(Echo)
+
+
+def test_plugins_json_lists_each_component_under_its_plugin():
+    result = run_kara("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert BUILTINS <= set(rows)
+    assert "lame" in rows["kara_lame"]["components"]["decoders"]
+    assert "raw" in rows["kara_transforms"]["components"]["transforms"]
+    assert "persistence" in rows["kara_baselines"]["components"]["models"]
+    assert rows["kara_lame"]["distribution"] == "kara"
+    for row in rows.values():
+        assert set(row) == {"name", "distribution", "version", "components"}
+        assert set(row["components"]) == {"decoders", "transforms", "models"}
+
+
+def test_inline_plugin_registers_and_records_its_owner():
+    plugins = get_plugin_manager(extra_plugins=(("inline_test", InlinePlugin()),))
+    entry = plugins.registry.get("transforms", "echo_test")
+    assert entry.cls is Echo
+    assert entry.plugin == "inline_test"
+    # a fresh manager does not keep it: nothing registered at import time
+    assert "echo_test" not in get_plugin_manager().registry.names("transforms")
+
+
+def test_duplicate_component_names_are_refused_naming_both_plugins():
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(
+            extra_plugins=(("first_plugin", InlinePlugin()), ("second_plugin", InlinePlugin()))
+        )
+    assert "'first_plugin'" in str(info.value) and "'second_plugin'" in str(info.value)
+
+
+def test_registering_a_non_component_is_a_plugin_error():
+    class Bad:
+        @hookimpl
+        def kara_register_models(self, register):
+            register(dict)
+
+    with pytest.raises(PluginError, match="not a subclass"):
+        get_plugin_manager(extra_plugins=(("bad_plugin", Bad()),))
+
+
+def test_misspelled_hook_is_caught_by_check_pending():
+    class Typo:
+        @hookimpl
+        def kara_register_transfroms(self, register):
+            register(Echo)
+
+    with pytest.raises(PluginError, match="typo_plugin"):
+        get_plugin_manager(extra_plugins=(("typo_plugin", Typo()),))
+
+
+def test_load_plugins_env_loads_only_the_named(monkeypatch):
+    monkeypatch.setenv("KARA_LOAD_PLUGINS", "kara_transforms,kara_lame")
+    plugins = get_plugin_manager()
+    assert set(plugins.infos) == {"kara_transforms", "kara_lame"}
+    assert plugins.registry.names("models") == []
+
+
+def test_disable_plugins_env_blocks_the_named(monkeypatch):
+    monkeypatch.setenv("KARA_DISABLE_PLUGINS", "kara_lame")
+    plugins = get_plugin_manager()
+    assert "kara_lame" not in plugins.infos
+    assert "lame" not in plugins.registry.names("decoders")
+    assert "kara_transforms" in plugins.infos
+
+
+def test_disabled_decoder_in_config_is_a_one_line_error(tmp_path):
+    config = tmp_path / "kara.yaml"
+    config.write_text("decoder: {type: lame}\ntransform: {type: raw}\nmodel: {type: persistence}\n")
+    result = run_kara("check", str(config), env={"KARA_DISABLE_PLUGINS": "kara_lame"})
+    assert result.returncode == 2
+    assert "decoder.type: unknown decoder 'lame'" in result.stderr
+
+
+def test_a_plugin_that_fails_to_import_is_named_and_the_rest_load(tmp_path):
+    fake_distribution(tmp_path, "brokenplug", "raise ImportError('needs libfoo')\n")
+    result = run_kara("plugins", "--json", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "plugin 'brokenplug' failed to load: ImportError: needs libfoo" in result.stderr
+    assert BUILTINS <= {row["name"] for row in json.loads(result.stdout)}
+
+
+def test_an_entry_point_plugin_is_usable_by_type_in_yaml(tmp_path):
+    fake_distribution(
+        tmp_path / "site",
+        "thirdparty",
+        """
+        from kara_core.hookspecs import hookimpl
+        from kara_transforms.raw import RawTransform
+
+        class Doubled(RawTransform):
+            name = "doubled"
+
+        @hookimpl
+        def kara_register_transforms(register):
+            register(Doubled)
+        """,
+    )
+    config = tmp_path / "kara.yaml"
+    config.write_text("transform: {type: doubled, options: {frame_size: 8}}\n"
+                      "model: {type: persistence}\n")
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    result = run_kara("check", str(config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    base = json.loads(result.stdout)["variants"][0]
+    assert base["transform"] == {
+        "type": "doubled", "plugin": "thirdparty", "options": {"frame_size": 8}
+    }
+
+
+def test_each_registration_hook_reaches_the_registry():
+    """kara_register_decoders, kara_register_transforms and kara_register_models all work."""
+    from kara_baselines.models import PersistenceModel
+    from kara_soundfile.decoder import SoundfileDecoder
+
+    class MyDecoder(SoundfileDecoder):
+        name = "my_decoder"
+
+    class MyModel(PersistenceModel):
+        name = "my_model"
+
+    class AllKinds:
+        @hookimpl
+        def kara_register_decoders(self, register):
+            register(MyDecoder)
+
+        @hookimpl
+        def kara_register_transforms(self, register):
+            register(Echo)
+
+        @hookimpl
+        def kara_register_models(self, register):
+            register(MyModel)
+
+    registry = get_plugin_manager(extra_plugins=(("all_kinds", AllKinds()),)).registry
+    assert registry.get("decoders", "my_decoder").plugin == "all_kinds"
+    assert registry.get("transforms", "echo_test").plugin == "all_kinds"
+    assert registry.get("models", "my_model").plugin == "all_kinds"
