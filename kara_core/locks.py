@@ -1,0 +1,87 @@
+"""Folder locks, so two Kara processes never interleave writes to one dataset or run.
+
+A lock is ``fcntl.flock`` on ``<folder>/.kara.lock``. The kernel drops it when its process
+dies, so a lock left by a killed run is stale by construction and the next run takes it
+over; the file only carries the holder's pid and command for the waiting message. A second
+process waits, saying who holds the lock, and gives up with a one-line error after
+``KARA_LOCK_TIMEOUT`` seconds (default: wait as long as it takes; Ctrl-C stops waiting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kara_core.errors import KaraError
+
+LOCK_NAME = ".kara.lock"
+POLL_SECONDS = 0.25
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        return "another kara process"
+    return f"pid {info.get('pid', '?')} ({info.get('command', 'kara')})"
+
+
+def _timeout() -> float | None:
+    raw = os.environ.get("KARA_LOCK_TIMEOUT")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise KaraError(f"KARA_LOCK_TIMEOUT: expected seconds, got {raw!r}") from None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
+    """Hold the lock of ``folder`` for the duration of the block.
+
+    :param purpose: what this process does there, shown to a process that has to wait.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise KaraError(f"{folder}: cannot create lock file ({exc.strerror or exc})") from exc
+    try:
+        _acquire(handle, folder, purpose)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "command": purpose}))
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the flock
+
+
+def _acquire(handle: object, folder: Path, purpose: str) -> None:
+    fd = handle.fileno()  # type: ignore[attr-defined]
+    deadline_after = _timeout()
+    started = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        holder = _holder(folder / LOCK_NAME)
+        waited = time.monotonic() - started
+        if deadline_after is not None and waited >= deadline_after:
+            raise KaraError(
+                f"{folder}: in use by {holder}; try again when it has finished"
+            )
+        if not told:
+            print(f"waiting: {folder} is in use by {holder} ...", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,320 @@
+"""Generation: a prompt from a held-out song, continued by the model, turned back into audio.
+
+The prompt is the first ``generate.prompt_seconds`` of a song the model never trained on
+(wav -> ``transform.forward`` -> the feature set's normalisation). The model continues it
+for ``generate.seconds`` of frames with its own compiled step (``Model.generate``); the
+frames are de-normalised and inverted by the transform. Audio is peak-normalised only when
+it would clip, and the record says so: a quiet or broken model must stay audible as such.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kara_core import atomic
+from kara_core.errors import DecodeError, KaraError, ToolMissingError
+
+if TYPE_CHECKING:
+    from kara_core.components import Model, Transform
+    from kara_core.config import VariantConfig
+
+PEAK_TARGET = 0.99
+"""Where clipping audio is scaled to; untouched when its peak is at most 1.0."""
+MAX_ROUNDTRIP_SECONDS = 60.0
+"""The round trip is measured on at most this much of the held-out song."""
+LAME_INSTALL_HINT = (
+    "lame is not installed, and generate.mp3 needs it: run 'make setup' or "
+    "'sudo apt-get install lame' (Debian/Ubuntu) / 'brew install lame' (macOS)"
+)
+
+
+@dataclass(frozen=True)
+class PromptAudio:
+    """Where the generation starts.
+
+    :ivar wave: float32 mono audio at the experiment's sample rate: the whole held-out
+        excerpt (or the user's file); the prompt is its first ``prompt_seconds``.
+    :ivar source: the file it came from, for the record.
+    :ivar held_out: False when no held-out song exists and a training song was used.
+    """
+
+    wave: np.ndarray
+    source: str
+    held_out: bool
+
+
+@dataclass
+class Generation:
+    """One generated excerpt and what it cost."""
+
+    prompt_wave: np.ndarray
+    prompt_frames: np.ndarray
+    frames: np.ndarray
+    wave: np.ndarray
+    model_seconds: float
+    inverse_seconds: float
+    peak: float
+    peak_normalised: bool
+    seconds: float
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio produced per second of compute (model + inverse); >1 is faster
+        than real time."""
+        spent = self.model_seconds + self.inverse_seconds
+        return float("inf") if spent <= 0 else self.seconds / spent
+
+
+# --------------------------------------------------------------------------- audio input
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """float32 ``[n]`` from ``[n]`` or ``[n, channels]`` (channels averaged)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    return np.ascontiguousarray(samples.reshape(-1), dtype=np.float32)
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``wave`` at ``target`` Hz (soxr, high quality); unchanged when the rates agree."""
+    if int(rate) == int(target):
+        return np.asarray(wave, dtype=np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(wave, int(rate), int(target), quality="HQ"), np.float32)
+
+
+def read_wav(path: Path, target_rate: int) -> np.ndarray:
+    """A wav (or any libsndfile format) as float32 mono at ``target_rate``."""
+    import soundfile as sf
+
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise KaraError(f"{path}: cannot read audio ({exc})") from None
+    if samples.shape[0] == 0:
+        raise KaraError(f"{path}: contains no audio")
+    return resample(to_mono(samples), int(rate), target_rate)
+
+
+def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
+    """The user's ``--prompt`` file as float32 mono at the experiment's rate.
+
+    mp3 goes through the configured decoder (then its fallback); anything else through
+    soundfile. Errors name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KaraError(f"{path}: --prompt file not found")
+    rate = variant.dataset.sample_rate
+    if path.suffix.lower() != ".mp3":
+        return read_wav(path, rate)
+    reasons = []
+    for component in (variant.decoder, variant.decoder_fallback):
+        if component is None:
+            continue
+        decoder = component.cls(component.options)
+        try:
+            decoder.check()
+            audio = decoder.decode(path)
+        except (DecodeError, ToolMissingError) as exc:
+            reasons.append(f"{component.type}: {exc}")
+            continue
+        return resample(to_mono(audio.samples), audio.rate, rate)
+    raise KaraError(f"{path}: cannot decode the prompt ({'; '.join(reasons)})")
+
+
+def song_excerpt(song: Any, hop: int, rate: int, seconds: float | None = None) -> np.ndarray:
+    """The held-out part of a cached song as audio: samples ``start*hop`` to ``stop*hop``
+    of its wav (frames ``start:stop`` of its cache), at most ``seconds`` long."""
+    wave = read_wav(Path(song.wav), rate)
+    first = max(0, int(song.start) * int(hop))
+    last = min(wave.shape[0], int(song.stop) * int(hop))
+    if last <= first:
+        last = wave.shape[0]
+    if seconds is not None:
+        last = min(last, first + max(1, int(round(seconds * rate))))
+    return np.ascontiguousarray(wave[first:last])
+
+
+def heldout_songs(features: Any) -> tuple[list[Any], bool]:
+    """The validation songs, or (with none held out) the training songs and ``False``."""
+    if features.val:
+        return list(features.val), True
+    if features.train:
+        return list(features.train), False
+    raise KaraError("no songs in the feature set: nothing to prompt the model with")
+
+
+def heldout_prompt(features: Any, transform: Transform, variant: VariantConfig) -> PromptAudio:
+    """The first held-out song's excerpt, long enough for the prompt and the round trip."""
+    songs, held_out = heldout_songs(features)
+    song = songs[0]
+    gen = variant.generate
+    seconds = min(MAX_ROUNDTRIP_SECONDS, gen.prompt_seconds + gen.seconds)
+    wave = song_excerpt(song, transform.hop, variant.dataset.sample_rate, seconds)
+    return PromptAudio(wave=wave, source=str(song.source), held_out=held_out)
+
+
+def heldout_reference(
+    features: Any, transform: Transform, rate: int, max_seconds: float = 120.0
+) -> np.ndarray:
+    """Held-out audio to compare generated audio with: the validation songs, up to
+    ``max_seconds`` in total (the training songs when nothing is held out)."""
+    songs, _held_out = heldout_songs(features)
+    parts: list[np.ndarray] = []
+    remaining = max_seconds
+    for song in songs:
+        if remaining <= 0:
+            break
+        part = song_excerpt(song, transform.hop, rate, remaining)
+        parts.append(part)
+        remaining -= part.shape[0] / rate
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def frames_for(seconds: float, rate: int, hop: int) -> int:
+    """How many frames cover ``seconds`` of audio (at least one)."""
+    return max(1, math.ceil(seconds * rate / hop))
+
+
+def prompt_frames(
+    wave: np.ndarray, prompt_seconds: float, transform: Transform, features: Any, rate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(prompt audio, normalised prompt frames)``: the first ``prompt_seconds`` of
+    ``wave`` (at least one frame's worth, so the model always has a starting point)."""
+    n = max(int(round(prompt_seconds * rate)), transform.hop, 1)
+    audio = np.ascontiguousarray(wave[:n], dtype=np.float32)
+    frames = transform.forward(audio)
+    return audio, np.asarray(features.normalise(frames), dtype=np.float32)
+
+
+def generate_audio(
+    model: Model, transform: Transform, features: Any, prompt_wave: np.ndarray, *,
+    rate: int, prompt_seconds: float, seconds: float, temperature: float = 0.0, seed: int = 0,
+) -> Generation:
+    """Continue the prompt for ``seconds`` and return the audio with its timings.
+
+    Raises :class:`KaraError` when the model produces non-finite frames (a diverged
+    training): writing NaNs as a wav would only hide the problem.
+    """
+    audio, prompt = prompt_frames(prompt_wave, prompt_seconds, transform, features, rate)
+    n_frames = frames_for(seconds, rate, transform.hop)
+    start = time.perf_counter()
+    frames = np.asarray(
+        model.generate(prompt, n_frames, temperature=temperature, seed=seed), dtype=np.float32
+    )
+    model_seconds = time.perf_counter() - start
+    if frames.shape != (n_frames, transform.frame_dim):
+        raise KaraError(
+            f"model {model.name!r} generated frames of shape {frames.shape}, "
+            f"expected {(n_frames, transform.frame_dim)}"
+        )
+    if not np.isfinite(frames).all():
+        raise KaraError(
+            f"model {model.name!r} generated non-finite frames (NaN or inf): training "
+            "diverged; retrain with --rebuild or a lower learning rate"
+        )
+    length = int(round(seconds * rate))
+    start = time.perf_counter()
+    wave = np.asarray(transform.inverse(features.denormalise(frames), length), np.float32)
+    inverse_seconds = time.perf_counter() - start
+    if not np.isfinite(wave).all():
+        raise KaraError(
+            f"transform {transform.name!r} turned the generated frames into non-finite audio"
+        )
+    wave, peak, normalised = guard_peak(wave)
+    return Generation(
+        prompt_wave=audio, prompt_frames=prompt, frames=frames, wave=wave,
+        model_seconds=model_seconds, inverse_seconds=inverse_seconds, peak=peak,
+        peak_normalised=normalised, seconds=length / rate,
+    )
+
+
+def guard_peak(wave: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """``(audio, peak before, scaled?)``: scaled to a peak of 0.99 only when it clips."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak <= 1.0:
+        return wave, peak, False
+    return (wave * np.float32(PEAK_TARGET / peak)).astype(np.float32), peak, True
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_wav(path: Path, wave: np.ndarray, rate: int) -> None:
+    """16-bit PCM wav, written atomically (float audio is clipped to [-1, 1] by libsndfile)."""
+    import soundfile as sf
+
+    def writer(tmp: Path) -> None:
+        sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype="PCM_16", format="WAV")
+
+    atomic.write_with(path, writer, suffix=".wav")
+
+
+def write_mp3(path: Path, wave: np.ndarray, rate: int) -> None:
+    """An mp3 through ``lame`` (VBR quality 2), written atomically."""
+    exe = shutil.which("lame")
+    if exe is None:
+        raise ToolMissingError(LAME_INSTALL_HINT)
+    with tempfile.TemporaryDirectory(prefix="kara-mp3-") as tmp:
+        source = Path(tmp) / "in.wav"
+        write_wav(source, wave, rate)
+
+        def writer(dest: Path) -> None:
+            result = subprocess.run(
+                [exe, "--quiet", "-V", "2", str(source), str(dest)],
+                capture_output=True, check=False,
+            )
+            if result.returncode != 0:
+                detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+                raise KaraError(
+                    f"{path}: lame failed to encode (exit {result.returncode})"
+                    + (f": {detail[-1]}" if detail else "")
+                )
+
+        atomic.write_with(path, writer, suffix=".mp3")
+
+
+def write_audio(path: Path, wave: np.ndarray, rate: int) -> None:
+    """``path`` as mp3 (through lame) when it ends in .mp3, else as a wav."""
+    if Path(path).suffix.lower() == ".mp3":
+        write_mp3(path, wave, rate)
+    else:
+        write_wav(path, wave, rate)
+
+
+def generation_record(
+    generation: Generation, prompt: PromptAudio, variant: VariantConfig, files: list[str]
+) -> dict[str, Any]:
+    """The ``generation`` section of ``metrics.json``."""
+    gen = variant.generate
+    return {
+        "seconds": round(generation.seconds, 4),
+        "frames": int(generation.frames.shape[0]),
+        "prompt_seconds": round(generation.prompt_wave.shape[0] / variant.dataset.sample_rate, 4),
+        "prompt_frames": int(generation.prompt_frames.shape[0]),
+        "prompt_source": prompt.source,
+        "prompt_held_out": prompt.held_out,
+        "temperature": gen.temperature,
+        "seed": gen.seed,
+        "model_seconds": round(generation.model_seconds, 4),
+        "inverse_seconds": round(generation.inverse_seconds, 4),
+        "realtime_factor": round(generation.realtime_factor, 3),
+        "peak": round(generation.peak, 4),
+        "peak_normalised": generation.peak_normalised,
+        "files": files,
+    }
