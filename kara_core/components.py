@@ -61,6 +61,7 @@ class Decoder(ABC):
     def check(self) -> None:
         """Raise :class:`kara_core.errors.ToolMissingError` (with the install command) when
         the decoder cannot work on this machine. Called once before a batch."""
+        return None
 
     @abstractmethod
     def version(self) -> str:

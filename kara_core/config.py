@@ -8,6 +8,7 @@ naming the file and the YAML path, e.g.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import re
 from collections.abc import Mapping
@@ -71,7 +72,7 @@ class ComponentConfig:
     type: str
     options: Any
     plugin: str
-    cls: type = field(repr=False, compare=False)
+    cls: builtins.type = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)

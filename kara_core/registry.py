@@ -43,7 +43,7 @@ class Registry:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r}: {singular} {cls.__name__} has no 'name'")
-        if not is_dataclass(cls.Options):
+        if not is_dataclass(getattr(cls, "Options", None)):
             raise PluginError(
                 f"plugin {plugin!r}: {singular} {name!r} Options must be a dataclass"
             )

@@ -66,7 +66,8 @@ def test_changing_a_component_type_drops_the_base_options():
         (BASE.replace("frame_size: 256", "frame_size: many"),
          "transform.options.frame_size: expected int, got 'many'"),
         (BASE + "bogus: 1\n", "bogus: unknown key"),
-        (BASE.replace("sample_rate: 16000", "sample_rat: 16000"), "dataset.sample_rat: unknown key"),
+        (BASE.replace("sample_rate: 16000", "sample_rat: 16000"),
+         "dataset.sample_rat: unknown key"),
         (BASE.replace("{type: lame}", "{options: {}}"), "decoder.type: required key is missing"),
         (BASE.replace("epochs: 1", "epochs: -3"), "train.epochs: must be at least 1"),
         (BASE.replace("epochs: 1", "epochs: true"), "train.epochs: expected int, got True"),
@@ -128,5 +129,5 @@ def test_check_accepts_the_shipped_kara_yaml():
     import json
 
     variants = json.loads(result.stdout)["variants"]
-    assert [v["variant"] for v in variants][0] == "base"
+    assert next(v["variant"] for v in variants) == "base"
     assert all(v["transform"]["plugin"] == "kara_transforms" for v in variants)

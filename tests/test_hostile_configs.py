@@ -29,6 +29,7 @@ VALID: dict[str, Any] = {
 }
 
 REGISTRY = get_plugin_manager().registry
+FIXTURE_CHECK = HealthCheck.function_scoped_fixture
 
 hostile_scalars = st.one_of(
     st.none(),
@@ -76,7 +77,7 @@ def assert_valid_or_one_line_error(path: Path) -> None:
         assert len(message) < 2000
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[FIXTURE_CHECK])
 @given(data=st.data())
 def test_mutated_values_give_a_config_or_a_one_line_error(tmp_path, data):
     tree = copy.deepcopy(VALID)
@@ -100,7 +101,7 @@ def _get(tree: Any, path: tuple) -> Any:
     return tree
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[FIXTURE_CHECK])
 @given(cut=st.integers(min_value=0, max_value=2000), junk=st.binary(max_size=12))
 def test_corrupted_bytes_give_a_config_or_a_one_line_error(tmp_path, cut, junk):
     text = yaml.safe_dump(VALID).encode()

@@ -36,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title="Kara plugins")
     for column in ("plugin", "distribution", "version", "decoders", "transforms", "models"):
         table.add_column(column)
-    for row in rows:
-        comps = row["components"]
+    for name, info in sorted(plugins.infos.items()):
+        comps = plugins.components_of(name)
         table.add_row(
-            row["name"], row["distribution"], row["version"],
+            name, info.distribution, info.version,
             ", ".join(comps["decoders"]), ", ".join(comps["transforms"]),
             ", ".join(comps["models"]),
         )

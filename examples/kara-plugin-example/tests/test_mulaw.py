@@ -1,7 +1,8 @@
 """The example plugin checks itself with Kara's plugin test kit, as any plugin should."""
 
-from kara_core.testing import check_transform
 from kara_example.mulaw import MuLawTransform
+
+from kara_core.testing import check_transform
 
 
 def test_mulaw_passes_the_kara_transform_contract():

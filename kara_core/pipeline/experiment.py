@@ -1,0 +1,319 @@
+"""``kara run``: prepare -> featurize -> train -> generate -> evaluate, for every variant.
+
+Each stage reuses its own cache, so a second run only redoes what changed. A variant that
+fails is reported in one line, recorded as failed in its ``metrics.json``, and the others
+go on. After generation each run folder holds its listening page, and the experiment
+folder an index of all variants.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kara_core import atomic, records
+from kara_core.errors import KaraError
+
+if TYPE_CHECKING:
+    from kara_core.components import Model
+    from kara_core.config import ExperimentConfig, VariantConfig
+
+CONFIG_FILE = "config.resolved.yaml"
+VERSIONS_FILE = "versions.json"
+DRIFT_FILE = "drift.json"
+
+
+@dataclass
+class VariantOutcome:
+    """What one variant produced: its record, or the one line saying why it failed."""
+
+    variant: str
+    run_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every stage of the variant completed."""
+        return self.error is None
+
+
+# --------------------------------------------------------------------------- records
+
+
+def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
+    """``config.resolved.yaml`` and ``versions.json`` in the variant's run folder."""
+    import yaml
+
+    from kara_core.versions import collect_versions
+
+    run_dir = variant.run_dir
+    text = yaml.safe_dump(variant.resolved(), sort_keys=False, allow_unicode=True)
+    atomic.write_text(run_dir / CONFIG_FILE, text)
+    decoder_version: str | None
+    try:
+        decoder_version = variant.decoder.cls(variant.decoder.options).version()
+    except KaraError as exc:
+        decoder_version = f"unavailable: {exc}"
+    atomic.write_json(
+        run_dir / VERSIONS_FILE, collect_versions(plugin_infos, decoder_version=decoder_version)
+    )
+
+
+def describe_transform(variant: VariantConfig) -> str:
+    """The table's transform column: the transform's own short description."""
+    transform = variant.transform.cls(
+        variant.transform.options, sample_rate=variant.dataset.sample_rate
+    )
+    return str(transform.describe())
+
+
+# --------------------------------------------------------------------------- stages
+
+
+class DatasetCache:
+    """Prepared songs and feature sets shared between variants within one command."""
+
+    def __init__(self) -> None:
+        self.prepared: dict[str, Any] = {}
+
+    def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
+        """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
+        from kara_core.pipeline.prepare import prepare_dataset
+
+        key = repr((variant.dataset, variant.decoder, variant.decoder_fallback))
+        if key not in self.prepared:
+            self.prepared[key] = prepare_dataset(variant, show_progress=show_progress)
+        songs = list(self.prepared[key].songs)
+        if not songs:
+            raise KaraError(f"{variant.dataset.mp3_dir}: no usable songs to train on")
+        return songs
+
+    def features(self, variant: VariantConfig, reload: bool, show_progress: bool) -> Any:
+        """The variant's :class:`FeatureSet` (cached on disk by the featurize stage)."""
+        from kara_core.pipeline.featurize import featurize
+
+        songs = self.songs(variant, show_progress)
+        return featurize(variant, songs, reload=reload, show_progress=show_progress)
+
+
+def generate_and_evaluate(
+    variant: VariantConfig, features: Any, model: Model, *,
+    prompt_file: Path | None = None, seconds: float | None = None, show_progress: bool = True,
+) -> dict[str, Any]:
+    """Generate, measure, plot and write the listening page; return the merged metrics.
+
+    Writes ``prompt.wav``, ``roundtrip.wav``, ``generated.wav`` (and ``generated.mp3``
+    when ``generate.mp3`` is on), ``spectrograms.png``, ``drift.png``, ``drift.json``,
+    ``loss.png`` (when a training history exists) and ``report.html``.
+    """
+    from kara_core.pipeline import generate as gen
+    from kara_core.pipeline.audit import roundtrip_metrics
+    from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
+    from kara_core.pipeline.featurize import build_transform
+
+    run_dir = variant.run_dir
+    rate = variant.dataset.sample_rate
+    transform = build_transform(variant)
+    note = _notifier(show_progress)
+    if prompt_file is not None:
+        wave = gen.load_prompt_file(prompt_file, variant)
+        cap = int(gen.MAX_ROUNDTRIP_SECONDS * rate)
+        prompt = gen.PromptAudio(wave=wave[:cap], source=str(prompt_file), held_out=False)
+    else:
+        prompt = gen.heldout_prompt(features, transform, variant)
+    length = seconds if seconds is not None else variant.generate.seconds
+    note(f"{variant.name}: generating {length:g} s from {Path(prompt.source).name}")
+    generation = gen.generate_audio(
+        model, transform, features, prompt.wave, rate=rate,
+        prompt_seconds=variant.generate.prompt_seconds, seconds=length,
+        temperature=variant.generate.temperature, seed=variant.generate.seed,
+    )
+    if generation.peak_normalised:
+        note(f"{variant.name}: generated audio peaked at {generation.peak:.2f}; scaled to 0.99")
+    files = ["prompt.wav", "roundtrip.wav", "generated.wav"]
+    gen.write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
+    roundtrip = np.asarray(transform.inverse(transform.forward(prompt.wave), len(prompt.wave)))
+    gen.write_wav(run_dir / "roundtrip.wav", roundtrip, rate)
+    gen.write_wav(run_dir / "generated.wav", generation.wave, rate)
+    if variant.generate.mp3:
+        gen.write_mp3(run_dir / "generated.mp3", generation.wave, rate)
+        files.append("generated.mp3")
+
+    note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
+    ceiling = roundtrip_metrics(transform, prompt.wave, rate)
+    ceiling = {k: _plain(v) for k, v in ceiling.items()}
+    ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
+    reference = gen.heldout_reference(features, transform, rate)
+    evaluation = evaluate_audio(generation.wave, reference, rate)
+    songs, _held_out = gen.heldout_songs(features)
+    prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
+    drift = drift_curve(
+        model, np.asarray(songs[0].frames()), prompt_frames,
+        max_steps=generation.frames.shape[0], seed=variant.generate.seed,
+    )
+    evaluation["drift"] = drift.summary()
+    atomic.write_json(run_dir / DRIFT_FILE, drift.to_json(transform.hop, rate))
+    if generation.wave.size and evaluation["silent_fraction"] > 0.9:
+        note(f"{variant.name}: the generated audio is {evaluation['silent_fraction']:.0%} silent")
+
+    metrics = records.update_metrics(run_dir, {
+        "variant": variant.name,
+        "transform": transform.describe(),
+        "model": variant.model.type,
+        "roundtrip": ceiling,
+        "generation": gen.generation_record(generation, prompt, variant, files),
+        "evaluation": evaluation,
+    })
+    write_plots(variant, metrics, drift, transform.hop, {
+        "prompt": generation.prompt_wave, "round trip": roundtrip,
+        "generated": generation.wave,
+    })
+    from kara_core.report import write_variant_report
+
+    write_variant_report(run_dir, metrics)
+    return metrics
+
+
+def write_plots(
+    variant: VariantConfig, metrics: dict[str, Any], drift: Any, hop: int,
+    waves: dict[str, np.ndarray],
+) -> None:
+    """spectrograms.png, drift.png and (with a training history) loss.png."""
+    from kara_core import plots
+
+    run_dir, rate = variant.run_dir, variant.dataset.sample_rate
+    plots.plot_audio_spectrograms(
+        waves, rate, run_dir / "spectrograms.png", title=f"{variant.experiment} / {variant.name}"
+    )
+    plots.plot_drift(
+        drift.free, drift.teacher, run_dir / "drift.png", hop / rate,
+        persistence=drift.persistence, title=f"drift on a held-out song: {variant.name}",
+    )
+    history = training_history(run_dir, metrics)
+    if history:
+        baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
+        plots.plot_loss(
+            history, run_dir / "loss.png", title=f"training: {variant.name}",
+            baselines=baselines,
+        )
+
+
+def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
+    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
+    import json
+
+    history = metrics.get("history")
+    if not isinstance(history, dict):
+        try:
+            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+    if not isinstance(history, dict):
+        return {}
+    return {
+        str(k): [float(x) for x in v] for k, v in history.items()
+        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
+    }
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def run_variant(
+    variant: VariantConfig, cache: DatasetCache, *, plugin_infos: Any = None,
+    rebuild: bool = False, reload: bool = False, show_progress: bool = True,
+) -> dict[str, Any]:
+    """Every stage of one variant; returns its metrics. Raises on failure."""
+    from kara_core.pipeline.train import load_trained_model, train_variant
+
+    write_run_record(variant, plugin_infos)
+    records.update_metrics(variant.run_dir, {"status": "running", "error": None})
+    features = cache.features(variant, reload=reload, show_progress=show_progress)
+    train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
+    model = load_trained_model(variant, features)
+    generate_and_evaluate(variant, features, model, show_progress=show_progress)
+    return records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+
+
+def run_experiment(
+    experiment: ExperimentConfig, variants: Sequence[VariantConfig], *,
+    plugin_infos: Any = None, rebuild: bool = False, reload: bool = False,
+    show_progress: bool = True, debug: bool = False,
+    on_error: Callable[[str, str], None] | None = None,
+) -> list[VariantOutcome]:
+    """Run ``variants`` one after the other; a failure is reported through ``on_error``
+    (variant, one line) and recorded, and the next variant starts. Writes the index."""
+    from kara_core.console import err
+
+    cache = DatasetCache()
+    outcomes: list[VariantOutcome] = []
+    for number, variant in enumerate(variants, 1):
+        if show_progress:
+            err.rule(f"variant {variant.name} ({number}/{len(variants)})", style="cyan")
+        try:
+            metrics = run_variant(
+                variant, cache, plugin_infos=plugin_infos, rebuild=rebuild, reload=reload,
+                show_progress=show_progress,
+            )
+            outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one variant's failure must not stop the others
+            if debug:
+                raise
+            message = one_line(exc)
+            if on_error is not None:
+                on_error(variant.name, message)
+            metrics = _record_failure(variant, message)
+            outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
+        finally:
+            _release_models()
+    from kara_core.report import write_experiment_index
+
+    write_experiment_index(experiment)
+    return outcomes
+
+
+def one_line(exc: BaseException) -> str:
+    """A user error's own message; anything else prefixed with its type (a bug report)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, KaraError) else f"{type(exc).__name__}: {text}"
+
+
+def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
+    try:
+        transform = describe_transform(variant)
+    except Exception as exc:  # the transform itself may be what fails
+        transform = f"{variant.transform.type} ({type(exc).__name__})"
+    try:
+        return records.update_metrics(variant.run_dir, {
+            "variant": variant.name, "transform": transform, "model": variant.model.type,
+            "status": "failed", "error": message,
+        })
+    except KaraError:  # the run folder itself is unwritable: the message already says why
+        return {"variant": variant.name, "status": "failed", "error": message}
+
+
+def _release_models() -> None:
+    """Free the previous variant's Keras graph before the next one builds its own."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _notifier(show: bool) -> Callable[[str], None]:
+    from kara_core.console import print_note
+
+    return print_note if show else (lambda _message: None)
