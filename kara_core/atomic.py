@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kara_core.errors import KaraError
+from kara_core.faults import fault_point
 
 TEMP_MARK = ".kara-tmp-"
 
@@ -40,6 +41,7 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
+        fault_point("atomic.before_rename")
         os.replace(tmp, dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ experiment knows (sample rate, frame size), never by plugins.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,23 @@ class Audio:
         return float(self.samples.shape[0]) / float(self.rate)
 
 
+@dataclass
+class AudioStream:
+    """Decoded audio delivered block by block, so a long song never sits in memory whole.
+
+    :ivar rate: sample rate in Hz.
+    :ivar channels: channels of every block.
+    :ivar blocks: float32 arrays ``[m, channels]`` in order; iterate once. Iterating may
+        raise :class:`kara_core.errors.DecodeError` when the decoder fails part way.
+    :ivar warnings: one-line notes; a decoder may append to it while the blocks are read.
+    """
+
+    rate: int
+    channels: int
+    blocks: Iterator[np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+
 class Decoder(ABC):
     """Turns one compressed file into :class:`Audio`.
 
@@ -70,6 +88,23 @@ class Decoder(ABC):
     @abstractmethod
     def decode(self, path: Path) -> Audio:
         """Decode ``path`` at its native rate and channel count."""
+
+    def stream(
+        self, path: Path, block_frames: int = 1 << 16
+    ) -> contextlib.AbstractContextManager[AudioStream]:
+        """``with decoder.stream(path) as audio:`` the decoded audio in blocks.
+
+        ``kara prepare`` decodes through this, so memory stays bounded on long songs. The
+        default calls :meth:`decode` and slices its result; decoders that can stream (both
+        built-ins do) override it. Raises :class:`kara_core.errors.DecodeError` as
+        ``decode`` does.
+        """
+        audio = self.decode(path)
+        samples = audio.samples
+        blocks = (samples[i : i + block_frames] for i in range(0, len(samples), block_frames))
+        return contextlib.nullcontext(
+            AudioStream(audio.rate, samples.shape[1], blocks, list(audio.warnings))
+        )
 
 
 # --------------------------------------------------------------------------- transforms
@@ -141,7 +176,9 @@ class Transform(ABC):
 class WindowSource(Protocol):
     """Training or validation windows, as the core streams them to a model.
 
-    The concrete class lives in :mod:`kara_core.windows`; models only rely on this shape.
+    A window is ``input_frames`` frames followed by the ``output_frames`` frames to predict,
+    cut from one song (never across songs), in normalised feature space. The concrete class
+    is :class:`kara_core.windows.WindowSet`; models only rely on this shape.
     """
 
     input_frames: int
@@ -155,13 +192,40 @@ class WindowSource(Protocol):
     def batches(
         self, batch_size: int, shuffle: bool = False, seed: int = 0
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Numpy batches ``(inputs [B, Tin, D], targets [B, Tout, D])``."""
+        """Numpy batches ``(inputs [B, Tin, D], targets [B, Tout, D])``; the last may be short."""
+        ...
+
+    def mean_frame(self) -> np.ndarray:
+        """The mean frame ``[D]`` over every frame of the songs the windows come from."""
+        ...
+
+    def dataset(
+        self, batch_size: int, *, shuffle: bool = False, seed: int = 0, repeat: bool = False,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+    ) -> Any:
+        """A ``tf.data.Dataset`` of ``(inputs, targets)`` float32 batches, read lazily from
+        the memory-mapped cache and prefetched.
+
+        :param repeat: an endless stream of full batches; pass ``p`` is shuffled with
+            ``(seed, p)``, so the order depends only on the seed, never on a resume.
+        :param shard: ``(count, index)``: keep every ``count``-th window from ``index``
+            (one shard per worker in multi-worker training).
+        :param skip_batches: batches to skip first (a resumed run continues the stream).
+        """
         ...
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """How long and how to train, from ``train:`` in kara.yaml plus the command line."""
+    """How long and how to train, from ``train:`` in kara.yaml plus the command line.
+
+    :ivar epochs: the epoch count training ends with (resumed runs included).
+    :ivar initial_epoch: epochs already done (restored from ``resume_from``).
+    :ivar steps_per_epoch: batches per epoch; ``None`` means one pass over the windows.
+    :ivar strategy: a ``tf.distribute.Strategy`` to build and train under, or ``None``.
+    :ivar resume_from: a folder written by :meth:`Model.save_state` to restore first.
+    :ivar run_dir: the variant's run folder (models may write logs there).
+    """
 
     epochs: int = 20
     batch_size: int = 64
@@ -171,6 +235,9 @@ class FitSettings:
     initial_epoch: int = 0
     run_dir: Path | None = None
     distribute: str = "auto"
+    steps_per_epoch: int | None = None
+    strategy: Any = None
+    resume_from: Path | None = None
 
 
 @dataclass
@@ -182,12 +249,40 @@ class FitResult:
     stopped_early: bool = False
 
 
+class TrainingMonitor:
+    """Framework-neutral hooks a model's ``fit`` calls; the core implements them.
+
+    Kara's monitor draws progress, scores the model on the validation windows (closed loop,
+    through :meth:`Model.predict`), writes checkpoints and TensorBoard logs, and decides on
+    early stopping. A model adapts these calls to its framework (a Keras callback, a
+    training loop) and stops after the current batch once ``stop_requested`` is true.
+    Epochs are numbered from 0; ``on_epoch_end(e, ...)`` means ``e + 1`` epochs are done.
+    """
+
+    stop_requested: bool = False
+
+    def on_train_begin(self, model: Model, steps_per_epoch: int) -> None:
+        """Training starts (after any state was restored)."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Epoch ``epoch`` starts."""
+
+    def on_batch_end(self, step: int, loss: float) -> None:
+        """Batch ``step`` of the current epoch ended with running mean training ``loss``."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Epoch ``epoch`` ended; ``logs`` holds ``loss`` and may be extended in place."""
+
+    def on_train_end(self) -> None:
+        """Training ended, normally or not."""
+
+
 class Model(ABC):
     """Predicts the next ``output_frames`` frames from ``input_frames`` frames.
 
     Frames are in normalised feature space (zero mean, unit variance per feature on the
     training songs). Baselines implement the same contract, so they are named in kara.yaml
-    and scored exactly as learned models are.
+    and scored exactly as learned models are. Heavy frameworks are imported inside methods.
     """
 
     name: ClassVar[str]
@@ -219,19 +314,25 @@ class Model(ABC):
         train: WindowSource,
         val: WindowSource,
         settings: FitSettings,
-        callbacks: Sequence[Any] = (),
+        callbacks: Sequence[TrainingMonitor] = (),
     ) -> FitResult:
-        """Learn from ``train``; report on ``val`` each epoch."""
+        """Learn from ``train`` from epoch ``settings.initial_epoch`` to ``settings.epochs``,
+        calling every monitor in ``callbacks``; restore ``settings.resume_from`` first."""
 
     @abstractmethod
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """``[B, input_frames, D]`` -> ``[B, output_frames, D]`` without seeing the targets."""
+        """``[B, input_frames, D]`` -> ``[B, output_frames, D]``, closed loop: the model is
+        fed its own predictions, never the targets. This is what Kara scores."""
 
     @abstractmethod
     def generate(
         self, prompt: np.ndarray, n_frames: int, temperature: float = 0.0, seed: int = 0
     ) -> np.ndarray:
-        """Continue ``prompt`` (``[T, D]``) autoregressively by ``n_frames`` frames."""
+        """Continue ``prompt`` (``[T, D]``) autoregressively by ``n_frames`` frames.
+
+        ``temperature`` is the standard deviation of Gaussian noise (normalised units) added
+        to each frame before it is fed back; ``seed`` makes that noise repeatable.
+        """
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -240,6 +341,14 @@ class Model(ABC):
     @abstractmethod
     def load(self, directory: Path) -> None:
         """Restore state written by :meth:`save`."""
+
+    def save_state(self, directory: Path) -> None:
+        """Write the full training state (weights and optimiser) for resuming."""
+        self.save(directory)
+
+    def load_state(self, directory: Path) -> None:
+        """Restore what :meth:`save_state` wrote."""
+        self.load(directory)
 
     def signature(self) -> dict[str, Any]:
         """The architecture's identity: saved weights load only when it is unchanged."""

@@ -74,11 +74,20 @@ def plot_drift(
     series = [("fed its own output", free), ("fed the true frames", teacher)]
     if persistence is not None:
         series.append(("last prompt frame repeated", persistence))
-    for label, values in series:
+    window = max(1, round(0.25 / seconds_per_step)) if seconds_per_step > 0 else 1
+    for (label, values), colour in zip(series, ("C0", "C1", "C2"), strict=False):
         values_array = np.asarray(values, dtype=np.float64)
-        if values_array.size:
-            times = np.arange(1, values_array.size + 1) * seconds_per_step
-            ax.plot(times, values_array, linewidth=1.2, label=label)
+        if not values_array.size:
+            continue
+        times = np.arange(1, values_array.size + 1) * seconds_per_step
+        if window > 1 and values_array.size > window:
+            # every step faintly, and a quarter-second running mean to read the trend
+            ax.plot(times, values_array, linewidth=0.6, color=colour, alpha=0.25)
+            kernel = np.ones(window) / window
+            smooth = np.convolve(values_array, kernel, mode="valid")
+            ax.plot(times[window - 1 :], smooth, linewidth=1.6, color=colour, label=label)
+        else:
+            ax.plot(times, values_array, linewidth=1.2, color=colour, label=label)
     ax.set_xlabel("seconds after the prompt")
     ax.set_ylabel("MSE per frame (normalised)")
     if all(np.all(np.asarray(v, dtype=np.float64) > 0) for _l, v in series if len(v)):
@@ -117,3 +126,62 @@ def plot_audio_spectrograms(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, path)
+
+
+ROUNDTRIP_PNGS = ("spectrogram-original.png", "spectrogram-roundtrip.png",
+                  "spectrogram-difference.png")
+"""The files :func:`plot_roundtrip_spectrograms` writes, in its folder."""
+
+
+def _db_spectrogram(wave: Any, rate: int, n_fft: int) -> tuple[Any, Any]:
+    """``(20 log10 |STFT|, extent)`` of a wave, for ``imshow``."""
+    import numpy as np
+
+    from kara_core.metrics import stft_magnitude
+
+    mags = stft_magnitude(np.asarray(wave, np.float32), n_fft, n_fft // 4).astype(np.float64)
+    db = 20.0 * np.log10(np.maximum(mags, 1e-9)).T
+    extent = (0.0, max(len(wave), 1) / rate, 0.0, rate / 2.0)
+    return db, extent
+
+
+def plot_roundtrip_spectrograms(
+    original: Any, roundtrip: Any, rate: int, folder: Path, title: str = "",
+    n_fft: int = 1024,
+) -> list[Path]:
+    """Three PNGs in ``folder`` (see :data:`ROUNDTRIP_PNGS`): the original's spectrogram,
+    the round trip's on the same dB scale (80 dB range), and their level difference
+    (round trip minus original, ±20 dB; bins more than 80 dB down in both are masked).
+
+    The difference is of magnitudes, not waveforms, so a transform that re-estimates phase
+    shows what it really changed: smeared transients, lost bands, added noise.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    ref_db, extent = _db_spectrogram(original, rate, n_fft)
+    est_db, _ = _db_spectrogram(roundtrip, rate, n_fft)
+    top = float(ref_db.max(initial=-180.0))
+    diff = np.clip(est_db - ref_db, -20.0, 20.0)
+    diff = np.ma.masked_where((ref_db < top - 80.0) & (est_db < top - 80.0), diff)
+    panels = [
+        ("original", ref_db, "magma", (top - 80.0, top), "dB"),
+        ("round trip", est_db, "magma", (top - 80.0, top), "dB"),
+        ("round trip - original", diff, "RdBu_r", (-20.0, 20.0), "dB difference"),
+    ]
+    paths = []
+    for (label, data, cmap, limits, unit), name in zip(panels, ROUNDTRIP_PNGS, strict=True):
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        image = ax.imshow(
+            data, origin="lower", aspect="auto", extent=extent, cmap=cmap,
+            vmin=limits[0], vmax=limits[1], interpolation="nearest",
+        )
+        fig.colorbar(image, ax=ax, label=unit)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("Hz")
+        ax.set_title(f"{title}: {label}" if title else label, fontsize=9, loc="left")
+        fig.tight_layout()
+        path = Path(folder) / name
+        _save(fig, path)
+        paths.append(path)
+    return paths

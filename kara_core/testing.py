@@ -9,4 +9,8 @@ built-in passes (see docs/plugins.md, "Testing your plugin").
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from kara_core.testkit.decoders import check_decoder
+from kara_core.testkit.models import check_model
+from kara_core.testkit.transforms import check_transform, music_like_signal
+
+__all__: list[str] = ["check_decoder", "check_model", "check_transform", "music_like_signal"]

@@ -23,13 +23,19 @@ MAX_DRIFT_STEPS = 1000
 PREDICT_BATCH = 256
 
 
-def evaluate_audio(generated: np.ndarray, reference: np.ndarray, rate: int) -> dict[str, Any]:
+def evaluate_audio(
+    generated: np.ndarray, reference: np.ndarray, rate: int, real: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Measures of generated audio against held-out audio (``evaluation`` in metrics.json).
 
     ``mel_frechet`` is 0 for identical statistics and grows as the generated audio's
     log-mel frames move away from the music's; ``rms_ratio`` is generated RMS over
     reference RMS; ``silent_fraction`` is the share of silent frames; the flatness of the
     reference is given beside the generated one (white noise is near 1, tones near 0).
+
+    :param real: real music of the same collection and length (a training song's
+        excerpt); its own score against the reference, ``real_mel_frechet``, is what a
+        generator that sounds like this collection would get.
     """
     from kara_core import metrics
 
@@ -37,8 +43,14 @@ def evaluate_audio(generated: np.ndarray, reference: np.ndarray, rate: int) -> d
     reference = np.asarray(reference, dtype=np.float32)
     gen_mel = metrics.log_mel_frames(generated, rate)
     ref_mel = metrics.log_mel_frames(reference, rate)
+    floor = None
+    if real is not None:
+        real_mel = metrics.log_mel_frames(np.asarray(real, dtype=np.float32), rate)
+        if real_mel.shape[0] >= 2:
+            floor = float(metrics.frechet_distance(real_mel, ref_mel))
     return {
         "mel_frechet": float(metrics.frechet_distance(gen_mel, ref_mel)),
+        "real_mel_frechet": floor,
         "rms_ratio": float(metrics.rms_ratio(generated, reference)),
         "silent_fraction": float(metrics.silent_fraction(generated, rate)),
         "spectral_flatness": float(metrics.spectral_flatness(generated)),

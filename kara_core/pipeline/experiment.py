@@ -84,9 +84,9 @@ class DatasetCache:
 
     def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
         """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
-        from kara_core.pipeline.prepare import prepare_dataset
+        from kara_core.pipeline.prepare import prepare_dataset, prepare_identity
 
-        key = repr((variant.dataset, variant.decoder, variant.decoder_fallback))
+        key = repr(prepare_identity(variant))
         if key not in self.prepared:
             self.prepared[key] = prepare_dataset(variant, show_progress=show_progress)
         songs = list(self.prepared[key].songs)
@@ -146,11 +146,15 @@ def generate_and_evaluate(
         files.append("generated.mp3")
 
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
-    ceiling = roundtrip_metrics(transform, prompt.wave, rate)
-    ceiling = {k: _plain(v) for k, v in ceiling.items()}
+    ceiling: dict[str, Any] = {
+        k: _plain(v) for k, v in roundtrip_metrics(transform, prompt.wave, rate).items()
+    }
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
     reference = gen.heldout_reference(features, transform, rate)
-    evaluation = evaluate_audio(generation.wave, reference, rate)
+    real = gen.training_excerpt(
+        features, transform, rate, variant.generate.prompt_seconds, length
+    )
+    evaluation = evaluate_audio(generation.wave, reference, rate, real=real)
     songs, _held_out = gen.heldout_songs(features)
     prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
     drift = drift_curve(
@@ -238,7 +242,11 @@ def run_variant(
     train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
     model = load_trained_model(variant, features)
     generate_and_evaluate(variant, features, model, show_progress=show_progress)
-    return records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+    metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+    from kara_core.report import write_variant_report
+
+    write_variant_report(variant.run_dir, metrics)
+    return metrics
 
 
 def run_experiment(
@@ -250,7 +258,9 @@ def run_experiment(
     """Run ``variants`` one after the other; a failure is reported through ``on_error``
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
     from kara_core.console import err
+    from kara_core.pipeline.prepare import distinct_datasets
 
+    distinct_datasets(variants)  # two variants writing different wavs into one folder
     cache = DatasetCache()
     outcomes: list[VariantOutcome] = []
     for number, variant in enumerate(variants, 1):
@@ -291,11 +301,15 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
         transform = describe_transform(variant)
     except Exception as exc:  # the transform itself may be what fails
         transform = f"{variant.transform.type} ({type(exc).__name__})"
+    from kara_core.report import write_variant_report
+
     try:
-        return records.update_metrics(variant.run_dir, {
+        metrics = records.update_metrics(variant.run_dir, {
             "variant": variant.name, "transform": transform, "model": variant.model.type,
             "status": "failed", "error": message,
         })
+        write_variant_report(variant.run_dir, metrics)  # the page must not claim success
+        return metrics
     except KaraError:  # the run folder itself is unwritable: the message already says why
         return {"variant": variant.name, "status": "failed", "error": message}
 

@@ -67,10 +67,20 @@ class Generation:
     seconds: float
 
     @property
-    def realtime_factor(self) -> float:
-        """Seconds of audio produced per second of compute (model + inverse); >1 is faster
-        than real time."""
-        spent = self.model_seconds + self.inverse_seconds
+    def compute_seconds(self) -> float:
+        """Time spent in the model and the inverse transform."""
+        return self.model_seconds + self.inverse_seconds
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor as :func:`kara_core.metrics.real_time_factor` defines it: compute
+        seconds per second of audio; below 1 is faster than real time."""
+        return self.compute_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def x_realtime(self) -> float:
+        """Seconds of audio per second of compute (the inverse of :attr:`rtf`)."""
+        spent = self.compute_seconds
         return float("inf") if spent <= 0 else self.seconds / spent
 
 
@@ -143,7 +153,7 @@ def song_excerpt(song: Any, hop: int, rate: int, seconds: float | None = None) -
     if last <= first:
         last = wave.shape[0]
     if seconds is not None:
-        last = min(last, first + max(1, int(round(seconds * rate))))
+        last = min(last, first + max(1, round(seconds * rate)))
     return np.ascontiguousarray(wave[first:last])
 
 
@@ -183,6 +193,20 @@ def heldout_reference(
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
+def training_excerpt(
+    features: Any, transform: Transform, rate: int, offset_s: float, seconds: float
+) -> np.ndarray | None:
+    """``seconds`` of the first training song from ``offset_s`` on: real music from the
+    same collection, to score the way generated audio is scored (``None`` when there is
+    no training song apart from the held-out one)."""
+    if not features.val or not features.train:
+        return None
+    song = features.train[0]
+    wave = song_excerpt(song, transform.hop, rate, offset_s + seconds)
+    start = min(round(offset_s * rate), max(0, wave.shape[0] - round(seconds * rate)))
+    return np.ascontiguousarray(wave[start:])
+
+
 # --------------------------------------------------------------------------- generation
 
 
@@ -196,7 +220,7 @@ def prompt_frames(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(prompt audio, normalised prompt frames)``: the first ``prompt_seconds`` of
     ``wave`` (at least one frame's worth, so the model always has a starting point)."""
-    n = max(int(round(prompt_seconds * rate)), transform.hop, 1)
+    n = max(round(prompt_seconds * rate), transform.hop, 1)
     audio = np.ascontiguousarray(wave[:n], dtype=np.float32)
     frames = transform.forward(audio)
     return audio, np.asarray(features.normalise(frames), dtype=np.float32)
@@ -228,7 +252,7 @@ def generate_audio(
             f"model {model.name!r} generated non-finite frames (NaN or inf): training "
             "diverged; retrain with --rebuild or a lower learning rate"
         )
-    length = int(round(seconds * rate))
+    length = round(seconds * rate)
     start = time.perf_counter()
     wave = np.asarray(transform.inverse(features.denormalise(frames), length), np.float32)
     inverse_seconds = time.perf_counter() - start
@@ -313,7 +337,8 @@ def generation_record(
         "seed": gen.seed,
         "model_seconds": round(generation.model_seconds, 4),
         "inverse_seconds": round(generation.inverse_seconds, 4),
-        "realtime_factor": round(generation.realtime_factor, 3),
+        "rtf": round(generation.rtf, 5),
+        "x_realtime": round(generation.x_realtime, 2),
         "peak": round(generation.peak, 4),
         "peak_normalised": generation.peak_normalised,
         "files": files,

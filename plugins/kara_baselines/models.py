@@ -78,13 +78,7 @@ class MeanModel(PersistenceModel):
         self, train: WindowSource, val: WindowSource, settings: FitSettings,
         callbacks: Sequence[Any] = (),
     ) -> FitResult:
-        total = np.zeros(self.frame_dim, dtype=np.float64)
-        count = 0
-        for _inputs, targets in train.batches(max(1, settings.batch_size)):
-            total += targets.reshape(-1, self.frame_dim).sum(axis=0, dtype=np.float64)
-            count += targets.shape[0] * targets.shape[1]
-        if count:
-            self.mean = (total / count).astype(np.float32)
+        self.mean = np.asarray(train.mean_frame(), dtype=np.float32).reshape(self.frame_dim)
         return FitResult(epochs_completed=0)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from kara_core.hookspecs import Register, hookimpl
 from kara_core.components import Transform
+from kara_core.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def kara_register_transforms(register: Register[Transform]) -> None:
     """Register the built-in transforms."""
+    from kara_transforms.fft import FftTransform
+    from kara_transforms.mel import MelTransform
     from kara_transforms.raw import RawTransform
+    from kara_transforms.stft import StftTransform
 
     register(RawTransform)
+    register(FftTransform)
+    register(StftTransform)
+    register(MelTransform)

@@ -51,7 +51,9 @@ class RawTransform(Transform):
         return padded.reshape(n_frames, size)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
+        # A model that blew up (NaN, inf) gives silence there rather than a broken file.
         flat = np.asarray(frames, dtype=np.float32).reshape(-1)
+        flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
         out = np.zeros(int(length), dtype=np.float32)
         n = min(flat.shape[0], int(length))
         out[:n] = flat[:n]

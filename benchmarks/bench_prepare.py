@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Benchmark ``kara prepare`` against bare ``lame --decode`` over the same files.
+
+Both sides get the same parallelism: lame runs under ``xargs -P N``, Kara with
+``--workers N``. Kara is timed as a user runs it (``python -m kara_core prepare``, start-up
+included, fresh output folder each time), and again on an unchanged dataset (the cost of a
+rerun). The decoders are also timed alone, in one process: ``lame`` against ``soundfile``.
+
+The songs are synthesised with the demo-song machinery (``scripts/make_demo_songs.py``) at
+44.1 kHz stereo, like real music, and encoded with ``lame -V 2``; Kara resamples them to
+the default 22.05 kHz mono with soxr VHQ, which bare lame does not do.
+
+    python benchmarks/bench_prepare.py                 # 8 songs x 60 s, all cores
+    python benchmarks/bench_prepare.py --songs 16 --seconds 120 --repeats 5
+
+Prints a table and writes ``benchmarks/results/prepare.json``. Needs the ``lame`` program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results" / "prepare.json"
+TARGET_RATIO = 1.15
+
+
+def _demo_module() -> Any:
+    spec = importlib.util.spec_from_file_location("make_demo_songs",
+                                                  REPO / "scripts" / "make_demo_songs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_demo_songs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_songs(folder: Path, count: int, seconds: float, rate: int, channels: int) -> float:
+    """Write ``count`` distinct songs; return their total duration in seconds."""
+    demo = _demo_module()
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for i in range(count):
+        base = demo.SONGS[i % len(demo.SONGS)]
+        spec = dataclasses.replace(base, seed=base.seed + 1000 * i, slug=f"bench-{i:02d}",
+                                   bpm=base.bpm * (1.0 + 0.05 * (i // len(demo.SONGS))))
+        samples = demo.synth_song(spec, seconds, rate, channels)
+        demo.encode_mp3(samples, rate, folder / f"{spec.slug}.mp3", spec.title, ("-V", "2"))
+        total += len(samples) / rate
+    return total
+
+
+def timed(command: list[str] | str, cwd: Path, shell: bool = False) -> float:
+    """Wall seconds of one run; a failure stops the benchmark with its output."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, shell=shell, capture_output=True, text=True,
+                            check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"bench_prepare: {command} failed:\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def bare_lame(mp3_dir: Path, out: Path, workers: int) -> float:
+    """``lame --decode`` over every file, ``workers`` at a time, through xargs -P."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    command = (f"ls *.mp3 | xargs -P {workers} -I{{}} lame --decode --quiet {{}} "
+               f"'{out}/{{}}.wav'")
+    return timed(command, mp3_dir, shell=True)
+
+
+def kara(config: Path, wav_dir: Path, workers: int, fresh: bool) -> float:
+    """``python -m kara_core prepare`` as a user runs it."""
+    if fresh:
+        shutil.rmtree(wav_dir, ignore_errors=True)
+    return timed([sys.executable, "-m", "kara_core", "prepare", str(config),
+                  "--workers", str(workers)], REPO)
+
+
+def decoder_speed(name: str, files: list[Path]) -> float:
+    """Seconds to decode every file (whole, one process) with a built-in decoder."""
+    if name == "lame":
+        from kara_lame.decoder import LameDecoder as cls
+    else:
+        from kara_soundfile.decoder import SoundfileDecoder as cls  # type: ignore[assignment]
+    decoder = cls()
+    start = time.perf_counter()
+    for path in files:
+        with decoder.stream(path) as audio:
+            for _block in audio.blocks:
+                pass
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit 0 (the ratio is reported against the target, not enforced)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--songs", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=int, default=44100)
+    parser.add_argument("--channels", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if shutil.which("lame") is None:
+        raise SystemExit("bench_prepare: the lame program is needed (make setup)")
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="kara-bench-prepare-") as tmp:
+        root = Path(tmp)
+        mp3_dir = root / "mp3"
+        console.print(f"making {args.songs} songs of {args.seconds:g} s "
+                      f"({args.rate} Hz, {args.channels} ch) ...")
+        audio_s = make_songs(mp3_dir, args.songs, args.seconds, args.rate, args.channels)
+        configs = {}
+        for decoder in ("lame", "soundfile"):
+            configs[decoder] = root / f"{decoder}.yaml"
+            configs[decoder].write_text(
+                "name: bench\n"
+                f"dataset: {{mp3_dir: mp3, wav_dir: wav-{decoder}, sample_rate: 22050, "
+                "channels: 1}\n"
+                f"decoder: {{type: {decoder}}}\ntransform: {{type: raw}}\n"
+                "model: {type: persistence}\n"
+            )
+        times: dict[str, list[float]] = {"lame": [], "kara": [], "kara_soundfile": [],
+                                         "kara_rerun": []}
+        for repeat in range(args.repeats):
+            console.print(f"round {repeat + 1}/{args.repeats} ...")
+            times["lame"].append(bare_lame(mp3_dir, root / "bare", args.workers))
+            times["kara"].append(kara(configs["lame"], root / "wav-lame", args.workers, True))
+            times["kara_rerun"].append(kara(configs["lame"], root / "wav-lame", args.workers,
+                                            False))
+            times["kara_soundfile"].append(
+                kara(configs["soundfile"], root / "wav-soundfile", args.workers, True)
+            )
+        files = sorted(mp3_dir.glob("*.mp3"))
+        decode_s = {name: min(decoder_speed(name, files) for _ in range(args.repeats))
+                    for name in ("lame", "soundfile")}
+    median = {key: statistics.median(values) for key, values in times.items()}
+    ratio = median["kara"] / median["lame"]
+    results = {
+        "songs": args.songs, "seconds_each": args.seconds, "audio_s": round(audio_s, 3),
+        "source": f"{args.rate} Hz, {args.channels} ch, lame -V 2",
+        "target": "22050 Hz, 1 ch, soxr VHQ, 16-bit WAV",
+        "workers": args.workers, "repeats": args.repeats,
+        "wall_s": {key: [round(v, 4) for v in values] for key, values in times.items()},
+        "median_s": {key: round(v, 4) for key, v in median.items()},
+        "ratio_kara_over_lame": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio <= TARGET_RATIO,
+        "x_real_time": {key: round(audio_s / v, 1) for key, v in median.items()},
+        "decoder_alone_x_real_time": {k: round(audio_s / v, 1) for k, v in decode_s.items()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    table = Table(title=f"kara prepare: {args.songs} x {args.seconds:g} s "
+                        f"({audio_s / 60:.1f} min), {args.workers} workers, "
+                        f"median of {args.repeats}")
+    for column in ("run", "wall (s)", "x real time", "vs bare lame"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    labels = {"lame": "bare lame --decode (xargs -P)", "kara": "kara prepare (lame)",
+              "kara_soundfile": "kara prepare (soundfile)", "kara_rerun": "kara prepare, rerun"}
+    for key, label in labels.items():
+        table.add_row(label, f"{median[key]:.2f}", f"{audio_s / median[key]:.0f}x",
+                      f"{median[key] / median['lame']:.2f}x")
+    for name, seconds in decode_s.items():
+        table.add_row(f"{name} decoder alone, 1 process", f"{seconds:.2f}",
+                      f"{audio_s / seconds:.0f}x", "")
+    Console().print(table)
+    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    Console().print(f"ratio kara/lame = {ratio:.2f} ({verdict} the target of {TARGET_RATIO}); "
+                    f"results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

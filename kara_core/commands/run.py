@@ -1,0 +1,63 @@
+"""``kara run kara.yaml``: the whole experiment, every variant, one comparison table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the sub-command."""
+    parser = subparsers.add_parser(
+        "run", help="prepare, featurize, train, generate and evaluate every variant",
+        description="Run the whole experiment in kara.yaml: prepare -> featurize -> train -> "
+        "generate -> evaluate for the base and each variant, reusing every cache, then print "
+        "one comparison table. Each run folder gets a report.html to listen to.",
+    )
+    parser.add_argument("config", help="path to kara.yaml")
+    parser.add_argument(
+        "--only", nargs="+", metavar="VARIANT", action="extend",
+        help="run only these variants ('base' is the top-level experiment)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--rebuild", action="store_true", help="train from scratch")
+    parser.add_argument(
+        "--reload", action="store_true", help="re-read the wavs and rebuild the feature cache"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one variant succeeded, 2 when all failed."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    from kara_core.console import err, out, print_error, print_json, print_note
+    from kara_core.pipeline.experiment import run_experiment
+    from kara_core.report import experiment_records, load_record, print_table, to_json
+    from kara_core.session import load_experiment
+
+    plugins, experiment = load_experiment(args.config)
+    variants = experiment.select(args.only)
+
+    def on_error(variant: str, message: str) -> None:
+        print_error(f"variant {variant}: {message}")
+
+    outcomes = run_experiment(
+        experiment, variants, plugin_infos=plugins.infos, rebuild=args.rebuild,
+        reload=args.reload, show_progress=True, debug=bool(getattr(args, "debug", False)),
+        on_error=on_error,
+    )
+    records = [load_record(o.run_dir) for o in outcomes]
+    if args.json:
+        print_json(to_json(records))
+    else:
+        print_table(records, out, title=f"experiment '{experiment.name}'")
+    index = experiment.base.run_dir.parent / "index.html"
+    ok = sum(o.ok for o in outcomes)
+    shown = len(experiment_records(experiment))
+    print_note(f"{ok}/{len(outcomes)} variant(s) succeeded; listen: {index} ({shown} variant(s))")
+    if ok == 0:
+        err.print("[red]every variant failed[/]")
+        return 2
+    return 0

@@ -1,0 +1,130 @@
+"""``kara train kara.yaml``: prepare, featurize and train each variant, scored against
+the persistence and mean baselines on held-out songs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the sub-command."""
+    parser = subparsers.add_parser(
+        "train", help="train each variant's model and score it against naive baselines",
+        description="Train the model of each variant on the prepared songs, resuming from "
+        "the last checkpoint, and report its closed-loop MSE on held-out songs beside the "
+        "persistence and mean baselines (skill = 1 - val_loss / persistence).",
+    )
+    parser.add_argument("config", help="path to kara.yaml")
+    parser.add_argument(
+        "--variant", action="append", metavar="NAME",
+        help="train only this variant ('base' is the top-level experiment); repeatable",
+    )
+    parser.add_argument("--rebuild", action="store_true",
+                        help="forget checkpoints and train from scratch")
+    parser.add_argument("--reload", action="store_true",
+                        help="re-read the wavs and rebuild the feature cache")
+    parser.add_argument("--epochs", type=_positive, metavar="N",
+                        help="train to N epochs in total (overrides train.epochs)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the metrics as JSON on stdout (no progress output)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one variant trained, 2 when every variant failed."""
+    from kara_core.console import print_error, print_json
+    from kara_core.errors import KaraError
+    from kara_core.session import load_experiment
+
+    _plugins, experiment = load_experiment(args.config)
+    variants = experiment.select(args.variant)
+    show = not args.json
+    prepared: dict[str, Any] = {}
+    reloaded: set[str] = set()
+    results: list[dict[str, Any]] = []
+    for variant in variants:
+        try:
+            metrics = _train_one(variant, prepared, reloaded, args, show)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one variant's failure must not stop the others
+            if getattr(args, "debug", False) and not isinstance(exc, KaraError):
+                raise
+            print_error(f"variant {variant.name}: {one_line(exc)}")
+            results.append({"variant": variant.name, "run_dir": str(variant.run_dir),
+                            "error": one_line(exc)})
+            continue
+        results.append({"variant": variant.name, "run_dir": str(variant.run_dir),
+                        "metrics": metrics})
+    if args.json:
+        print_json({"variants": results})
+    else:
+        _table(results)
+    return 0 if any("metrics" in r for r in results) else 2
+
+
+def one_line(exc: BaseException) -> str:
+    """A user error's own message; anything else prefixed with its type (a bug report)."""
+    from kara_core.errors import KaraError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, KaraError) else f"{type(exc).__name__}: {text}"
+
+
+def _train_one(
+    variant: Any, prepared: dict[str, Any], reloaded: set[str], args: argparse.Namespace,
+    show: bool,
+) -> dict[str, Any]:
+    from kara_core.pipeline.featurize import featurize, transform_key
+    from kara_core.pipeline.prepare import prepare_dataset
+    from kara_core.pipeline.train import train_variant
+
+    key = repr((variant.dataset, variant.decoder, variant.decoder_fallback))
+    if key not in prepared:
+        prepared[key] = prepare_dataset(variant, show_progress=show)
+    cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
+    reload = bool(args.reload) and cache_key not in reloaded
+    reloaded.add(cache_key)
+    features = featurize(variant, prepared[key].songs, reload=reload, show_progress=show)
+    return train_variant(variant, features, rebuild=args.rebuild, epochs=args.epochs,
+                         show_progress=show)
+
+
+def _table(results: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from kara_core.console import out
+
+    table = Table(title="validation MSE on held-out songs (normalised features; lower is better)")
+    for column in ("variant", "model", "persistence", "mean", "skill", "epochs", "run folder"):
+        table.add_column(column, overflow="fold")
+
+    def fmt(value: Any, sign: bool = False) -> str:
+        if not isinstance(value, int | float):
+            return "-"
+        return f"{value:+.3f}" if sign else f"{value:.4f}"
+
+    for result in results:
+        metrics = result.get("metrics")
+        if metrics is None:
+            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", result["run_dir"])
+            continue
+        base = metrics.get("baselines") or {}
+        table.add_row(
+            result["variant"], fmt(metrics.get("val_loss")), fmt(base.get("persistence")),
+            fmt(base.get("mean")), fmt(metrics.get("skill"), sign=True),
+            str(metrics.get("epochs_completed")), result["run_dir"],
+        )
+    out.print(table)
+    out.print("skill = 1 - model / persistence: above 0 the model beats repeating the last frame")

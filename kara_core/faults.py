@@ -1,0 +1,28 @@
+"""Named fault points, so the fault suite can kill Kara at exact moments.
+
+``KARA_FAULT_KILL_AT=<point>[:<n>]`` makes the process SIGKILL itself the ``n``-th time
+(default 1st) it reaches ``fault_point(<point>)``: mid-decode, mid-epoch, between writing a
+checkpoint's temporary file and renaming it. Unset (always, for users) it costs one dict
+lookup. Points are listed in README's reliability section.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_ENV = "KARA_FAULT_KILL_AT"
+_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Die here, abruptly, if the fault suite asked for it."""
+    wanted = os.environ.get(_ENV)
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] >= (int(count) if count.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,342 @@
+"""Featurize: prepared wavs -> transform frames, one cached ``.npy`` per song, then the split.
+
+Frames are cached un-normalised under ``<cache_dir>/<transform>-<key>/``, where ``key``
+hashes the transform type, its options and the sample rate, and each file name carries a
+hash of the wav's content: a changed song or transform never reuses stale frames, and a
+new song only costs its own transform. Each ``.npy`` is written atomically and followed by
+a sidecar ``.json`` (shape, dtype, byte size); a file whose sidecar is missing or does not
+match is rebuilt, never trusted. Songs are then split by song (deterministic from
+``train.seed``) and per-feature statistics are fitted on the training part only; frames
+are normalised when they are read (:meth:`SongFeatures.frames`, and batch by batch in
+:mod:`kara_core.windows`), so the cache stays valid whatever the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from kara_core import atomic
+from kara_core.errors import KaraError
+
+if TYPE_CHECKING:
+    from kara_core.components import Transform
+    from kara_core.config import VariantConfig
+
+CACHE_VERSION = 1
+"""Bump when the layout of cached frames changes; old caches are then ignored."""
+SINGLE_SONG_VAL = 0.2
+"""Share of a lone song's tail held out when ``val_fraction`` is 0."""
+STD_FLOOR = 1e-2
+"""A feature whose spread is below 1% of the typical feature's is scaled as if it were at
+1%: near-constant features (bins above the music's bandwidth) would otherwise be blown up
+into pure noise that dominates the loss."""
+HASH_MEMO = "wav-hashes.json"
+
+
+class SongLike(Protocol):
+    """What featurize needs of a prepared song (``kara_core.pipeline.prepare.PreparedSong``)."""
+
+    source: str
+    wav: Path
+    flags: tuple[str, ...]
+
+
+def build_transform(variant: VariantConfig) -> Transform:
+    """The variant's transform, built for the dataset's sample rate."""
+    cls: Any = variant.transform.cls
+    transform: Transform = cls(variant.transform.options, sample_rate=variant.dataset.sample_rate)
+    return transform
+
+
+def transform_key(variant: VariantConfig) -> str:
+    """``<type>-<hash>``: the cache folder of this transform, options and sample rate."""
+    from kara_core.options import to_plain
+
+    identity = {
+        "version": CACHE_VERSION,
+        "type": variant.transform.type,
+        "options": to_plain(variant.transform.options),
+        "sample_rate": variant.dataset.sample_rate,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    return f"{variant.transform.type}-{digest.hexdigest()[:16]}"
+
+
+@dataclass
+class SongFeatures:
+    """One song's cached frames and the range of them this split uses.
+
+    :ivar start: first frame used (0 unless this is the held-out tail of a lone song).
+    :ivar stop: one past the last frame used.
+    :ivar n_samples: samples of the wav the frames came from.
+    """
+
+    source: str
+    wav: Path
+    npy: Path
+    start: int
+    stop: int
+    n_samples: int
+    mean: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
+    std: np.ndarray = field(repr=False, default_factory=lambda: np.ones(0, np.float32))
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in the used range."""
+        return self.stop - self.start
+
+    def raw_frames(self) -> np.ndarray:
+        """Un-normalised frames ``[stop-start, D]``, memory-mapped (nothing read yet)."""
+        return np.load(self.npy, mmap_mode="r")[self.start : self.stop]
+
+    def frames(self) -> np.ndarray:
+        """Normalised float32 frames ``[stop-start, D]``, read from the memory-mapped cache.
+
+        This one song is copied into memory (normalisation makes a new array); training
+        never calls it, it streams windows instead.
+        """
+        raw = self.raw_frames()
+        if self.mean.size == 0:
+            return np.array(raw, dtype=np.float32)
+        return ((raw - self.mean) / self.std).astype(np.float32)
+
+
+@dataclass
+class FeatureSet:
+    """Every usable song's frames for one variant, split into training and validation.
+
+    :ivar key: the cache folder name (transform type and a hash of its identity).
+    :ivar mean: per-feature mean fitted on the training frames only.
+    :ivar std: per-feature standard deviation (floored) fitted on the training frames only.
+    :ivar split_note: how the split was made when it is not the usual one, e.g. a lone
+        song's tail held out.
+    :ivar skipped: one line per song left out (silent, unreadable).
+    """
+
+    transform: Transform
+    key: str
+    directory: Path
+    mean: np.ndarray
+    std: np.ndarray
+    train: list[SongFeatures]
+    val: list[SongFeatures]
+    split_note: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def frame_dim(self) -> int:
+        """Features per frame."""
+        return int(self.mean.shape[0])
+
+    def normalise(self, frames: np.ndarray) -> np.ndarray:
+        """Raw transform frames -> normalised float32 frames."""
+        return ((np.asarray(frames, np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def denormalise(self, frames: np.ndarray) -> np.ndarray:
+        """Normalised frames -> raw transform frames (what ``transform.inverse`` takes)."""
+        return (np.asarray(frames, np.float32) * self.std + self.mean).astype(np.float32)
+
+    def identity(self) -> str:
+        """A hash of what a model trained on these features depends on: the cache key, the
+        songs and ranges of the training split, and the normalisation."""
+        digest = hashlib.sha256(self.key.encode())
+        for song in self.train:
+            digest.update(f"{song.npy.name}:{song.start}:{song.stop};".encode())
+        digest.update(self.mean.tobytes())
+        digest.update(self.std.tobytes())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class _Cached:
+    song: SongLike
+    npy: Path
+    n_frames: int
+    n_samples: int
+
+
+def featurize(
+    variant: VariantConfig, songs: Sequence[SongLike], *, reload: bool = False,
+    show_progress: bool = True,
+) -> FeatureSet:
+    """Frames of every usable song (cached), split by song, with training statistics.
+
+    Songs flagged ``silent`` are left out; a song whose wav cannot be read or transformed
+    is reported in one line and left out. Raises :class:`KaraError` when no song is left.
+
+    :param reload: recompute every song's frames even when a valid cache exists.
+    """
+    from kara_core.console import print_warning
+    from kara_core.locks import folder_lock
+    from kara_core.pipeline.feature_cache import cached_frames
+    from kara_core.pipeline.progress import progress
+
+    transform = build_transform(variant)
+    key = transform_key(variant)
+    directory = variant.dataset.cache_dir / key
+    usable = sorted((s for s in songs if "silent" not in s.flags), key=lambda s: str(s.source))
+    skipped = [f"{s.source}: silent, not trained on" for s in songs if "silent" in s.flags]
+    if not usable:
+        raise KaraError(
+            f"{variant.dataset.mp3_dir}: no usable songs to train on "
+            f"({len(skipped)} of {len(songs)} are silent)"
+        )
+    cached: list[_Cached] = []
+    with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
+        atomic.clean_stale_temps(directory)
+        memo = _HashMemo(variant.dataset.cache_dir / HASH_MEMO)
+        task = bar.add_task(f"featurize {variant.transform.type}", total=len(usable))
+        for song in usable:
+            try:
+                npy, n_frames, n_samples = cached_frames(
+                    transform, song.wav, directory, memo.sha256(Path(song.wav)),
+                    variant.dataset.sample_rate, reload=reload,
+                )
+            except KaraError as exc:
+                print_warning(f"{song.source}: left out: {exc}")
+                skipped.append(f"{song.source}: {exc}")
+            else:
+                cached.append(_Cached(song, npy, n_frames, n_samples))
+            bar.advance(task)
+        memo.save()
+    if not cached:
+        raise KaraError(
+            f"{variant.dataset.mp3_dir}: none of the {len(usable)} songs could be featurized "
+            f"with {transform.describe()}"
+        )
+    return _split(variant, transform, key, directory, cached, skipped)
+
+
+def _split(
+    variant: VariantConfig, transform: Transform, key: str, directory: Path,
+    cached: list[_Cached], skipped: list[str],
+) -> FeatureSet:
+    def whole(item: _Cached) -> SongFeatures:
+        return SongFeatures(
+            str(item.song.source), Path(item.song.wav), item.npy, 0, item.n_frames,
+            item.n_samples,
+        )
+
+    note = None
+    if len(cached) == 1:
+        item = cached[0]
+        fraction = variant.dataset.val_fraction or SINGLE_SONG_VAL
+        held = max(1, round(item.n_frames * fraction))
+        window = _window(variant)
+        if item.n_frames >= 2 * window:  # room for a window on each side: make sure of it
+            held = min(max(held, window), item.n_frames - window)
+        held = min(held, item.n_frames - 1)
+        cut = item.n_frames - held
+        first, last = whole(item), whole(item)
+        first.stop, last.start = cut, cut
+        train, val = [first], [last]
+        note = (
+            f"one song ({item.song.source}): its last {held / item.n_frames:.0%} "
+            f"({held} frames) is held out for validation"
+        )
+    else:
+        n_val = min(len(cached) - 1, max(1, round(len(cached) * variant.dataset.val_fraction)))
+        order = np.random.default_rng(variant.train.seed).permutation(len(cached))
+        held_out = set(order[:n_val].tolist())
+        train = [whole(c) for i, c in enumerate(cached) if i not in held_out]
+        val = [whole(c) for i, c in enumerate(cached) if i in held_out]
+    mean, std = _statistics(train, directory)
+    for song in (*train, *val):
+        song.mean, song.std = mean, std
+    return FeatureSet(transform, key, directory, mean, std, train, val, note, skipped)
+
+
+def _window(variant: VariantConfig) -> int:
+    """Frames of one model window (context plus targets), from the model's options."""
+    options = variant.model.options
+    return int(getattr(options, "input_frames", 0)) + int(getattr(options, "output_frames", 0))
+
+
+def _statistics(train: list[SongFeatures], directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and floored std of the training frames, cached beside the frames."""
+    digest = hashlib.sha256()
+    for song in train:
+        digest.update(f"{song.npy.name}:{song.start}:{song.stop};".encode())
+    path = directory / f"stats-{digest.hexdigest()[:16]}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        mean = np.asarray(data["mean"], np.float32)
+        std = np.asarray(data["std"], np.float32)
+        if mean.shape == std.shape and mean.ndim == 1 and np.all(std > 0):
+            return mean, std
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or unreadable: recompute below
+    total: np.ndarray | None = None
+    squares: np.ndarray | None = None
+    count = 0
+    for song in train:
+        frames = song.raw_frames()
+        for first in range(0, frames.shape[0], 4096):
+            chunk = np.asarray(frames[first : first + 4096], np.float64)
+            total = chunk.sum(axis=0) if total is None else total + chunk.sum(axis=0)
+            sq = np.square(chunk).sum(axis=0)
+            squares = sq if squares is None else squares + sq
+            count += chunk.shape[0]
+    if total is None or squares is None or count == 0:
+        raise KaraError("the training songs have no frames")
+    mean64 = total / count
+    var = np.maximum(squares / count - np.square(mean64), 0.0)
+    std64 = np.sqrt(var)
+    floor = STD_FLOOR * float(np.sqrt(np.mean(var))) + 1e-12
+    std64 = np.maximum(std64, floor)
+    mean, std = mean64.astype(np.float32), std64.astype(np.float32)
+    atomic.write_json(path, {"frames": count, "mean": mean.tolist(), "std": std.tolist()})
+    return mean, std
+
+
+class _HashMemo:
+    """sha256 of wavs, remembered by (size, mtime) so unchanged wavs are not re-read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.changed = False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.entries: dict[str, list[Any]] = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def sha256(self, wav: Path) -> str:
+        try:
+            stat = wav.stat()
+        except OSError as exc:
+            raise KaraError(f"{wav}: cannot read ({exc.strerror or exc})") from None
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        entry = self.entries.get(str(wav))
+        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
+            return str(entry[2])
+        digest = hashlib.sha256()
+        try:
+            with open(wav, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise KaraError(f"{wav}: cannot read ({exc.strerror or exc})") from None
+        self.entries[str(wav)] = [*stamp, digest.hexdigest()]
+        self.changed = True
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        if self.changed:
+            atomic.write_json(self.path, self.entries)
+
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_stem(path: Path) -> str:
+    """A file-name-safe short form of a song's name, for readable cache files."""
+    return SAFE_NAME.sub("_", Path(path).stem)[:40] or "song"

@@ -1,0 +1,173 @@
+"""What Kara does around every training epoch, whatever the framework.
+
+:class:`EpochMonitor` is the :class:`kara_core.components.TrainingMonitor` the train stage
+hands to ``Model.fit``: it shows progress with the loss, scores the model closed loop on
+the validation windows (that score is ``val_loss``), writes a checkpoint and TensorBoard
+scalars, keeps the best epoch, stops early after ``patience`` epochs without improvement,
+and stops at once when the loss becomes NaN or infinite (the last good checkpoint stays).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kara_core.components import TrainingMonitor
+
+if TYPE_CHECKING:
+    from kara_core.components import Model, WindowSource
+    from kara_core.pipeline.checkpoints import CheckpointStore
+
+SCORE_BATCH = 256
+
+
+def score(
+    models: Mapping[str, Model], windows: WindowSource, batch_size: int = SCORE_BATCH
+) -> dict[str, float]:
+    """Mean squared error of each model's closed-loop ``predict`` over every window, in
+    normalised feature space; all models see exactly the same windows."""
+    sums = dict.fromkeys(models, 0.0)
+    count = 0
+    for inputs, targets in windows.batches(batch_size):
+        truth = targets.astype(np.float64)
+        for name, model in models.items():
+            predicted = np.asarray(model.predict(inputs), np.float64)
+            sums[name] += float(np.square(predicted - truth).sum())
+        count += targets.size
+    if count == 0:
+        return dict.fromkeys(models, float("nan"))
+    return {name: total / count for name, total in sums.items()}
+
+
+class EpochMonitor(TrainingMonitor):
+    """Progress, validation, checkpoints, early stopping and divergence for one run.
+
+    :param state: the training state restored from the checkpoint resumed from (history,
+        best val_loss and epoch, epochs without improvement); empty for a fresh run.
+    :param identity: recorded in every checkpoint (architecture signature, data identity).
+    """
+
+    def __init__(
+        self, *, val: WindowSource, store: CheckpointStore | None, epochs: int,
+        patience: int, state: Mapping[str, Any], identity: Mapping[str, Any],
+        bar: Any, log_dir: Path | None, label: str,
+    ) -> None:
+        self.val = val
+        self.store = store
+        self.epochs = epochs
+        self.patience = patience
+        self.identity = dict(identity)
+        self.history: dict[str, list[float]] = {
+            k: list(v) for k, v in dict(state.get("history") or {}).items()
+        }
+        self.best_val = float(state.get("best_val_loss", math.inf))
+        self.best_epoch = int(state.get("best_epoch", 0))
+        self.wait = int(state.get("wait", 0))
+        self.completed = int(state.get("epoch", 0))
+        self.bar = bar
+        self.task: Any = None
+        self.log_dir = log_dir
+        self.label = label
+        self.model: Model | None = None
+        self.stopped_early = False
+        self.diverged: str | None = None
+        self._writer: Any = None
+
+    # ------------------------------------------------------------------ hooks
+
+    def on_train_begin(self, model: Model, steps_per_epoch: int) -> None:
+        self.model = model
+        self.task = self.bar.add_task(self.label, total=steps_per_epoch, loss="")
+        if self.log_dir is not None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.bar.reset(
+            self.task, description=f"{self.label} epoch {epoch + 1}/{self.epochs}", loss=""
+        )
+
+    def on_batch_end(self, step: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            self.diverged = f"the training loss became {loss} in epoch {self.completed + 1}"
+            self.stop_requested = True
+        self.bar.update(self.task, advance=1, loss=f"loss {loss:.4f}")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.diverged is not None or self.model is None:
+            return
+        loss = float(logs.get("loss", math.nan))
+        val_loss = score({"model": self.model}, self.val)["model"]
+        logs["val_loss"] = val_loss
+        if not (math.isfinite(loss) and math.isfinite(val_loss)):
+            self.diverged = f"the loss became {loss} (val_loss {val_loss}) in epoch {epoch + 1}"
+            self.stop_requested = True
+            return
+        self.completed = epoch + 1
+        self.history.setdefault("loss", []).append(loss)
+        self.history.setdefault("val_loss", []).append(val_loss)
+        improved = val_loss < self.best_val
+        if improved:
+            self.best_val, self.best_epoch, self.wait = val_loss, self.completed, 0
+        else:
+            self.wait += 1
+        if self.patience and self.wait >= self.patience and self.completed < self.epochs:
+            self.stopped_early = True
+            self.stop_requested = True
+        if self.store is not None:
+            self.store.save(self.model, self.state(), is_best=improved)
+        self._log_scalars(loss, val_loss)
+        mark = "  (best)" if improved else ""
+        self._print(
+            f"{self.label} epoch {self.completed}/{self.epochs}: loss {loss:.4f}  "
+            f"val_loss {val_loss:.4f}{mark}"
+        )
+        if self.stopped_early:
+            self._print(
+                f"{self.label}: stopping early, val_loss has not improved for "
+                f"{self.wait} epoch(s) (train.patience {self.patience})"
+            )
+
+    def on_train_end(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs to continue exactly where this one is."""
+        return {
+            **self.identity,
+            "epoch": self.completed,
+            "loss": self.history.get("loss", [math.nan])[-1],
+            "val_loss": self.history.get("val_loss", [math.nan])[-1],
+            "history": self.history,
+            "best_val_loss": self.best_val,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_early": self.stopped_early,
+        }
+
+    def _print(self, text: str) -> None:
+        console = getattr(self.bar, "console", None)
+        if console is not None:
+            from rich.markup import escape
+
+            console.print(escape(text), highlight=False)
+
+    def _log_scalars(self, loss: float, val_loss: float) -> None:
+        if self._writer is None:
+            return
+        import tensorflow as tf
+
+        with self._writer.as_default():
+            tf.summary.scalar("loss", loss, step=self.completed)
+            tf.summary.scalar("val_loss", val_loss, step=self.completed)
+        self._writer.flush()

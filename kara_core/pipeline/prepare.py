@@ -1,0 +1,423 @@
+"""Prepare: every mp3 under ``mp3_dir`` -> ``<wav_dir>/<relative path>.wav`` plus a manifest.
+
+* Sources: ``*.mp3`` under ``mp3_dir`` at any depth, the extension matched without regard
+  to case; symbolic links are followed (a broken one is reported); a folder named like an
+  mp3 is not a file. Nothing under ``mp3_dir`` is ever written.
+* Each source is decoded with the configured decoder (falling back to
+  ``decoder.fallback``), mixed to ``channels``, resampled to ``sample_rate`` with soxr VHQ
+  and written as 16-bit PCM, atomically (see :mod:`kara_core.pipeline.prepare_file`).
+* Incremental: :mod:`kara_core.pipeline.manifest` records what each WAV came from; an
+  unchanged source is not decoded again, a changed one (or a changed decoder, rate or
+  channel count) is, and the WAV of a deleted source is removed.
+* Parallel: a process pool over the cores; a rich progress bar on stderr (files, seconds
+  of audio, ETA); one line per skipped file or warning; a summary at the end.
+
+Other stages call :func:`prepare_dataset` and use :attr:`PrepareReport.songs`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kara_core.config import VariantConfig
+from kara_core.errors import ConfigError, KaraError, ToolMissingError
+from kara_core.pipeline import manifest
+from kara_core.pipeline.prepare_file import (
+    TRANSIENT_KINDS,
+    DecoderSpec,
+    Job,
+    Outcome,
+    prepare_file_safely,
+)
+
+SAVE_EVERY_S = 10.0  # the manifest is saved this often during a long run
+
+
+@dataclass(frozen=True)
+class PreparedSong:
+    """A decoded song ready for featurize."""
+
+    source: str  # path relative to mp3_dir, posix style
+    wav: Path  # absolute path of the decoded wav
+    duration_s: float
+    flags: tuple[str, ...]  # e.g. ("silent",) or ("short",); "silent" songs must not be trained on
+
+
+@dataclass
+class PrepareReport:
+    """The outcome of one prepare run.
+
+    :ivar files: one ``--json`` record per source: source, status (decoded, cached,
+        skipped), reason, warnings, wav, duration_s, flags.
+    :ivar summary: counts: decoded, cached, skipped, skipped_by_reason, usable, ...
+    :ivar songs: every decoded or cached song, sorted by source (silent ones included,
+        flagged: use :attr:`trainable`).
+    """
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    songs: list[PreparedSong] = field(default_factory=list)
+
+    @property
+    def trainable(self) -> list[PreparedSong]:
+        """Songs a model may learn from: everything but the ``silent`` ones."""
+        return [song for song in self.songs if "silent" not in song.flags]
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``kara prepare --json`` prints."""
+        return {"files": self.files, "summary": self.summary}
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def prepare_identity(variant: VariantConfig) -> tuple[Any, ...]:
+    """What decides a dataset's WAVs: folders, rate, channels and decoders."""
+    from kara_core.options import to_plain
+
+    ds, dec, fb = variant.dataset, variant.decoder, variant.decoder_fallback
+    return (
+        str(ds.mp3_dir), str(ds.wav_dir), ds.sample_rate, ds.channels, dec.type,
+        repr(to_plain(dec.options)), fb.type if fb is not None else None,
+    )
+
+
+def distinct_datasets(variants: Sequence[VariantConfig]) -> list[VariantConfig]:
+    """One variant per distinct (dataset, decoder), in order; :class:`ConfigError` when
+    two of them would write different WAVs into the same ``wav_dir``."""
+    chosen: dict[tuple[Any, ...], VariantConfig] = {}
+    by_wav_dir: dict[str, VariantConfig] = {}
+    for variant in variants:
+        identity = prepare_identity(variant)
+        if identity in chosen:
+            continue
+        other = by_wav_dir.get(identity[1])
+        if other is not None:
+            raise ConfigError(
+                f"variants {other.name!r} and {variant.name!r} prepare {identity[1]} with "
+                "different dataset or decoder settings; give one its own dataset.wav_dir"
+            )
+        chosen[identity] = variant
+        by_wav_dir[identity[1]] = variant
+    return list(chosen.values())
+
+
+def resolve_decoders(
+    variant: VariantConfig, warn: Callable[[str], None]
+) -> tuple[DecoderSpec, ...]:
+    """The decoder chain: primary then fallback, each checked once.
+
+    A primary whose tool is missing is replaced by the fallback, with a warning; without a
+    fallback its :class:`ToolMissingError` (naming the install command) is raised.
+    """
+    specs: list[DecoderSpec] = []
+    missing: ToolMissingError | None = None
+    components = [variant.decoder]
+    if variant.decoder_fallback is not None:
+        components.append(variant.decoder_fallback)
+    for component in components:
+        decoder = component.cls(component.options)
+        try:
+            decoder.check()
+            version = str(decoder.version())
+        except ToolMissingError as exc:
+            missing = missing or exc
+            continue
+        if any(s.name == component.type for s in specs):
+            continue
+        specs.append(DecoderSpec(component.cls, component.options, component.type, version))
+    if not specs:
+        assert missing is not None
+        raise missing
+    if missing is not None and specs[0].name != variant.decoder.type:
+        warn(f"{missing}; decoding with the fallback decoder {specs[0].name!r}")
+    return tuple(specs)
+
+
+def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
+    """``(relative posix path, absolute path)`` of every ``*.mp3`` (any case), sorted.
+
+    Symbolic links to folders are followed once (a loop is not walked twice); broken
+    links and unreadable entries are returned too, so they are reported, not ignored.
+    """
+    found: list[tuple[str, Path]] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(mp3_dir, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        for name in files:
+            if name.lower().endswith(".mp3") and len(name) > 4:
+                path = Path(folder) / name
+                found.append((path.relative_to(mp3_dir).as_posix(), path.absolute()))
+    return sorted(found)
+
+
+def wav_name(source: str) -> str:
+    """``a/b/Song.MP3`` -> ``a/b/Song.wav``."""
+    return str(PurePosixPath(source).with_suffix(".wav"))
+
+
+def _check_layout(mp3_dir: Path, wav_dir: Path) -> None:
+    a, b = mp3_dir.resolve(), wav_dir.resolve()
+    if a == b or b.is_relative_to(a) or a.is_relative_to(b):
+        raise ConfigError(
+            f"dataset.wav_dir ({wav_dir}) and dataset.mp3_dir ({mp3_dir}) must not contain "
+            "each other: Kara never writes into the mp3 folder"
+        )
+
+
+def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path) -> str:
+    """``cached``, ``cached-skip``, ``hash`` (reuse if the content hash matches) or ``no``."""
+    if not entry or entry.get("key") != key:
+        return "no"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "no"
+    wav = entry.get("wav")
+    wav_ok = entry.get("status") == "decoded" and bool(wav) and (wav_dir / str(wav)).is_file()
+    same = entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
+    if same and wav_ok:
+        return "cached"
+    if same and entry.get("status") == "skipped" and entry.get("kind") not in TRANSIENT_KINDS:
+        return "cached-skip"
+    return "hash" if wav_ok else "no"
+
+
+# --------------------------------------------------------------------------- running
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _mp_context() -> Any:
+    import multiprocessing as mp
+    import sys
+
+    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
+        return mp.get_context("fork")  # cheapest; unsafe only once TF's threads exist
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[Job, Outcome], None]) -> None:
+    """Run :func:`prepare_file_safely` on every job, ``workers`` at a time."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            on_done(job, prepare_file_safely(job))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context())
+    try:
+        futures = {pool.submit(prepare_file_safely, job): job for job in jobs}
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+    except BrokenProcessPool as exc:
+        raise KaraError(
+            "a decoding process died (out of memory, or a decoder crashed); rerun with "
+            "--workers 1 to see which file"
+        ) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prepare_dataset(
+    variant: VariantConfig, *, workers: int | None = None, show_progress: bool = True
+) -> PrepareReport:
+    """Prepare ``variant``'s dataset with its decoder; :class:`KaraError` when no song is
+    usable (none found, all skipped, or all silent)."""
+    report = run_prepare(variant, workers=workers, show_progress=show_progress)
+    if not report.summary["usable"]:
+        raise KaraError(no_usable_message(variant, report))
+    return report
+
+
+def no_usable_message(variant: VariantConfig, report: PrepareReport) -> str:
+    """One line: how many files, and why none is usable."""
+    mp3_dir = variant.dataset.mp3_dir
+    total = len(report.files)
+    if total == 0:
+        return (f"{mp3_dir}: no .mp3 files found; put your music there (subfolders are "
+                "fine) and rerun")
+    from kara_core.pipeline.prepare_view import reason_counts
+
+    return f"{mp3_dir}: none of the {total} mp3 file(s) is usable: {reason_counts(report)}"
+
+
+def run_prepare(
+    variant: VariantConfig, *, workers: int | None = None, show_progress: bool = True
+) -> PrepareReport:
+    """Prepare the dataset and return the report; never raises because files are bad."""
+    from kara_core import atomic
+    from kara_core.pipeline.prepare_view import PrepareView
+
+    ds = variant.dataset
+    mp3_dir, wav_dir = ds.mp3_dir, ds.wav_dir
+    _check_layout(mp3_dir, wav_dir)
+    for folder in (mp3_dir, wav_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KaraError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from exc
+    view = PrepareView(show_progress)
+    specs = resolve_decoders(variant, view.warn)
+    values = manifest.settings(ds.sample_rate, ds.channels, specs)
+    key = manifest.settings_key(values)
+    old, note = manifest.load(wav_dir)
+    if note:
+        view.warn(note)
+    atomic.clean_stale_temps(wav_dir)
+
+    entries: dict[str, dict[str, Any]] = {}
+    report_status: dict[str, str] = {}
+    jobs: list[Job] = []
+    owners: dict[str, str] = {}
+    for source, path in find_sources(mp3_dir):
+        wav_rel = wav_name(source)
+        if wav_rel in owners:
+            outcome = Outcome(source).skip(
+                "name-clash", f"its WAV name {wav_rel} is taken by {owners[wav_rel]}; rename one"
+            )
+            entries[source] = _entry(outcome, key, None)
+            report_status[source] = "skipped"
+            continue
+        owners[wav_rel] = source
+        entry = old.get(source)
+        reuse = _reuse(entry, key, path, wav_dir)
+        if reuse in ("cached", "cached-skip") and entry is not None:
+            entries[source] = entry
+            report_status[source] = "cached" if reuse == "cached" else "skipped"
+            continue
+        known = entry.get("sha256") if reuse == "hash" and entry is not None else None
+        jobs.append(Job(source, path, wav_dir / wav_rel, ds.sample_rate, ds.channels,
+                        specs, known_sha256=known))
+
+    last_save = time.monotonic()
+
+    def on_done(job: Job, outcome: Outcome) -> None:
+        nonlocal last_save
+        if outcome.status == "cached" and job.source in old:
+            entry = dict(old[job.source])
+            entry.update(size=outcome.size, mtime_ns=outcome.mtime_ns)
+        else:
+            entry = _entry(outcome, key, wav_name(job.source))
+        entries[job.source] = entry
+        report_status[job.source] = outcome.status
+        view.file_done(job, outcome)
+        if time.monotonic() - last_save > SAVE_EVERY_S:
+            manifest.save(wav_dir, values, entries.values())
+            last_save = time.monotonic()
+
+    n_workers = workers if workers is not None else default_workers()
+    try:
+        with view.running(jobs):
+            for source, status in report_status.items():
+                if status == "skipped":
+                    view.skipped_again(source, entries[source])
+            run_jobs(jobs, n_workers, on_done)
+    finally:
+        for job in jobs:  # interrupted: unfinished sources keep their old entries and WAVs
+            if job.source not in entries and job.source in old:
+                entries[job.source] = old[job.source]
+        removed = _remove_stale(old, entries, wav_dir)
+        manifest.save(wav_dir, values, entries.values())
+    report = _report(entries, report_status, wav_dir, removed, specs[0].name)
+    view.summary(variant, report)
+    return report
+
+
+def _entry(outcome: Outcome, key: str, wav_rel: str | None) -> dict[str, Any]:
+    entry = asdict(outcome)
+    entry["wav"] = wav_rel if outcome.status in ("decoded", "cached") else None
+    entry["key"] = key
+    if entry["status"] == "cached":
+        entry["status"] = "decoded"
+    return entry
+
+
+def _remove_stale(old: dict[str, dict[str, Any]], entries: dict[str, dict[str, Any]],
+                  wav_dir: Path) -> int:
+    """Delete WAVs the old manifest lists that no current entry owns; prune empty folders."""
+    keep = {str(e.get("wav")) for e in entries.values() if e.get("wav")}
+    removed = 0
+    root = wav_dir.resolve()
+    for entry in old.values():
+        wav = entry.get("wav")
+        if not wav or str(wav) in keep:
+            continue
+        path = (wav_dir / str(wav)).resolve()
+        if not path.is_relative_to(root) or path.suffix.lower() != ".wav":
+            continue  # never delete outside wav_dir, whatever the manifest says
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        parent = path.parent
+        while parent != root and parent.is_relative_to(root) and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    return removed
+
+
+def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir: Path,
+            removed: int, decoder: str) -> PrepareReport:
+    report = PrepareReport()
+    by_reason: dict[str, int] = {}
+    counts = {"decoded": 0, "cached": 0, "skipped": 0}
+    for source in sorted(status):
+        entry = entries[source]
+        state = status[source]
+        counts[state] += 1
+        wav = wav_dir / str(entry["wav"]) if entry.get("wav") else None
+        flags = tuple(entry.get("flags") or ())
+        if state == "skipped":
+            kind = str(entry.get("kind") or "other")
+            by_reason[kind] = by_reason.get(kind, 0) + 1
+        elif wav is not None:
+            report.songs.append(PreparedSong(source, wav.absolute(),
+                                             float(entry.get("duration_s") or 0.0), flags))
+        report.files.append({
+            "source": source,
+            "status": state,
+            "reason": entry.get("reason"),
+            "warnings": list(entry.get("warnings") or []),
+            "wav": str(wav.absolute()) if wav is not None and state != "skipped" else None,
+            "duration_s": entry.get("duration_s") if state != "skipped" else None,
+            "flags": list(flags),
+            "decoder": entry.get("decoder"),
+        })
+    trainable = report.trainable
+    report.summary = {
+        **counts,
+        "skipped_by_reason": dict(sorted(by_reason.items())),
+        "usable": len(trainable),
+        "silent": sum("silent" in s.flags for s in report.songs),
+        "short": sum("short" in s.flags for s in report.songs),
+        "with_warnings": sum(bool(f["warnings"]) for f in report.files),
+        "seconds": round(sum(s.duration_s for s in trainable), 3),
+        "removed": removed,
+        "decoder": decoder,
+        "wav_dir": str(wav_dir),
+    }
+    return report

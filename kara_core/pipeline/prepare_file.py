@@ -1,0 +1,302 @@
+"""Prepare one source file: check it, sniff it, decode it, verify the decode, write the WAV.
+
+This runs in the worker processes of ``kara prepare``. It never raises for a problem with
+the file itself: every such problem becomes a skipped :class:`Outcome` with a one-line
+reason. Only failures to write (disk full, no permission on ``wav_dir``) are raised, since
+they would fail every other file too.
+
+Decoder chain: the configured decoder, then the fallback (``decoder.fallback`` in
+kara.yaml) when the first raises :class:`DecodeError` or returns a short decode. WAV, AIFF,
+FLAC and Ogg data named ``.mp3`` is read with libsndfile directly, whatever the decoder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kara_core.atomic import atomic_path
+from kara_core.components import Audio, AudioStream, Decoder
+from kara_core.errors import DecodeError, KaraError, ToolMissingError
+from kara_core.pipeline import sndread
+from kara_core.pipeline.convert import Converted, convert
+from kara_core.pipeline.mp3info import MpegInfo, scan
+from kara_core.pipeline.sniff import CONTAINERS, Sniffed, sniff
+
+SHORT_TOLERANCE_S = 0.5
+SHORT_TOLERANCE_FRACTION = 0.02
+"""A decode is *short* when it misses more than max(0.5 s, 2 %) of what the frames hold:
+encoder delay and padding are far below that, a decoder that stopped at damage far above."""
+TRANSIENT_KINDS = frozenset({"broken-link", "unreadable", "not-a-file", "missing", "error",
+                             "decoder-missing"})
+"""Skip reasons that may change without the file changing: rechecked on every run."""
+
+
+class ShortDecode(DecodeError):
+    """The decoder returned much less audio than the file's frames hold."""
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """A decoder as the workers rebuild it: class, options, and its resolved version."""
+
+    cls: type[Decoder]
+    options: Any
+    name: str
+    version: str
+
+    def build(self) -> Decoder:
+        """A fresh instance."""
+        return self.cls(self.options)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source to prepare."""
+
+    source: str  # relative to mp3_dir, posix style
+    path: Path  # absolute path of the source
+    wav: Path  # absolute path of the WAV to write
+    rate: int
+    channels: int
+    decoders: tuple[DecoderSpec, ...]
+    known_sha256: str | None = None  # the manifest's hash of the wav's current source
+
+
+@dataclass
+class Outcome:
+    """What happened to one source; becomes its manifest entry and ``--json`` record."""
+
+    source: str
+    status: str = "skipped"  # decoded | cached | skipped
+    kind: str | None = None  # skip category, e.g. "empty", "short-decode"
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    duration_s: float | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    sha256: str | None = None
+    decoder: str | None = None
+    decoder_version: str | None = None
+    format: str | None = None
+    input_rate: int | None = None
+    input_channels: int | None = None
+    encoder_delay: int | None = None
+    encoder_padding: int | None = None
+
+    def skip(self, kind: str, reason: str) -> Outcome:
+        """Mark as skipped and return self."""
+        self.status, self.kind, self.reason = "skipped", kind, reason
+        return self
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(chunk)
+            if not data:
+                return digest.hexdigest()
+            digest.update(data)
+
+
+class _ContainerReader(Decoder):
+    """libsndfile on a WAV/AIFF/FLAC/Ogg file that was named .mp3 (core-only, no plugin)."""
+
+    name = "soundfile (by content)"
+
+    def version(self) -> str:
+        import soundfile as sf
+
+        return f"libsndfile {sf.__libsndfile_version__}"
+
+    def decode(self, path: Path) -> Audio:
+        import numpy as np
+
+        with self.stream(path) as audio:
+            blocks = list(audio.blocks)
+        samples = np.concatenate(blocks) if blocks else np.zeros((0, audio.channels), np.float32)
+        return Audio(samples, audio.rate)
+
+    @contextlib.contextmanager
+    def stream(self, path: Path, block_frames: int = 1 << 16) -> Iterator[AudioStream]:
+        import soundfile as sf
+
+        try:
+            handle = sf.SoundFile(os.fsencode(path))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DecodeError(f"libsndfile cannot read it: {exc}") from exc
+
+        def blocks() -> Iterator[Any]:
+            try:
+                yield from sndread.blocks(handle, block_frames)
+            except sndread.ReadFailed as exc:
+                raise DecodeError(f"libsndfile stopped part way: {exc.message}") from exc
+
+        with handle:
+            yield AudioStream(int(handle.samplerate), int(handle.channels), blocks())
+
+
+def _completeness(info: MpegInfo, path: Path, conv: Converted, decoder: str) -> list[str]:
+    """Warnings about damage and truncation; :class:`ShortDecode` when the decoder stopped
+    well before the end of the frames that are there.
+
+    When the decoded length matches what the headers promise (within three frames: the
+    encoder delay that decoders trim differently), nothing is wrong and the frames are not
+    walked; otherwise :func:`scan` counts the frames really there and tells damage,
+    truncation and a decoder that stopped early apart.
+    """
+    rate = info.first.rate
+    promised = info.samples_for(info.estimated_frames)
+    if abs(conv.input_frames - promised) <= 3 * info.first.samples and \
+            not info.header_overstates:
+        return []
+    frames = scan(path, info)
+    present = info.samples_for(frames.frames)
+    tolerance = max(SHORT_TOLERANCE_S * rate, SHORT_TOLERANCE_FRACTION * present)
+    if conv.input_frames < present - tolerance:
+        where = f" (damaged data at {frames.gaps[0][0]:.1f} s)" if frames.gaps else ""
+        raise ShortDecode(
+            f"{decoder} stopped at {conv.input_frames / rate:.1f} s of the "
+            f"{present / rate:.1f} s its frames hold{where}"
+        )
+    warnings = []
+    if frames.gaps:
+        at = ", ".join(f"{t:.1f} s" for t, _ in frames.gaps[:3])
+        text = f"damaged: {frames.damaged_bytes} bytes of invalid data at {at} were skipped"
+        if info.header_frames and info.header_frames > frames.frames:
+            lost = (info.header_frames - frames.frames) * info.first.samples / rate
+            text += f" (about {lost:.1f} s of audio lost)"
+        warnings.append(text)
+    announced = info.header_frames
+    cut = frames.partial_tail or info.header_overstates
+    if announced and frames.frames < announced * 0.98 and not frames.gaps:
+        cut = True
+    if cut:
+        promised = info.estimated_duration_s
+        warnings.append(
+            f"truncated: its header promises {promised:.1f} s, the file holds "
+            f"{present / rate:.1f} s; decoded what is there"
+        )
+    return warnings
+
+
+def _decode(job: Job, decoder: Decoder, sniffed: Sniffed) -> tuple[Converted, list[str]]:
+    """Decode with one decoder and commit the WAV only if the result is complete."""
+    with decoder.stream(job.path) as audio, atomic_path(job.wav, suffix=".wav") as tmp:
+        conv = convert(audio, tmp, job.rate, job.channels)
+        warnings = list(audio.warnings)
+        if sniffed.mpeg is not None:
+            warnings += _completeness(sniffed.mpeg, job.path, conv, decoder.name)
+    return conv, warnings
+
+
+def prepare_file(job: Job) -> Outcome:
+    """Prepare ``job.source``; see the module docstring."""
+    out = Outcome(source=job.source)
+    try:
+        st = os.stat(job.path)
+    except FileNotFoundError:
+        if os.path.islink(job.path):
+            target = os.readlink(job.path)
+            return out.skip("broken-link", f"broken symbolic link (to {target})")
+        return out.skip("missing", "disappeared while preparing")
+    except OSError as exc:
+        return out.skip("unreadable", f"cannot read it ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):
+        return out.skip("not-a-file", "not a regular file (a pipe, socket or device)")
+    out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
+    try:
+        out.sha256 = sha256_of(job.path)
+        sniffed = sniff(job.path)
+    except OSError as exc:
+        return out.skip("unreadable", f"cannot read it ({exc.strerror or exc})")
+    if out.sha256 == job.known_sha256 and job.wav.is_file():
+        out.status = "cached"  # touched, not changed: the manifest keeps the rest
+        return out
+    reason = sniffed.skip_reason()
+    if reason is not None:
+        return out.skip(sniffed.kind, reason)
+
+    chain: tuple[Decoder, ...]
+    if sniffed.readable_container:
+        chain = (_ContainerReader(),)
+        out.format = f"{CONTAINERS[sniffed.kind]} (named .mp3)"
+    else:
+        chain = tuple(spec.build() for spec in job.decoders)
+        info = sniffed.mpeg
+        if info is not None:
+            out.format = info.kind
+            out.encoder_delay, out.encoder_padding = info.encoder_delay, info.encoder_padding
+    versions = {spec.name: spec.version for spec in job.decoders}
+    failures: list[str] = []
+    short = False
+    for decoder in chain:
+        try:
+            conv, warnings = _decode(job, decoder, sniffed)
+        except ShortDecode as exc:
+            failures.append(str(exc))
+            short = True
+            continue
+        except ToolMissingError as exc:
+            failures.append(str(exc))
+            continue
+        except DecodeError as exc:
+            failures.append(f"{decoder.name}: {exc}")
+            continue
+        out.status, out.kind, out.reason = "decoded", None, None
+        if sniffed.readable_container:
+            name = CONTAINERS[sniffed.kind]
+            warnings.insert(0, f"holds {name} data, not mp3; read it as {name}")
+        if failures:
+            warnings.insert(0, f"{failures[-1]}; decoded with the fallback {decoder.name}")
+        if conv.clipped:
+            warnings.append(f"{conv.clipped} samples clipped after resampling")
+        out.warnings = warnings
+        out.flags = list(conv.flags)
+        out.duration_s = round(conv.duration_s, 6)
+        out.decoder = decoder.name
+        out.decoder_version = versions.get(decoder.name) or decoder.version()
+        out.input_rate, out.input_channels = conv.input_rate, conv.input_channels
+        return out
+    kind = "short-decode" if short else "decode-failed"
+    message = "; ".join(failures)
+    if sniffed.mpeg is not None and "lame" not in versions and _damaged(job.path, sniffed.mpeg):
+        message += "; lame decodes around damaged frames: add 'fallback: lame' under decoder"
+    return out.skip(kind, message)
+
+
+def _damaged(path: Path, info: MpegInfo) -> bool:
+    """Whether the frame walk finds invalid data between frames."""
+    try:
+        return bool(scan(path, info).gaps)
+    except OSError:
+        return False
+
+
+def prepare_file_safely(job: Job) -> Outcome:
+    """:func:`prepare_file`, turning an unexpected error into a skip (unless KARA_DEBUG).
+
+    Write failures (:class:`KaraError` from :mod:`kara_core.atomic`) are raised: they
+    would fail every file.
+    """
+    try:
+        return prepare_file(job)
+    except KaraError:
+        raise
+    except Exception as exc:
+        if os.environ.get("KARA_DEBUG"):
+            raise
+        return Outcome(source=job.source).skip(
+            "error",
+            f"unexpected {type(exc).__name__}: {exc} (a bug in Kara or a plugin; "
+            "rerun with --debug for the traceback)",
+        )

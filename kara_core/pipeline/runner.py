@@ -1,0 +1,198 @@
+"""The resumable training run of one variant: restore, fit, keep the best, export.
+
+Decides between a fresh start (no checkpoint, ``--rebuild``, or a checkpoint made for a
+different architecture or different data: never load mismatched weights), a resume from
+the last checkpoint (same epoch count at the end as an uninterrupted run), and reuse of a
+finished run. After fitting, the best epoch's weights are exported to ``<dir>/model``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kara_core.components import FitSettings, Model
+from kara_core.errors import KaraError
+
+if TYPE_CHECKING:
+    from kara_core.config import VariantConfig
+    from kara_core.pipeline.checkpoints import Checkpoint
+    from kara_core.pipeline.distribute import Placement
+    from kara_core.pipeline.featurize import FeatureSet
+    from kara_core.windows import WindowSet
+
+MODEL_DIR = "model"
+TENSORBOARD_DIR = "tensorboard"
+
+
+@dataclass
+class Outcome:
+    """How training of one variant went."""
+
+    epochs_completed: int = 0
+    resumed_from_epoch: int | None = None
+    best_epoch: int = 0
+    stopped_early: bool = False
+    reused: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def train_loss(self) -> float | None:
+        """Training loss of the kept (best) epoch."""
+        losses = self.history.get("loss") or []
+        if not losses:
+            return None
+        return float(losses[max(0, min(len(losses), self.best_epoch) - 1)])
+
+    @classmethod
+    def of(cls, state: dict[str, Any], **extra: Any) -> Outcome:
+        """The outcome recorded in a checkpoint's state."""
+        return cls(
+            epochs_completed=int(state.get("epoch", 0)),
+            best_epoch=int(state.get("best_epoch", 0)),
+            stopped_early=bool(state.get("stopped_early", False)),
+            history={k: list(v) for k, v in dict(state.get("history") or {}).items()},
+            **extra,
+        )
+
+
+def note(show: bool, message: str) -> None:
+    """One line on stderr, unless progress output is off."""
+    if show:
+        from kara_core.console import print_note
+
+        print_note(message)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _mismatch(state: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    old, new = state.get("signature") or {}, identity["signature"]
+    if old != new:
+        changed = [
+            f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        ]
+        return f"the model architecture changed ({', '.join(changed)})"
+    if state.get("data") != identity["data"]:
+        return "the training data changed (songs, split, transform or normalisation)"
+    return None
+
+
+def fit_with_checkpoints(
+    variant: VariantConfig, features: FeatureSet, model: Model, train: WindowSet,
+    val: WindowSet, where: Placement, write_dir: Path, *, rebuild: bool, epochs: int,
+    show_progress: bool,
+) -> Outcome:
+    """Train ``model`` to ``epochs`` epochs with checkpoints in ``write_dir``; on return
+    ``model`` holds the best epoch's weights, also exported to ``write_dir/model``."""
+    from kara_core.locks import folder_lock
+    from kara_core.pipeline.checkpoints import CheckpointStore, export_model, read_model_record
+
+    identity = {"signature": plain(model.signature()), "data": features.identity()}
+    store = CheckpointStore(write_dir / "checkpoints")
+    model_dir = write_dir / MODEL_DIR
+    with folder_lock(store.root, f"kara train {variant.name}"):
+        if rebuild:
+            store.clear()
+            shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
+            note(show_progress, f"{variant.name}: --rebuild: training from scratch")
+        latest = store.latest()
+        if latest is not None:
+            why = _mismatch(latest.state, identity)
+            if why is not None:
+                note(show_progress, f"{variant.name}: {why}: training from scratch")
+                store.clear()
+                latest = None
+        if not model.trainable:
+            model.fit(train, val, FitSettings(seed=variant.train.seed))
+            export_model(model, model_dir, {**identity, "epoch": 0})
+            return Outcome()
+        if latest is not None and _finished(latest, epochs):
+            record = read_model_record(model_dir)
+            fresh = record is not None and record.get("epoch") == latest.epoch and all(
+                record.get(k) == v for k, v in identity.items()
+            )
+            if fresh:
+                model.load(model_dir)
+            else:
+                _export_best(model, store, model_dir, identity, latest, export_model)
+            note(show_progress, f"{variant.name}: already trained ({_why_done(latest, epochs)});"
+                 " --rebuild trains again")
+            return Outcome.of(latest.state, reused=True)
+        outcome = _fit(variant, model, train, val, where, write_dir, store, latest, identity,
+                       epochs, show_progress)
+        final = store.latest()
+        if final is None:
+            raise KaraError("training produced no checkpoint")
+        final = store.mark(final, finished=True)
+        _export_best(model, store, model_dir, identity, final, export_model)
+        return outcome
+
+
+def _finished(latest: Checkpoint, epochs: int) -> bool:
+    return bool(latest.state.get("stopped_early")) or latest.epoch >= epochs
+
+
+def _why_done(latest: Checkpoint, epochs: int) -> str:
+    if latest.state.get("stopped_early"):
+        return f"stopped early at epoch {latest.epoch}"
+    return f"{latest.epoch} epochs done, {epochs} asked"
+
+
+def _export_best(
+    model: Model, store: Any, model_dir: Path, identity: dict[str, Any], latest: Checkpoint,
+    export: Any,
+) -> None:
+    best = store.best() or latest
+    model.load_state(best.directory)
+    export(model, model_dir, {
+        **identity, "epoch": latest.epoch, "best_epoch": int(best.state.get("epoch", 0)),
+    })
+
+
+def _fit(
+    variant: VariantConfig, model: Model, train: WindowSet, val: WindowSet, where: Placement,
+    write_dir: Path, store: Any, latest: Checkpoint | None, identity: dict[str, Any],
+    epochs: int, show_progress: bool,
+) -> Outcome:
+    from rich.progress import TextColumn
+
+    from kara_core.pipeline.monitor import EpochMonitor
+    from kara_core.pipeline.progress import progress
+
+    initial = latest.epoch if latest is not None else 0
+    if latest is not None:
+        note(show_progress, f"{variant.name}: resuming from the checkpoint of epoch {initial}")
+    cfg = variant.train
+    settings = FitSettings(
+        epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        seed=cfg.seed, patience=cfg.patience, initial_epoch=initial, run_dir=write_dir,
+        distribute=cfg.distribute, steps_per_epoch=cfg.steps_per_epoch,
+        strategy=where.strategy, resume_from=latest.directory if latest else None,
+    )
+    with progress(show_progress, TextColumn("{task.fields[loss]}")) as bar:
+        monitor = EpochMonitor(
+            val=val, store=store, epochs=epochs, patience=cfg.patience,
+            state=latest.state if latest else {}, identity=identity, bar=bar,
+            log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=variant.name,
+        )
+        model.fit(train, val, settings, [monitor])
+    if monitor.diverged is not None:
+        kept = (f"kept the checkpoint of epoch {monitor.completed}" if monitor.completed
+                else "no checkpoint was kept")
+        raise KaraError(
+            f"training stopped: {monitor.diverged}; {kept}; "
+            "lower train.learning_rate (or model.options.learning_rate)"
+        )
+    return Outcome(
+        epochs_completed=monitor.completed, resumed_from_epoch=latest.epoch if latest else None,
+        best_epoch=monitor.best_epoch, stopped_early=monitor.stopped_early,
+        history=monitor.history,
+    )

@@ -1,0 +1,190 @@
+"""Train: windows from the feature cache -> model, scored against naive baselines.
+
+``val_loss`` in the metrics is the model's *closed-loop* MSE on the held-out songs'
+windows, in normalised feature space: the model predicts all ``output_frames`` from the
+context alone, feeding its own predictions back (``Model.predict``), never the targets.
+The persistence baseline (repeat the last context frame) and the mean baseline (the
+training songs' mean frame) are scored on exactly the same windows, and
+``skill = 1 - val_loss / persistence``: above 0 the model beats repeating the last frame,
+1 is perfect. ``train_loss`` is the training loss (``model.options.loss``, teacher
+forced) of the epoch whose weights are kept. Training is resumed from the last checkpoint
+unless ``rebuild``; the best epoch's weights are exported to ``<run_dir>/model``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kara_core import atomic, records
+from kara_core.components import FitSettings, Model
+from kara_core.errors import KaraError
+
+if TYPE_CHECKING:
+    from kara_core.config import VariantConfig
+    from kara_core.pipeline.featurize import FeatureSet, SongFeatures
+    from kara_core.windows import WindowSet
+
+HISTORY_FILE = "history.json"
+BASELINES = ("persistence", "mean")
+
+
+def build_model(variant: VariantConfig, frame_dim: int) -> Model:
+    """The variant's model for frames of ``frame_dim`` features (nothing built yet)."""
+    cls: Any = variant.model.cls
+    model: Model = cls(variant.model.options, frame_dim=frame_dim, seed=variant.train.seed)
+    return model
+
+
+def window_sizes(variant: VariantConfig) -> tuple[int, int]:
+    """``(input_frames, output_frames)`` of the variant's model."""
+    options = variant.model.options
+    return int(getattr(options, "input_frames", 40)), int(getattr(options, "output_frames", 40))
+
+
+def make_windows(variant: VariantConfig, features: FeatureSet) -> tuple[WindowSet, WindowSet]:
+    """Training and validation windows; :class:`KaraError` when either set is empty."""
+    from kara_core.windows import WindowSet, default_stride
+
+    tin, tout = window_sizes(variant)
+    stride = variant.train.stride or default_stride(tout)
+
+    def windows(songs: list[SongFeatures], step: int) -> WindowSet:
+        return WindowSet([s.raw_frames() for s in songs], tin, tout, step,
+                         mean=features.mean, std=features.std)
+
+    train = windows(features.train, stride)
+    val = windows(features.val, max(1, tout // 2))
+    for name, found, songs in (("training", train, features.train),
+                               ("validation", val, features.val)):
+        if len(found) == 0:
+            hop, rate = features.transform.hop, variant.dataset.sample_rate
+            raise KaraError(
+                f"no {name} windows: all {len(songs)} {name} song(s) "
+                f"({', '.join(Path(s.source).name for s in songs[:3])}"
+                f"{', ...' if len(songs) > 3 else ''}) are shorter than one window of "
+                f"{tin + tout} frames (input_frames {tin} + output_frames {tout} = "
+                f"{(tin + tout) * hop / rate:.2f} s); add longer songs or lower "
+                "model.options.input_frames / output_frames"
+            )
+    return train, val
+
+
+def baseline_models(variant: VariantConfig, frame_dim: int, train: WindowSet) -> dict[str, Model]:
+    """The persistence and mean baselines, from the registry, fitted on ``train``."""
+    from kara_core.console import print_warning
+    from kara_core.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    tin, tout = window_sizes(variant)
+    found: dict[str, Model] = {}
+    for name in BASELINES:
+        try:
+            cls: Any = registry.get("models", name).cls
+        except KeyError:
+            print_warning(f"baseline {name!r} is not installed (plugin kara_baselines); "
+                          "skill cannot be computed")
+            continue
+        model: Model = cls(cls.Options(input_frames=tin, output_frames=tout), frame_dim=frame_dim)
+        model.fit(train, train, FitSettings())
+        found[name] = model
+    return found
+
+
+def train_variant(
+    variant: VariantConfig, features: FeatureSet, *, rebuild: bool = False,
+    epochs: int | None = None, show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume, or reuse) the variant's model; return the metrics of ``--json``.
+
+    The metrics are also merged into ``<run_dir>/metrics.json`` (by the chief worker).
+    Raises :class:`KaraError` for an empty training or validation set (before any model
+    is built) and when the loss diverges (the last good checkpoint is kept).
+    """
+    from kara_core.pipeline.distribute import make_repeatable, placement
+    from kara_core.pipeline.monitor import score
+    from kara_core.pipeline.runner import fit_with_checkpoints, note
+
+    started = time.monotonic()
+    train, val = make_windows(variant, features)
+    where = placement(variant.train.distribute)
+    make_repeatable(variant.train.seed)
+    if features.split_note:
+        note(show_progress, f"{variant.name}: {features.split_note}")
+    model = build_model(variant, features.frame_dim)
+    baselines = baseline_models(variant, features.frame_dim, train)
+    write_dir = variant.run_dir if where.chief else variant.run_dir / f"worker-{where.worker_index}"
+    outcome = fit_with_checkpoints(
+        variant, features, model, train, val, where, write_dir,
+        rebuild=rebuild, epochs=epochs or variant.train.epochs, show_progress=show_progress,
+    )
+    scores = score({"model": model, **baselines}, val)
+    val_loss = scores.pop("model")
+    persistence = scores.get("persistence")
+    skill = 1.0 - val_loss / persistence if persistence and math.isfinite(val_loss) else None
+    metrics: dict[str, Any] = {
+        "train_loss": outcome.train_loss,
+        "val_loss": val_loss,
+        "baselines": scores,
+        "skill": skill,
+        "epochs_completed": outcome.epochs_completed,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
+        "history": outcome.history,
+        "training": {
+            "best_epoch": outcome.best_epoch,
+            "stopped_early": outcome.stopped_early,
+            "reused": outcome.reused,
+            "loss": str(getattr(variant.model.options, "loss", "mse")),
+            "train_songs": len(features.train), "val_songs": len(features.val),
+            "train_windows": len(train), "val_windows": len(val), "stride": train.stride,
+            "split_note": features.split_note, "distribute": where.description,
+            "features": features.key, "seconds": round(time.monotonic() - started, 1),
+        },
+    }
+    if where.chief:
+        atomic.write_json(variant.run_dir / HISTORY_FILE, outcome.history)
+        records.update_metrics(variant.run_dir, metrics)
+    note(show_progress, summary_line(variant.name, metrics))
+    return metrics
+
+
+def summary_line(name: str, metrics: dict[str, Any]) -> str:
+    """``stft: val MSE 0.412 | persistence 0.530 | mean 1.000 | skill +0.22``."""
+    base = metrics.get("baselines") or {}
+    parts = [f"{name}: val MSE {metrics['val_loss']:.4f}"]
+    parts += [f"{k} {v:.4f}" for k, v in base.items()]
+    if metrics.get("skill") is not None:
+        parts.append(f"skill {metrics['skill']:+.3f}")
+    return " | ".join(parts)
+
+
+def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
+    """The variant's trained model (best epoch), ready for ``predict`` and ``generate``.
+
+    Raises :class:`KaraError` when the variant was never trained, or was trained with a
+    different architecture or on different data than ``features``.
+    """
+    from kara_core.pipeline.checkpoints import read_model_record
+    from kara_core.pipeline.runner import MODEL_DIR, plain
+
+    directory = variant.run_dir / MODEL_DIR
+    record = read_model_record(directory)
+    again = f"run 'kara train CONFIG --variant {variant.name}'"
+    if record is None:
+        raise KaraError(f"variant {variant.name!r} is not trained yet: {again}")
+    model = build_model(variant, features.frame_dim)
+    if record.get("signature") != plain(model.signature()):
+        raise KaraError(
+            f"variant {variant.name!r}: {directory} was trained with a different "
+            f"architecture; {again}"
+        )
+    if record.get("data") != features.identity():
+        raise KaraError(
+            f"variant {variant.name!r}: {directory} was trained on other songs or features "
+            f"than the current dataset; {again}"
+        )
+    model.load(directory)
+    return model
+

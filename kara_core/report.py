@@ -1,0 +1,427 @@
+"""The comparison of variants: one table (terminal, JSON, CSV) and the listening pages.
+
+Everything here reads saved run records (``metrics.json`` in each run folder), so
+``kara compare`` shows exactly what ``kara run`` showed without recomputing anything. The
+HTML pages use relative paths only and no external resources: a run folder can be zipped,
+moved or opened straight from disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from kara_core import atomic
+from kara_core.errors import KaraError
+from kara_core.records import METRICS_FILE, read_metrics
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kara_core.config import ExperimentConfig
+
+REPORT_FILE = "report.html"
+INDEX_FILE = "index.html"
+AUDIO_FILES = (("prompt", "prompt.wav"), ("round trip", "roundtrip.wav"),
+               ("generated", "generated.wav"))
+LEGEND = (
+    "<p><b>prompt</b>: the start of a song the model never trained on. "
+    "<b>round trip</b>: that song (prompt and what really followed) through the transform "
+    "and back, without the model: the best this representation can sound. "
+    "<b>generated</b>: the model's continuation of the prompt.</p>"
+)
+IMAGE_FILES = (("spectrograms: prompt, round trip, generated", "spectrograms.png"),
+               ("training loss", "loss.png"), ("drift", "drift.png"))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One variant's saved results."""
+
+    variant: str
+    run_dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed``, ``running`` (interrupted) or ``unknown``."""
+        return str(self.metrics.get("status") or "unknown")
+
+    @property
+    def error(self) -> str | None:
+        """The one-line reason a failed variant gave."""
+        value = self.metrics.get("error")
+        return str(value) if value else None
+
+
+def _get(metrics: dict[str, Any], path: str) -> Any:
+    value: Any = metrics
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _number(fmt: str, scale: float = 1.0) -> Callable[[Any], str]:
+    def show(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "—"
+        return format(float(value) * scale, fmt)
+
+    return show
+
+
+def _magnitude(value: Any) -> str:
+    """Three significant digits without exponents: 0.123, 12.3, 26088."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    size = abs(float(value))
+    return format(float(value), ".0f" if size >= 100 else ".1f" if size >= 10 else ".3f")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its key in JSON/CSV, its header and where its value lives."""
+
+    key: str
+    header: str
+    path: str
+    show: Callable[[Any], str]
+    scale: float = 1.0
+
+    def value(self, record: RunRecord) -> Any:
+        """The raw value (scaled, e.g. fractions to percent), ``None`` when missing."""
+        if self.key == "run_dir":
+            return str(record.run_dir)
+        if self.key == "variant":
+            return record.variant
+        value = _get(record.metrics, self.path)
+        if isinstance(value, int | float) and not isinstance(value, bool) and self.scale != 1:
+            return float(value) * self.scale
+        return value
+
+    def text(self, record: RunRecord) -> str:
+        """The value as shown in the table."""
+        value = self.value(record)
+        if self.key == "run_dir":
+            return _short_path(record.run_dir)
+        if self.key in ("variant", "transform"):
+            return str(value) if value is not None else "—"
+        return self.show(value)
+
+
+def _short_path(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (shorter tables)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("variant", "variant", "variant", str),
+    Column("transform", "transform", "transform", str),
+    Column("roundtrip_snr_db", "round trip\nSNR dB", "roundtrip.snr_db", _number(".1f")),
+    Column("roundtrip_spectral_convergence", "round trip\nspec. conv.",
+           "roundtrip.spectral_convergence", _number(".3g")),
+    Column("val_loss", "val\nloss", "val_loss", _number(".4f")),
+    Column("persistence_loss", "persistence\nloss", "baselines.persistence", _number(".4f")),
+    Column("skill", "skill", "skill", _number("+.3f")),
+    Column("generation_rtf", "generation\nRTF", "generation.rtf", _number(".3f")),
+    Column("mel_frechet", "mel\nFréchet", "evaluation.mel_frechet", _magnitude),
+    Column("silent_percent", "silent\n%", "evaluation.silent_fraction", _number(".1f"), 100.0),
+    Column("run_dir", "run folder", "run_dir", str),
+)
+
+
+def summary(record: RunRecord) -> dict[str, Any]:
+    """The table's values for one record, by column key (plus status and error)."""
+    values = {column.key: column.value(record) for column in COLUMNS}
+    values.update(status=record.status, error=record.error)
+    return values
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """The record in ``run_dir`` (which holds ``metrics.json``)."""
+    metrics = read_metrics(run_dir)
+    name = metrics.get("variant") or run_dir.name
+    return RunRecord(variant=str(name), run_dir=run_dir, metrics=metrics)
+
+
+def find_records(paths: Iterable[Path | str]) -> list[RunRecord]:
+    """Records from variant run folders, or experiment folders holding them.
+
+    An experiment folder contributes its variants with ``base`` first, then by name.
+    """
+    found: list[RunRecord] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise KaraError(f"{path}: no such run folder")
+        if (path / METRICS_FILE).is_file():
+            found.append(load_record(path))
+            continue
+        children = sorted(
+            (p for p in path.iterdir() if (p / METRICS_FILE).is_file()) if path.is_dir() else (),
+            key=lambda p: (p.name != "base", p.name),
+        )
+        if not children:
+            raise KaraError(
+                f"{path}: not a run folder (no {METRICS_FILE}) and holds none; "
+                "run 'kara run kara.yaml' first"
+            )
+        found.extend(load_record(child) for child in children)
+    return found
+
+
+def experiment_records(experiment: ExperimentConfig) -> list[RunRecord]:
+    """Saved records of every variant of ``experiment``, in config order."""
+    return [
+        load_record(v.run_dir) for v in experiment.variants
+        if (v.run_dir / METRICS_FILE).is_file()
+    ]
+
+
+# --------------------------------------------------------------------------- table, JSON, CSV
+
+
+TEXT_WIDTHS = {"variant": 16, "transform": 22, "run_dir": 24}
+"""Widest the text columns get in the wide table; longer text folds onto more lines."""
+
+
+def print_table(records: Sequence[RunRecord], console: Console, title: str = "") -> None:
+    """The rich comparison table (one row per variant), then one line per failed variant.
+
+    When the terminal is too narrow for a row per variant, the table is turned: one column
+    per variant, one row per measure, so no number is ever cut.
+    """
+    from rich.markup import escape as rich_escape
+    from rich.measure import Measurement
+
+    wide = _wide_table(records, title)
+    natural = Measurement.get(console, console.options.update_width(10_000), wide).maximum
+    fits = natural <= console.width
+    console.print(wide if fits else _tall_table(records, title))
+    for record in records:
+        if record.status == "failed":
+            console.print(f"[red]{rich_escape(record.variant)} failed:[/] "
+                          f"{rich_escape(record.error or 'unknown error')}")
+
+
+def _cells(record: RunRecord) -> list[str]:
+    from rich.markup import escape as rich_escape
+
+    cells = [rich_escape(column.text(record)) for column in COLUMNS]
+    if record.status == "failed":
+        cells[0] = f"[red]{cells[0]} (failed)[/]"
+    return cells
+
+
+def _wide_table(records: Sequence[RunRecord], title: str) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in COLUMNS:
+        numeric = column.key not in TEXT_WIDTHS
+        table.add_column(column.header, justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=numeric, max_width=TEXT_WIDTHS.get(column.key))
+    for record in records:
+        table.add_row(*_cells(record))
+    return table
+
+
+def _tall_table(records: Sequence[RunRecord], title: str) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
+    rows = [_cells(record) for record in records]
+    table.add_column("variant", no_wrap=True)
+    for cells in rows:
+        table.add_column(cells[0], justify="right", overflow="fold")
+    for i, column in enumerate(COLUMNS[1:], 1):
+        table.add_row(column.header.replace("\n", " "), *(cells[i] for cells in rows))
+    return table
+
+
+def to_json(records: Sequence[RunRecord]) -> dict[str, Any]:
+    """``{"variants": [{"variant", "run_dir", "status", "metrics", "summary"}]}``; NaN and
+    infinities become ``null`` so that any JSON parser reads the output."""
+    return {"variants": [
+        {"variant": r.variant, "run_dir": str(r.run_dir), "status": r.status,
+         "metrics": _finite(r.metrics), "summary": _finite(summary(r))}
+        for r in records
+    ]}
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
+
+
+def to_csv(records: Sequence[RunRecord]) -> str:
+    """The table as CSV: one row per variant, raw numbers, then status and error."""
+    buffer = io.StringIO()
+    keys = [column.key for column in COLUMNS] + ["status", "error"]
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: ("" if v is None else v) for k, v in summary(record).items()})
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- HTML
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.players{display:flex;flex-wrap:wrap;gap:1.5em}.players figure{margin:0;width:19em}
+.players audio{width:100%}
+img{max-width:100%;border:1px solid #ddd}.failed{color:#b00}code{background:#f3f3f3}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n"
+        f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
+
+
+def _table_html(
+    records: Sequence[RunRecord], link: Callable[[RunRecord], str | None],
+    folder: Callable[[RunRecord], str],
+) -> str:
+    """The comparison table; the run folder column is ``folder(record)``, a relative path
+    (pages never show or use absolute paths: they must work after being moved)."""
+    head = "".join(f"<th>{escape(c.header).replace(chr(10), '<br>')}</th>" for c in COLUMNS)
+    rows = []
+    for record in records:
+        cells = []
+        for column in COLUMNS:
+            text = escape(folder(record) if column.key == "run_dir" else column.text(record))
+            href = link(record) if column.key == "variant" else None
+            if href:
+                text = f'<a href="{escape(href)}">{text}</a>'
+            if column.key == "variant" and record.status == "failed":
+                text += ' <span class="failed">(failed)</span>'
+            numeric = column.key not in ("variant", "transform", "run_dir")
+            cells.append(f'<td class="n">{text}</td>' if numeric else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>"
+
+
+def _players(run_dir: Path, prefix: str = "") -> str:
+    figures = []
+    for label, name in AUDIO_FILES:
+        if (run_dir / name).is_file():
+            src = escape(prefix + quote(name))
+            figures.append(
+                f"<figure><figcaption>{escape(label)}</figcaption>"
+                f'<audio controls preload="metadata" src="{src}"></audio></figure>'
+            )
+    if not figures:
+        return "<p>No audio yet.</p>"
+    return '<div class="players">' + "".join(figures) + "</div>"
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        rows: list[tuple[str, str]] = []
+        for key, value in data.items():
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        return rows
+    if isinstance(data, float):
+        return [(prefix[:-1], format(data, ".6g"))]
+    text = json.dumps(data, default=str) if isinstance(data, list) else str(data)
+    return [(prefix[:-1], text if len(text) <= 200 else text[:197] + "...")]
+
+
+def variant_report_html(run_dir: Path, metrics: dict[str, Any]) -> str:
+    """The listening page of one run folder (paths relative to that folder)."""
+    record = RunRecord(str(metrics.get("variant") or run_dir.name), run_dir, metrics)
+    parts = ['<p><a href="../index.html">all variants of this experiment</a></p>']
+    if record.status == "failed":
+        parts.append(f'<p class="failed">failed: {escape(record.error or "")}</p>')
+    parts.append("<h2>Listen</h2>" + LEGEND + _players(run_dir))
+    parts.append("<h2>Summary</h2>" + _table_html([record], lambda _r: None, lambda _r: "."))
+    for label, name in IMAGE_FILES:
+        if (run_dir / name).is_file():
+            parts.append(f"<h2>{escape(label)}</h2>"
+                         f'<img src="{escape(quote(name))}" alt="{escape(label)}">')
+    rows = "".join(
+        f"<tr><td><code>{escape(k)}</code></td><td>{escape(v)}</td></tr>"
+        for k, v in _flatten(metrics)
+    )
+    parts.append(f"<h2>All measures</h2><table>{rows}</table>")
+    parts.append(
+        "<p>Files: <a href=\"metrics.json\">metrics.json</a>, "
+        "<a href=\"config.resolved.yaml\">config.resolved.yaml</a>, "
+        "<a href=\"versions.json\">versions.json</a></p>"
+    )
+    title = f"Kara: {run_dir.parent.name} / {record.variant}"
+    return _page(title, "\n".join(parts))
+
+
+def write_variant_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write ``report.html`` in ``run_dir`` from its record; return its path."""
+    if metrics is None:
+        metrics = read_metrics(run_dir)
+    path = run_dir / REPORT_FILE
+    atomic.write_text(path, variant_report_html(run_dir, metrics))
+    return path
+
+
+def index_html(title: str, folder: Path, records: Sequence[RunRecord]) -> str:
+    """The experiment page: the table, then each variant's players side by side."""
+    def rel(record: RunRecord) -> str:
+        return quote(record.run_dir.name) + "/"
+
+    def link(record: RunRecord) -> str | None:
+        return rel(record) + REPORT_FILE if (record.run_dir / REPORT_FILE).is_file() else None
+
+    parts = ["<h2>Comparison</h2>" + _table_html(records, link, rel) + LEGEND]
+    for record in records:
+        heading = escape(record.variant)
+        href = link(record)
+        if href:
+            heading = f'<a href="{escape(href)}">{heading}</a>'
+        section = f"<h2>{heading}</h2>"
+        if record.status == "failed":
+            section += f'<p class="failed">failed: {escape(record.error or "")}</p>'
+        section += _players(record.run_dir, rel(record))
+        if (record.run_dir / "spectrograms.png").is_file():
+            src = escape(rel(record) + "spectrograms.png")
+            alt = escape(f"spectrograms of {record.variant}")
+            section += f'<p><img src="{src}" alt="{alt}" width="640"></p>'
+        parts.append(section)
+    return _page(title, "\n".join(parts))
+
+
+def write_experiment_index(experiment: ExperimentConfig) -> Path:
+    """Write ``<runs_dir>/<name>/index.html`` over every variant with a record."""
+    folder = experiment.base.run_dir.parent
+    records = experiment_records(experiment)
+    path = folder / INDEX_FILE
+    atomic.write_text(path, index_html(f"Kara: experiment {experiment.name}", folder, records))
+    return path

@@ -1,0 +1,156 @@
+"""Training windows cut from memory-mapped songs and streamed to a model.
+
+A window is ``input_frames`` context frames followed by ``output_frames`` frames to
+predict, taken from one song every ``stride`` frames. Only an index of ``(song, start)``
+pairs lives in memory; frames are read from the memory-mapped cache batch by batch and
+normalised on the way, so memory does not grow with the collection. :class:`WindowSet`
+is the :class:`kara_core.components.WindowSource` every model trains on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_STRIDE_DIVISOR = 8
+"""Without ``train.stride``, windows start every ``output_frames // 8`` frames (5 for 40):
+neighbouring windows overlap by more than 90%, so a denser stride mostly repeats data and
+lengthens epochs without adding information."""
+
+
+def default_stride(output_frames: int) -> int:
+    """The stride used when ``train.stride`` is not set."""
+    return max(1, int(output_frames) // DEFAULT_STRIDE_DIVISOR)
+
+
+class WindowSet:
+    """Windows over several songs, read lazily from (memory-mapped) ``[T, D]`` arrays.
+
+    :param songs: one frame array per song, un-normalised (``np.load(..., mmap_mode="r")``).
+    :param mean: per-feature mean subtracted from every frame (``None``: 0).
+    :param std: per-feature scale frames are divided by (``None``: 1).
+    :param stride: frames between the starts of consecutive windows of a song.
+    """
+
+    def __init__(
+        self, songs: Sequence[np.ndarray], input_frames: int, output_frames: int, stride: int,
+        mean: np.ndarray | None = None, std: np.ndarray | None = None,
+    ) -> None:
+        if input_frames < 1 or output_frames < 1 or stride < 1:
+            raise ValueError("input_frames, output_frames and stride must be at least 1")
+        self.songs = list(songs)
+        self.input_frames = int(input_frames)
+        self.output_frames = int(output_frames)
+        self.stride = int(stride)
+        dims = {int(s.shape[1]) for s in self.songs if s.ndim == 2}
+        if len(dims) > 1:
+            raise ValueError(f"songs have different frame sizes: {sorted(dims)}")
+        self.frame_dim = dims.pop() if dims else int(len(mean) if mean is not None else 0)
+        self.mean = np.zeros(self.frame_dim, np.float32) if mean is None else (
+            np.asarray(mean, np.float32))
+        self.scale = np.ones(self.frame_dim, np.float32) if std is None else (
+            (1.0 / np.asarray(std, np.float64)).astype(np.float32))
+        self.index = self._build_index()
+
+    @property
+    def window(self) -> int:
+        """Frames per window: context plus targets."""
+        return self.input_frames + self.output_frames
+
+    def _build_index(self) -> np.ndarray:
+        parts = []
+        for number, song in enumerate(self.songs):
+            count = max(0, (int(song.shape[0]) - self.window) // self.stride + 1)
+            if count:
+                starts = np.arange(count, dtype=np.int64) * self.stride
+                parts.append(np.stack([np.full(count, number, np.int64), starts], axis=1))
+        if not parts:
+            return np.zeros((0, 2), np.int64)
+        return np.concatenate(parts)
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def short_songs(self) -> int:
+        """How many songs are too short to give a single window."""
+        return sum(1 for song in self.songs if song.shape[0] < self.window)
+
+    def load(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The normalised windows at ``index`` rows: ``(inputs, targets)``."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1, 2)
+        out = np.empty((index.shape[0], self.window, self.frame_dim), np.float32)
+        for row, (song, start) in enumerate(index):
+            out[row] = self.songs[song][start : start + self.window]
+        out -= self.mean
+        out *= self.scale
+        return out[:, : self.input_frames], out[:, self.input_frames :]
+
+    def batches(
+        self, batch_size: int, shuffle: bool = False, seed: int = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Numpy batches in index order (or a seeded shuffle); the last may be short."""
+        order = np.arange(len(self))
+        if shuffle:
+            order = np.random.default_rng(seed).permutation(len(self))
+        for first in range(0, len(self), max(1, int(batch_size))):
+            yield self.load(self.index[order[first : first + batch_size]])
+
+    def mean_frame(self) -> np.ndarray:
+        """The mean normalised frame over every frame of every song (float64 sums)."""
+        total = np.zeros(self.frame_dim, np.float64)
+        count = 0
+        for song in self.songs:
+            for first in range(0, int(song.shape[0]), 4096):
+                chunk = np.asarray(song[first : first + 4096], np.float64)
+                total += chunk.sum(axis=0)
+                count += chunk.shape[0]
+        if count == 0:
+            return np.zeros(self.frame_dim, np.float32)
+        return ((total / count - self.mean) * self.scale).astype(np.float32)
+
+    def dataset(
+        self, batch_size: int, *, shuffle: bool = False, seed: int = 0, repeat: bool = False,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+    ) -> Any:
+        """A ``tf.data.Dataset`` of ``(inputs, targets)`` batches; see
+        :meth:`kara_core.components.WindowSource.dataset`. Only the ``[N, 2]`` index enters
+        the graph; frames are gathered per batch from the memory maps and prefetched."""
+        import tensorflow as tf
+
+        count, position = shard
+        index = self.index[position::count]
+        if len(index) == 0:
+            raise ValueError("no windows in this shard")
+        table = tf.constant(index)
+
+        def one_pass(number: Any) -> Any:
+            rows = tf.range(tf.shape(table, out_type=tf.int64)[0])
+            if shuffle:
+                pass_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)])
+                rows = tf.random.experimental.stateless_shuffle(rows, seed=pass_seed)
+            return tf.data.Dataset.from_tensor_slices(tf.gather(table, rows))
+
+        passes = tf.data.Dataset.range(1 << 62) if repeat else tf.data.Dataset.range(1)
+        ds = passes.flat_map(one_pass).batch(batch_size, drop_remainder=repeat)
+        if skip_batches:
+            ds = ds.skip(skip_batches)
+        shape_in = (None, self.input_frames, self.frame_dim)
+        shape_out = (None, self.output_frames, self.frame_dim)
+
+        def gather(rows: Any) -> Any:
+            inputs, targets = tf.numpy_function(
+                self.load, [rows], (tf.float32, tf.float32), stateful=False
+            )
+            inputs.set_shape(shape_in)
+            targets.set_shape(shape_out)
+            return inputs, targets
+
+        ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF
+        )
+        options.deterministic = True
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,323 @@
+"""``lstm_seq2seq``: the LSTM encoder-decoder, trained with teacher forcing, run closed loop.
+
+:meth:`LstmSeq2Seq.predict` and :meth:`LstmSeq2Seq.generate` never see future frames:
+both run the compiled rollout of :mod:`kara_lstm.network`, which feeds each predicted
+frame back in. That is the figure Kara reports as ``val_loss``; Keras' own teacher-forced
+loss is only the training ``loss``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from kara_core import atomic
+from kara_core.components import FitResult, FitSettings, Model, TrainingMonitor, WindowSource
+from kara_core.errors import KaraError
+
+WEIGHTS_FILE = "weights.weights.h5"
+META_FILE = "model.json"
+STATE_FILE = "state.npz"
+PREDICT_BATCH = 256
+ARCHITECTURE = ("layers", "units", "input_frames", "output_frames", "residual")
+
+
+@dataclass(frozen=True)
+class LstmOptions:
+    """Options of ``lstm_seq2seq`` (``model.options`` in kara.yaml).
+
+    :ivar learning_rate: ``null`` uses ``train.learning_rate``.
+    :ivar loss: the training loss; ``val_loss`` is always the closed-loop MSE.
+    :ivar residual: predict the change from the previous frame (see kara_lstm.network).
+    """
+
+    layers: int = field(default=3, metadata={"min": 1, "max": 16})
+    units: int = field(default=128, metadata={"min": 1, "max": 8192})
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
+    input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
+    output_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
+    learning_rate: float | None = field(default=None, metadata={"min": 0.0, "max": 10.0})
+    loss: Literal["mse", "mae", "huber"] = "mse"
+    residual: bool = True
+    teacher_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+
+
+class LstmSeq2Seq(Model):
+    """``layers`` x LSTM(``units``) encoder and decoder, Dense(frame_dim) out."""
+
+    name = "lstm_seq2seq"
+    Options = LstmOptions
+    options: LstmOptions
+
+    def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
+        super().__init__(options, frame_dim, seed)
+        self._net: Any = None
+        self._rollout: Any = None
+        self._strategy: Any = None
+        self._fitted = False
+
+    def signature(self) -> dict[str, Any]:
+        """Only what shapes the weights: learning rate, loss and dropout may change freely."""
+        return {
+            "model": self.name, "frame_dim": self.frame_dim,
+            **{key: getattr(self.options, key) for key in ARCHITECTURE},
+        }
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, strategy: Any = None, learning_rate: float = 1e-3) -> None:
+        """Build (or rebuild under ``strategy``) the network, keeping current weights."""
+        import keras
+        import tensorflow as tf
+
+        strategy = strategy or tf.distribute.get_strategy()
+        old = self._net.get_weights() if self._net is not None else None
+        if self._net is None or strategy is not self._strategy:
+            from kara_lstm.network import build_network
+
+            o = self.options
+            with strategy.scope():
+                net = build_network(
+                    self.frame_dim, o.input_frames, o.output_frames, o.layers, o.units,
+                    o.dropout, o.residual, o.teacher_noise,
+                )
+                if old is not None:
+                    net.set_weights(old)
+            self._net, self._strategy = net, strategy
+            self._rollout = None
+        lr = self.options.learning_rate if self.options.learning_rate is not None else (
+            learning_rate)
+        loss: Any = keras.losses.Huber() if self.options.loss == "huber" else self.options.loss
+        with strategy.scope():
+            optimizer = keras.optimizers.Adam(learning_rate=lr, clipnorm=1.0)
+            self._net.compile(optimizer=optimizer, loss=loss)
+            optimizer.build(self._net.trainable_variables)
+
+    def _ensure_built(self) -> None:
+        if self._net is None:
+            import keras
+
+            keras.utils.set_random_seed(self.seed)
+            self._build()
+
+    def _rollout_fn(self) -> Any:
+        self._ensure_built()
+        if self._rollout is None:
+            from kara_lstm.network import make_rollout
+
+            self._rollout = make_rollout(self._net, self.options.layers, self.options.residual)
+        return self._rollout
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self, train: WindowSource, val: WindowSource, settings: FitSettings,
+        callbacks: Sequence[TrainingMonitor] = (),
+    ) -> FitResult:
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(settings.seed)
+        strategy = settings.strategy or tf.distribute.get_strategy()
+        self._build(strategy, settings.learning_rate)
+        if settings.resume_from is not None:
+            self.load_state(settings.resume_from)
+        elif settings.initial_epoch == 0 and self.options.residual and not self._fitted:
+            from kara_lstm.network import autocorrelation, init_gain
+
+            init_gain(self._net, autocorrelation(train))
+        self._fitted = True
+        replicas = int(strategy.num_replicas_in_sync)
+        batch = int(settings.batch_size)
+        if batch % replicas:
+            raise KaraError(
+                f"train.batch_size: {batch} does not divide among {replicas} replicas; "
+                f"use a multiple of {replicas}"
+            )
+        steps = settings.steps_per_epoch or max(1, math.ceil(len(train) / batch))
+        skip = settings.initial_epoch * steps
+
+        def teacher_forced(inputs: Any, targets: Any) -> Any:
+            previous = tf.concat([inputs[:, -1:, :], targets[:, :-1, :]], axis=1)
+            return (inputs, previous), targets
+
+        def per_worker(context: Any) -> Any:
+            per_replica = context.get_per_replica_batch_size(batch)
+            shard = (context.num_input_pipelines, context.input_pipeline_id)
+            ds = train.dataset(
+                per_replica, shuffle=True, seed=settings.seed, repeat=True, shard=shard,
+                skip_batches=skip * (batch // per_replica) // context.num_input_pipelines,
+            )
+            return ds.map(teacher_forced)
+
+        if replicas > 1:
+            data = strategy.distribute_datasets_from_function(per_worker)
+        else:
+            data = per_worker(tf.distribute.InputContext())
+        monitors = list(callbacks)
+        for monitor in monitors:
+            monitor.on_train_begin(self, steps)
+        history = self._net.fit(
+            data, epochs=settings.epochs, initial_epoch=settings.initial_epoch,
+            steps_per_epoch=steps, callbacks=[_keras_adapter(monitors)], verbose=0,
+            shuffle=False,  # the stream is already shuffled, by seed and pass
+        )
+        record = {k: [float(x) for x in v] for k, v in history.history.items()}
+        done = settings.initial_epoch + len(record.get("loss", []))
+        stopped = any(m.stop_requested for m in monitors)
+        return FitResult(history=record, epochs_completed=done, stopped_early=stopped)
+
+    # ------------------------------------------------------------------ inference
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        rollout = self._rollout_fn()
+        inputs = np.asarray(inputs, np.float32)
+        outputs = [
+            rollout(
+                tf.constant(inputs[i : i + PREDICT_BATCH]), tf.constant(self.output_frames),
+                tf.constant(0.0), tf.constant([0, 0], tf.int32),
+            ).numpy()
+            for i in range(0, inputs.shape[0], PREDICT_BATCH)
+        ]
+        if not outputs:
+            return np.zeros((0, self.output_frames, self.frame_dim), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+    def generate(
+        self, prompt: np.ndarray, n_frames: int, temperature: float = 0.0, seed: int = 0
+    ) -> np.ndarray:
+        """Roll out ``output_frames`` at a time, re-reading the last ``input_frames`` (as in
+        training) between chunks; a prompt shorter than that is padded with the mean (0)."""
+        import tensorflow as tf
+
+        rollout = self._rollout_fn()
+        tin, dim = self.input_frames, self.frame_dim
+        context = np.zeros((tin, dim), np.float32)
+        prompt = np.asarray(prompt, np.float32).reshape(-1, dim)[-tin:]
+        if len(prompt):
+            context[tin - len(prompt) :] = prompt
+        chunks: list[np.ndarray] = []
+        made = 0
+        while made < n_frames:
+            steps = min(self.output_frames, n_frames - made)
+            chunk = rollout(
+                tf.constant(context[None]), tf.constant(steps), tf.constant(float(temperature)),
+                tf.constant([seed % (2**31), len(chunks) * self.output_frames], tf.int32),
+            ).numpy()[0]
+            chunks.append(chunk)
+            made += steps
+            context = np.concatenate([context, chunk])[-tin:]
+        if not chunks:
+            return np.zeros((0, dim), np.float32)
+        return np.concatenate(chunks).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: Path) -> None:
+        self._ensure_built()
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = directory / WEIGHTS_FILE
+        atomic.write_with(weights, self._net.save_weights, suffix=".weights.h5")
+        atomic.write_json(directory / META_FILE, {
+            "signature": self.signature(), "weights_sha256": _sha256(weights),
+        })
+
+    def load(self, directory: Path) -> None:
+        meta = self._check_meta(directory)
+        weights = directory / WEIGHTS_FILE
+        if _sha256(weights) != meta.get("weights_sha256"):
+            raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
+        self._ensure_built()
+        self._net.load_weights(str(weights))
+
+    def save_state(self, directory: Path) -> None:
+        """Weights and optimiser variables in one ``state.npz`` (written atomically)."""
+        self._ensure_built()
+        arrays = {f"w{i}": w for i, w in enumerate(self._net.get_weights())}
+        optimizer = self._net.optimizer
+        if optimizer is not None:
+            arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic.write_with(
+            directory / STATE_FILE, lambda tmp: np.savez(tmp, **arrays), suffix=".npz"
+        )
+        atomic.write_json(directory / META_FILE, {"signature": self.signature()})
+
+    def load_state(self, directory: Path) -> None:
+        self._check_meta(directory)
+        self._ensure_built()
+        with np.load(directory / STATE_FILE) as data:
+            weights = [data[f"w{i}"] for i in range(len(self._net.weights))]
+            self._net.set_weights(weights)
+            optimizer = self._net.optimizer
+            if optimizer is not None:
+                variables = list(optimizer.variables)
+                if sum(1 for k in data.files if k.startswith("o")) != len(variables):
+                    raise KaraError(f"{directory}: optimiser state does not fit this model")
+                for i, variable in enumerate(variables):
+                    # the learning rate comes from today's settings, not the checkpoint's:
+                    # lowering it is how a user recovers from a diverging run
+                    if variable.name != "learning_rate":
+                        variable.assign(data[f"o{i}"])
+
+    def _check_meta(self, directory: Path) -> dict[str, Any]:
+        path = directory / META_FILE
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise KaraError(f"{path}: cannot read saved model ({exc})") from None
+        if meta.get("signature") != json.loads(json.dumps(self.signature())):
+            raise KaraError(
+                f"{directory}: saved for a different architecture "
+                f"({meta.get('signature')}); retrain with --rebuild"
+            )
+        return dict(meta)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _keras_adapter(monitors: list[TrainingMonitor]) -> Any:
+    """A Keras callback forwarding to Kara's monitors and honouring their stop requests."""
+    import keras
+
+    class _Adapter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            for monitor in monitors:
+                monitor.on_epoch_begin(epoch)
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            loss = float((logs or {}).get("loss", float("nan")))
+            for monitor in monitors:
+                monitor.on_batch_end(batch, loss)
+            if any(m.stop_requested for m in monitors):
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            values = {k: float(v) for k, v in (logs or {}).items()}
+            for monitor in monitors:
+                monitor.on_epoch_end(epoch, values)
+            if logs is not None:
+                logs.update(values)
+            if any(m.stop_requested for m in monitors):
+                self.model.stop_training = True
+
+        def on_train_end(self, logs: Any = None) -> None:
+            for monitor in monitors:
+                monitor.on_train_end()
+
+    return _Adapter()

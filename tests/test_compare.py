@@ -1,0 +1,112 @@
+"""``kara compare``: the comparison table from saved records, as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kara_core import records
+from kara_core.report import COLUMNS
+from tests.helpers import REPO, run_kara
+
+BASE = {
+    "variant": "base", "status": "ok", "transform": "stft 1024/256", "model": "lstm_seq2seq",
+    "train_loss": 0.3, "val_loss": 0.4123, "baselines": {"persistence": 0.5, "mean": 1.0},
+    "skill": 0.1754, "roundtrip": {"snr_db": 93.25, "spectral_convergence": 2.5e-07},
+    "generation": {"rtf": 0.0241}, "evaluation": {"mel_frechet": 12.345,
+                                                            "silent_fraction": 0.125},
+}
+MEL_FAILED = {"variant": "mel", "status": "failed", "transform": "mel 128",
+              "error": "model 'lstm_seq2seq' generated non-finite frames (NaN or inf)"}
+
+
+def experiment(tmp_path: Path) -> Path:
+    folder = tmp_path / "runs" / "demo"
+    records.update_metrics(folder / "mel", MEL_FAILED)
+    records.update_metrics(folder / "base", BASE)
+    (folder / "not-a-run").mkdir()
+    return folder
+
+
+def test_table_from_an_experiment_folder_base_first(tmp_path):
+    folder = experiment(tmp_path)
+    result = run_kara("compare", str(folder))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for text in ("0.4123", "0.5000", "+0.175", "93.2", "2.5e-07", "0.024", "12.3", "12.5",
+                 "stft 1024/256"):
+        assert text in out, (text, out)
+    rows = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert rows.index("base") < rows.index("mel"), out
+    assert "mel failed" in out and "non-finite frames" in out
+
+
+def test_json_holds_the_records_and_the_table_values(tmp_path):
+    folder = experiment(tmp_path)
+    result = run_kara("compare", str(folder / "base"), str(folder / "mel"), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    base, mel = data["variants"]
+    assert base["variant"] == "base" and base["run_dir"] == str(folder / "base")
+    assert base["metrics"] == BASE
+    assert base["summary"]["silent_percent"] == 12.5
+    assert base["summary"]["persistence_loss"] == 0.5
+    assert mel["status"] == "failed" and mel["summary"]["val_loss"] is None
+
+
+def test_csv_has_one_row_per_variant_with_raw_numbers(tmp_path):
+    folder = experiment(tmp_path)
+    result = run_kara("compare", str(folder), "--csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["variant"] for r in rows] == ["base", "mel"]
+    assert list(rows[0]) == [c.key for c in COLUMNS] + ["status", "error"]
+    assert float(rows[0]["roundtrip_snr_db"]) == 93.25
+    assert float(rows[0]["mel_frechet"]) == 12.345
+    assert rows[1]["val_loss"] == "" and rows[1]["status"] == "failed"
+
+
+def test_a_folder_without_records_is_one_line(tmp_path):
+    folder = experiment(tmp_path)
+    for path in (folder / "not-a-run", tmp_path / "missing"):
+        result = run_kara("compare", str(path))
+        assert result.returncode == 2
+        assert str(path) in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_only_reads_records_never_tensorflow(tmp_path):
+    folder = experiment(tmp_path)
+    code = (
+        "import sys; from kara_core.cli import main; rc = main(['compare', sys.argv[1]]);"
+        "print('TF' if 'tensorflow' in sys.modules else 'NO-TF'); raise SystemExit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("NO-TF")
+
+
+def test_a_narrow_terminal_gets_the_table_turned_never_cut(tmp_path):
+    folder = experiment(tmp_path)
+    result = run_kara("compare", str(folder), env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.stdout
+    header = next(line for line in lines if line.split()[:1] == ["variant"])
+    assert header.split()[1:3] == ["base", "mel"]
+    for text in ("0.4123", "+0.175", "93.2", "12.3", "mel Fréchet", "silent %"):
+        assert text in result.stdout, text
+
+
+def test_json_never_holds_nan(tmp_path):
+    folder = tmp_path / "runs" / "x"
+    records.update_metrics(folder / "base", {**BASE, "val_loss": float("nan"), "skill": None})
+    result = run_kara("compare", str(folder), "--json")
+    assert "NaN" not in result.stdout
+    assert json.loads(result.stdout)["variants"][0]["metrics"]["val_loss"] is None

@@ -1,0 +1,206 @@
+"""The built-in decoders, the decoder test kit, and the header reader they rely on."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from kara_lame.decoder import LameDecoder, lame_version
+from kara_soundfile.decoder import SoundfileDecoder
+
+from kara_core.errors import DecodeError, ToolMissingError
+from kara_core.pipeline import mp3info
+from kara_core.pipeline.sniff import sniff
+from kara_core.testing import check_decoder
+from tests.fixtures_audio import (
+    corrupt_middle,
+    id3v2,
+    lame_mp3,
+    layer2_stream,
+    need_lame,
+    sf_mp3,
+    signal,
+    truncate,
+)
+
+
+def test_check_decoder_passes_on_lame() -> None:
+    need_lame()
+    check_decoder(LameDecoder)
+
+
+def test_check_decoder_passes_on_soundfile() -> None:
+    check_decoder(SoundfileDecoder)
+
+
+def test_check_decoder_catches_a_decoder_that_decodes_garbage(tmp_path: Path) -> None:
+    class Gullible(SoundfileDecoder):
+        name = "gullible"
+
+        def decode(self, path: Path):
+            try:
+                return super().decode(path)
+            except DecodeError:
+                from kara_core.components import Audio
+
+                return Audio(np.zeros((300, 1), np.float32), 22050)
+
+    with pytest.raises(AssertionError, match="instead of raising DecodeError"):
+        check_decoder(Gullible)
+
+
+def test_lame_version_is_the_program_version() -> None:
+    need_lame()
+    assert lame_version().startswith("LAME") and "version" in lame_version()
+    assert LameDecoder().version() == lame_version()
+
+
+def test_lame_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match="apt-get install lame") as info:
+        LameDecoder().check()
+    assert "\n" not in str(info.value)
+
+
+def test_lame_on_random_bytes_is_an_error_not_noise(tmp_path: Path) -> None:
+    need_lame()
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 65536, dtype=np.uint8).tobytes())
+    with pytest.raises(DecodeError, match="no MPEG audio frames"):
+        LameDecoder().decode(junk)
+
+
+def test_lame_exit_code_zero_without_output_is_a_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A lame that 'succeeds' but writes nothing (a broken build, a full /tmp)."""
+    need_lame()
+    song = sf_mp3(tmp_path / "song.mp3", signal(1.0), 22050)
+    fake = tmp_path / "bin" / "lame"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'LAME fake version 0' \nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    with pytest.raises(DecodeError, match="exited 0 but wrote no audio"):
+        LameDecoder().decode(song)
+
+
+def test_lame_refuses_a_wav_header_in_one_line(tmp_path: Path) -> None:
+    """lame --decode makes a few hundred samples of noise from some non-mp3 input."""
+    need_lame()
+    wav_named_mp3 = tmp_path / "a.mp3"
+    sf.write(wav_named_mp3, signal(0.5), 22050, format="WAV")
+    with pytest.raises(DecodeError) as info:
+        LameDecoder().decode(wav_named_mp3)
+    assert "\n" not in str(info.value)
+
+
+def test_soundfile_streaming_equals_one_shot_decode(tmp_path: Path) -> None:
+    """libsndfile's mp3 decoder loses its bit reservoir when soundfile seeks between
+    blocks; Kara's block reader must give exactly the one-shot result."""
+    song = sf_mp3(tmp_path / "song.mp3", signal(3.0, 44100, 2), 44100)
+    whole, _rate = sf.read(song, dtype="float32", always_2d=True)
+    with SoundfileDecoder().stream(song, block_frames=1000) as audio:
+        blocks = np.concatenate(list(audio.blocks))
+    assert blocks.shape == whole.shape
+    np.testing.assert_array_equal(blocks, whole)
+
+
+def test_soundfile_says_where_it_stopped_on_damage(tmp_path: Path) -> None:
+    need_lame()
+    good = lame_mp3(tmp_path / "good.mp3", signal(8.0), 22050, "-b", "64")
+    bad = corrupt_middle(good, tmp_path / "bad.mp3")
+    try:
+        audio = SoundfileDecoder().decode(bad)
+    except DecodeError as exc:
+        assert "stopped at" in str(exc) and "damaged" in str(exc)
+    else:  # libsndfile versions that stop silently: about half the song comes back
+        assert audio.duration_s < 6.0
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def test_probe_reads_xing_and_lame_tag(tmp_path: Path) -> None:
+    need_lame()
+    x = signal(4.0, 44100, 2)
+    song = lame_mp3(tmp_path / "v.mp3", x, 44100, "-V", "2")
+    info = mp3info.probe(song)
+    assert info is not None
+    assert info.kind == "MPEG-1 Layer III" and info.first.rate == 44100
+    assert info.encoder and info.encoder.startswith("LAME")
+    assert info.encoder_delay == 576
+    assert info.samples_for(info.estimated_frames) == len(x)  # gapless: exact length
+    assert mp3info.scan(song, info).frames == info.header_frames
+
+
+def test_probe_skips_large_id3_with_cover_art(tmp_path: Path) -> None:
+    need_lame()
+    plain = lame_mp3(tmp_path / "p.mp3", signal(2.0), 22050, "-b", "64")
+    tagged = tmp_path / "tagged.mp3"
+    tagged.write_bytes(id3v2("Cover", picture_bytes=300_000) + plain.read_bytes())
+    info = mp3info.probe(tagged)
+    assert info is not None and info.id3_bytes > 300_000
+    assert abs(info.estimated_duration_s - 2.0) < 0.01
+
+
+def test_scan_finds_truncation_and_damage(tmp_path: Path) -> None:
+    need_lame()
+    good = lame_mp3(tmp_path / "good.mp3", signal(8.0), 22050, "-b", "64")
+    info = mp3info.probe(good)
+    assert info is not None and info.header_frames
+    cut = mp3info.probe(truncate(good, tmp_path / "cut.mp3"))
+    assert cut is not None and cut.header_overstates
+    cut_scan = mp3info.scan(tmp_path / "cut.mp3", cut)
+    assert abs(cut_scan.frames - info.header_frames / 2) <= 2
+    bad_path = corrupt_middle(good, tmp_path / "bad.mp3")
+    bad = mp3info.probe(bad_path)
+    assert bad is not None
+    damage = mp3info.scan(bad_path, bad)
+    assert len(damage.gaps) == 1 and 3.0 < damage.gaps[0][0] < 5.0
+    assert damage.frames < info.header_frames
+
+
+def test_probe_layer2(tmp_path: Path) -> None:
+    path = tmp_path / "l2.mp3"
+    path.write_bytes(layer2_stream(200))
+    info = mp3info.probe(path)
+    assert info is not None and info.kind == "MPEG-1 Layer II"
+    assert info.first.rate == 48000 and info.first.channels == 1
+    assert abs(info.estimated_duration_s - 4.8) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"", "empty"),
+        (b"just some words, not audio at all\n" * 10, "text"),
+        (b"<!DOCTYPE html><html><body>404</body></html>", "html"),
+        (id3v2("nothing after me"), "id3-only"),
+        (b"\x00\x00\x00\x20ftypM4A " + bytes(200), "mp4"),
+        (bytes(range(256)) * 4, "unknown"),
+    ],
+)
+def test_sniff_names_what_is_not_an_mp3(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "x.mp3"
+    path.write_bytes(content)
+    verdict = sniff(path)
+    assert verdict.kind == kind
+    reason = verdict.skip_reason()
+    assert reason and "\n" not in reason
+
+
+def test_sniff_recognises_wav_flac_named_mp3(tmp_path: Path) -> None:
+    for fmt, kind in (("WAV", "wav"), ("FLAC", "flac")):
+        path = tmp_path / f"{kind}.mp3"
+        sf.write(path, signal(0.5), 22050, format=fmt)
+        verdict = sniff(path)
+        assert verdict.kind == kind and verdict.readable_container
+
+
+def test_probe_of_unreadable_path_raises_oserror(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        mp3info.probe(tmp_path / "missing.mp3")

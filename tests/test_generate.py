@@ -1,0 +1,199 @@
+"""Generation: prompt, continuation, length, clipping guard, files, prompt decoding, drift."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import soundfile as sf
+from kara_baselines.models import BaselineOptions, PersistenceModel
+from kara_transforms.raw import RawOptions, RawTransform
+
+from kara_core.errors import KaraError
+from kara_core.pipeline import generate as gen
+from kara_core.pipeline.evaluate import drift_curve, teacher_windows
+from tests.helpers import run_kara
+
+RATE = 8000
+
+
+@dataclass
+class Features:
+    """The normalisation part of a FeatureSet: per-feature mean and std."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def normalise(self, frames: np.ndarray) -> np.ndarray:
+        return ((frames - self.mean) / self.std).astype(np.float32)
+
+    def denormalise(self, frames: np.ndarray) -> np.ndarray:
+        return (frames * self.std + self.mean).astype(np.float32)
+
+
+class Constant(PersistenceModel):
+    """A model that always outputs one fixed normalised frame."""
+
+    def __init__(self, value: float, frame_dim: int) -> None:
+        super().__init__(BaselineOptions(input_frames=4, output_frames=2), frame_dim)
+        self.value = value
+
+    def generate(self, prompt, n_frames, temperature=0.0, seed=0):
+        return np.full((n_frames, self.frame_dim), self.value, np.float32)
+
+
+def setup(frame: int = 64):
+    transform = RawTransform(RawOptions(frame_size=frame), sample_rate=RATE)
+    rng = np.random.default_rng(0)
+    features = Features(mean=rng.normal(0, 0.01, frame).astype(np.float32),
+                        std=np.full(frame, 0.2, np.float32))
+    model = PersistenceModel(BaselineOptions(input_frames=4, output_frames=2), frame_dim=frame)
+    return transform, features, model
+
+
+def music(seconds: float, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 331 * t)).astype(
+        np.float32)
+
+
+def test_continuation_has_the_requested_length_and_continues_the_prompt():
+    transform, features, model = setup()
+    wave = music(3.0)
+    result = gen.generate_audio(model, transform, features, wave, rate=RATE,
+                                prompt_seconds=1.0, seconds=1.5)
+    assert result.wave.shape == (int(1.5 * RATE),) and result.wave.dtype == np.float32
+    assert result.seconds == pytest.approx(1.5)
+    assert result.prompt_wave.shape == (RATE,)
+    np.testing.assert_array_equal(result.prompt_wave, wave[:RATE])
+    assert result.frames.shape == (gen.frames_for(1.5, RATE, 64), 64)
+    # persistence repeats the prompt's last frame: de-normalisation must give it back
+    last = wave[RATE - 64: RATE]
+    np.testing.assert_allclose(result.wave[:64], last, atol=1e-5)
+    np.testing.assert_allclose(result.wave[64:128], last, atol=1e-5)
+    assert not result.peak_normalised and result.peak <= 1.0
+    assert 0 < result.rtf < 1.0 and result.x_realtime == pytest.approx(1 / result.rtf)
+
+
+def test_clipping_audio_is_scaled_and_says_so_quiet_audio_is_untouched():
+    transform, features, _model = setup()
+    loud = gen.generate_audio(Constant(20.0, 64), transform, features, music(1), rate=RATE,
+                              prompt_seconds=0.5, seconds=0.5)
+    assert loud.peak_normalised and loud.peak > 3.0
+    assert np.max(np.abs(loud.wave)) == pytest.approx(gen.PEAK_TARGET, abs=1e-6)
+    quiet = gen.generate_audio(Constant(0.5, 64), transform, features, music(1), rate=RATE,
+                               prompt_seconds=0.5, seconds=0.5)
+    assert not quiet.peak_normalised
+    np.testing.assert_allclose(quiet.wave[:64], features.mean + 0.1, atol=1e-6)
+
+
+def test_a_diverged_model_is_an_error_not_a_wav_of_nans():
+    transform, features, _model = setup()
+    with pytest.raises(KaraError, match="non-finite"):
+        gen.generate_audio(Constant(np.nan, 64), transform, features, music(1), rate=RATE,
+                           prompt_seconds=0.5, seconds=0.5)
+    with pytest.raises(KaraError, match="shape"):
+        gen.generate_audio(Constant(0.0, 32), transform, features, music(1), rate=RATE,
+                           prompt_seconds=0.5, seconds=0.5)
+
+
+def test_prompt_shorter_than_a_frame_still_gives_the_model_one_frame():
+    transform, features, _model = setup()
+    audio, frames = gen.prompt_frames(music(1), 0.0, transform, features, RATE)
+    assert frames.shape == (1, 64) and audio.shape == (64,)
+
+
+def test_wav_prompt_is_mixed_to_mono_and_resampled(tmp_path):
+    from kara_core.config import load_config
+    from kara_core.plugins import get_plugin_manager
+
+    config = tmp_path / "kara.yaml"
+    config.write_text(f"dataset: {{sample_rate: {RATE}}}\ntransform: {{type: raw}}\n"
+                      "model: {type: persistence}\n")
+    variant = load_config(config, get_plugin_manager().registry).base
+    stereo = np.stack([music(2.0, 44100), -music(2.0, 44100) * 0.5], axis=1)
+    sf.write(tmp_path / "p.wav", stereo, 44100, subtype="PCM_16")
+    wave = gen.load_prompt_file(tmp_path / "p.wav", variant)
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(wave.shape[0] - 2 * RATE) <= 2
+    reference = music(2.0) * 0.25
+    n = min(len(wave), len(reference)) - 100
+    assert np.corrcoef(wave[100:n], reference[100:n])[0, 1] > 0.99
+
+    if shutil.which("lame"):
+        subprocess.run(["lame", "--quiet", str(tmp_path / "p.wav"), str(tmp_path / "p.mp3")],
+                       check=True)
+        decoded = gen.load_prompt_file(tmp_path / "p.mp3", variant)
+        assert abs(decoded.shape[0] - 2 * RATE) < 0.1 * RATE  # mp3 adds encoder padding
+        assert np.sqrt(np.mean(decoded**2)) == pytest.approx(np.sqrt(np.mean(wave**2)), rel=0.2)
+
+    with pytest.raises(KaraError, match="not found"):
+        gen.load_prompt_file(tmp_path / "missing.wav", variant)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(KaraError, match=r"junk\.wav"):
+        gen.load_prompt_file(tmp_path / "junk.wav", variant)
+
+
+def test_audio_files_are_written_atomically_and_readable(tmp_path):
+    wave = music(1.0)
+    gen.write_audio(tmp_path / "out.wav", wave, RATE)
+    back, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == RATE and back.shape == wave.shape
+    np.testing.assert_allclose(back, wave, atol=1e-4)
+    if not shutil.which("lame"):
+        pytest.skip("lame not installed: mp3 output not testable")
+    gen.write_audio(tmp_path / "out.mp3", wave, RATE)
+    mp3, _rate = sf.read(tmp_path / "out.mp3", dtype="float32")
+    assert mp3.shape[0] >= wave.shape[0] * 0.9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp3", "out.wav"]
+
+
+def test_teacher_windows_hold_the_true_frames_before_each_step():
+    frames = np.arange(20, dtype=np.float32).reshape(10, 2)
+    windows = teacher_windows(frames, start=3, steps=5, context=4)
+    assert windows.shape == (5, 4, 2)
+    for k in range(5):
+        np.testing.assert_array_equal(windows[k][-1], frames[3 + k - 1])
+    np.testing.assert_array_equal(windows[0][0], np.zeros(2))  # left padding
+
+
+def test_drift_curve_separates_free_running_from_teacher_forcing():
+    model = PersistenceModel(BaselineOptions(input_frames=4, output_frames=2), frame_dim=8)
+    t = np.arange(300, dtype=np.float32)[:, None]
+    frames = np.sin(t / 20 + np.arange(8)[None, :]).astype(np.float32)
+    curve = drift_curve(model, frames, prompt_frames=50, max_steps=120)
+    assert curve.steps == 120 and curve.start == 50
+    # fed the truth, persistence is only one step off; fed itself it never moves
+    assert curve.teacher.mean() < curve.free.mean() / 10
+    np.testing.assert_allclose(curve.free, curve.persistence, atol=1e-6)
+    assert curve.free[-1] > curve.free[0]
+    summary = curve.summary()
+    assert summary["steps"] == 120 and summary["free_mse_mean"] > summary[
+        "teacher_forced_mse_mean"]
+    short = drift_curve(model, frames[:60], prompt_frames=50, max_steps=120)
+    assert short.steps == 10
+
+
+def test_generate_rejects_a_bad_seconds_value_in_one_line():
+    result = run_kara("generate", "kara.yaml", "--seconds", "-3")
+    assert result.returncode == 2
+    assert "--seconds" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generated_audio_measures_tell_music_noise_and_silence_apart():
+    from kara_core.pipeline.evaluate import evaluate_audio
+
+    reference = music(4.0)
+    similar = np.roll(music(4.0), 123)[: 2 * RATE]
+    noise = np.random.default_rng(0).normal(0, 0.2, 2 * RATE).astype(np.float32)
+    silence = np.zeros(2 * RATE, np.float32)
+    close, noisy, quiet = (evaluate_audio(w, reference, RATE) for w in (similar, noise, silence))
+    assert close["mel_frechet"] < noisy["mel_frechet"] / 10
+    assert noisy["spectral_flatness"] > 10 * close["spectral_flatness"]
+    assert close["rms_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert close["silent_fraction"] == 0.0 and quiet["silent_fraction"] == 1.0
+    assert quiet["rms_ratio"] == 0.0
+    assert close["reference_seconds"] == pytest.approx(4.0)

@@ -1,0 +1,207 @@
+"""``kara run`` end to end on a tiny synthesised dataset, then ``kara generate``.
+
+One experiment is run once per module: the persistence baseline as the base, a tiny LSTM
+(8 units, 1 epoch), the mean baseline, and a variant pointing at a missing folder, which
+must fail in one line while the others finish with their audio, records and pages.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.helpers import run_kara, write_yaml
+
+RATE = 8000
+pytestmark = pytest.mark.skipif(shutil.which("lame") is None, reason="lame is not installed")
+
+CONFIG = f"""\
+name: tiny
+dataset: {{mp3_dir: mp3, sample_rate: {RATE}, val_fraction: 0.34}}
+decoder: {{type: lame, fallback: soundfile}}
+transform: {{type: raw, options: {{frame_size: 128}}}}
+model: {{type: persistence, options: {{input_frames: 8, output_frames: 4}}}}
+train: {{epochs: 1, batch_size: 16}}
+generate: {{seconds: 1.0, prompt_seconds: 0.5}}
+variants:
+  lstm:
+    model: {{type: lstm_seq2seq, options: {{layers: 1, units: 8, input_frames: 8,
+             output_frames: 4}}}}
+  mean: {{model: {{type: mean, options: {{input_frames: 8, output_frames: 4}}}}}}
+  broken: {{dataset: {{mp3_dir: nowhere, wav_dir: nowhere-wav}}}}
+"""
+
+
+def song(seed: int, seconds: float = 3.0) -> np.ndarray:
+    """A few seconds of chords with an envelope: music-like, never silent."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = np.zeros_like(t)
+    for start in np.arange(0, seconds, 0.5):
+        notes = 110 * 2 ** (rng.integers(0, 24, 3) / 12)
+        env = np.clip((t - start) * 20, 0, 1) * np.exp(-np.clip(t - start, 0, None) * 3)
+        env *= t >= start
+        wave += env * sum(np.sin(2 * np.pi * f * t) for f in notes)
+    return (0.25 * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    (folder / "mp3").mkdir()
+    for i in range(3):
+        wav = folder / f"song{i}.wav"
+        sf.write(wav, song(i), RATE, subtype="PCM_16")
+        subprocess.run(["lame", "--quiet", str(wav), str(folder / "mp3" / f"song {i}.mp3")],
+                       check=True)
+        wav.unlink()
+    config = write_yaml(folder, CONFIG)
+    result = run_kara("run", str(config), cwd=folder)
+    return folder, config, result
+
+
+def runs(folder: Path) -> Path:
+    return folder / "runs" / "tiny"
+
+
+def test_every_variant_runs_and_the_broken_one_fails_in_one_line(experiment):
+    folder, _config, result = experiment
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    failures = [line for line in result.stderr.splitlines() if "error: variant broken" in line]
+    assert len(failures) == 1 and "nowhere" in failures[0], result.stderr[-2000:]
+    table = result.stdout
+    rows = [line.split()[0] for line in table.splitlines() if line.strip()]
+    for name in ("base", "lstm", "mean", "broken"):
+        assert name in rows, table
+    assert "broken (failed)" in table
+    for header in ("round trip", "val", "persistence", "skill", "RTF", "Fréchet", "silent"):
+        assert header in table
+    metrics = json.loads((runs(folder) / "broken" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "nowhere" in metrics["error"]
+
+
+@pytest.mark.parametrize("variant", ["base", "lstm", "mean"])
+def test_each_run_folder_holds_the_whole_record(experiment, variant):
+    folder, _config, _result = experiment
+    run_dir = runs(folder) / variant
+    for name in ("config.resolved.yaml", "versions.json", "metrics.json", "prompt.wav",
+                 "roundtrip.wav", "generated.wav", "spectrograms.png", "drift.png",
+                 "drift.json", "report.html"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok"
+    for key in ("val_loss", "skill", "baselines"):
+        assert key in metrics, key
+    assert metrics["roundtrip"]["snr_db"] > 80  # raw frames are lossless: the ceiling is high
+    assert metrics["generation"]["frames"] == int(np.ceil(1.0 * RATE / 128))
+    assert metrics["generation"]["prompt_held_out"] is True
+    drift = metrics["evaluation"]["drift"]
+    assert drift["steps"] > 0 and drift["teacher_forced_mse_mean"] >= 0
+    generated, rate = sf.read(run_dir / "generated.wav", dtype="float32")
+    assert rate == RATE and generated.shape == (RATE,)
+    prompt, _ = sf.read(run_dir / "prompt.wav", dtype="float32")
+    assert prompt.shape == (RATE // 2,) and np.abs(prompt).max() > 0.01
+    roundtrip, _ = sf.read(run_dir / "roundtrip.wav", dtype="float32")
+    assert roundtrip.shape[0] >= prompt.shape[0]
+    versions = json.loads((run_dir / "versions.json").read_text())
+    for key in ("kara", "python", "numpy", "tensorflow", "lame", "plugins"):
+        assert versions.get(key), key
+    assert "kara_lstm" in versions["plugins"]
+    resolved = (run_dir / "config.resolved.yaml").read_text()
+    assert f"variant: {variant}" in resolved
+
+
+def test_the_measures_tell_the_baselines_apart(experiment):
+    folder, _config, _result = experiment
+    base = json.loads((runs(folder) / "base" / "metrics.json").read_text())
+    mean = json.loads((runs(folder) / "mean" / "metrics.json").read_text())
+    # persistence repeats a loud frame; the mean frame of music is nearly silence
+    assert base["evaluation"]["silent_fraction"] == 0.0
+    assert mean["evaluation"]["rms_ratio"] < base["evaluation"]["rms_ratio"]
+    assert base["skill"] == pytest.approx(0.0, abs=1e-6)  # persistence against itself
+
+
+def test_a_second_run_reuses_every_cache_and_prints_json(experiment):
+    folder, config, _result = experiment
+    caches = sorted(p for p in (folder / "dataset").rglob("*.*") if p.suffix in (".wav", ".npy"))
+    assert caches, "the first run left decoded wavs and feature caches"
+    stamps = {p: p.stat().st_mtime_ns for p in caches}
+    result = run_kara("run", str(config), "--only", "base", "lstm", "--json", cwd=folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert [v["variant"] for v in data["variants"]] == ["base", "lstm"]
+    base = data["variants"][0]
+    assert base["run_dir"] == str(runs(folder) / "base")
+    for key in ("val_loss", "skill", "roundtrip", "generation", "evaluation", "baselines"):
+        assert key in base["metrics"], key
+    assert base["summary"]["mel_frechet"] == base["metrics"]["evaluation"]["mel_frechet"]
+    assert {p: p.stat().st_mtime_ns for p in caches if p.exists()} == stamps
+    assert "lstm epoch" not in result.stderr, result.stderr  # the trained model is reused
+    assert data["variants"][1]["metrics"]["training"]["reused"]
+
+    compared = run_kara("compare", str(runs(folder)), "--json", cwd=folder)
+    saved = {v["variant"]: v for v in json.loads(compared.stdout)["variants"]}
+    assert saved["base"]["metrics"] == base["metrics"]
+    assert set(saved) == {"base", "lstm", "mean", "broken"}
+
+
+def test_generate_to_a_file_and_from_a_prompt_file(experiment):
+    folder, config, _result = experiment
+    out = folder / "out" / "new.wav"
+    result = run_kara("generate", str(config), "--variant", "lstm", "--seconds", "0.5",
+                      "--out", str(out), cwd=folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    wave, rate = sf.read(out, dtype="float32")
+    assert rate == RATE and wave.shape == (RATE // 2,) and np.isfinite(wave).all()
+    assert "real time" in result.stderr
+
+    prompt = folder / "mp3" / "song 1.mp3"
+    result = run_kara("generate", str(config), "--prompt", str(prompt), cwd=folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((runs(folder) / "base" / "metrics.json").read_text())
+    assert metrics["generation"]["prompt_source"] == str(prompt)
+    assert metrics["generation"]["prompt_held_out"] is False
+
+    missing = run_kara("generate", str(config), "--prompt", "nope.mp3", cwd=folder)
+    assert missing.returncode == 2 and "nope.mp3" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_the_pages_of_a_real_run_load_in_a_browser(experiment, tmp_path):
+    from tests.test_report_html import load_states
+
+    folder, _config, _result = experiment
+    report = load_states(runs(folder) / "lstm" / "report.html", tmp_path)
+    assert {s[0] for s in report} == {"AUDIO", "IMG"}
+    index = load_states(runs(folder) / "index.html", tmp_path)
+    assert len([s for s in index if s[0] == "AUDIO"]) == 9  # 3 players x 3 variants that ran
+    for states in (report, index):
+        assert all(s[2] == "ok" for s in states), states
+    page = (runs(folder) / "index.html").read_text()
+    assert "broken" in page and "failed" in page
+
+
+def test_every_variant_failing_exits_2(tmp_path):
+    config = write_yaml(tmp_path, "name: none\ndataset: {mp3_dir: nothing}\n"
+                        "transform: {type: raw}\nmodel: {type: persistence}\n")
+    result = run_kara("run", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "variant base" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_versions_record_never_imports_tensorflow():
+    code = ("import json, sys; from kara_core.versions import collect_versions; "
+            "v = collect_versions(); print(json.dumps([v['tensorflow'], v['numpy'], "
+            "'tensorflow' in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    tensorflow, numpy, imported = json.loads(result.stdout)
+    assert tensorflow and numpy and imported is False

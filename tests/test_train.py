@@ -1,0 +1,175 @@
+"""Training: honest scores beside baselines, checkpoints, resume, rebuild, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kara_core.errors import KaraError
+from kara_core.pipeline.featurize import featurize
+from kara_core.pipeline.train import load_trained_model, train_variant
+from tests.helpers import REPO
+from tests.trainkit import MODEL, variant_of, write_config, write_songs
+
+
+def with_options(variant, **options):
+    opts = dataclasses.replace(variant.model.options, **options)
+    return dataclasses.replace(variant, model=dataclasses.replace(variant.model, options=opts))
+
+
+def with_train(variant, **train):
+    return dataclasses.replace(variant, train=dataclasses.replace(variant.train, **train))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One variant trained for 2 epochs, shared by the tests that only read its results."""
+    folder = tmp_path_factory.mktemp("trained")
+    songs = write_songs(folder)
+    variant = variant_of(write_config(folder))
+    features = featurize(variant, songs, show_progress=False)
+    metrics = train_variant(variant, features, show_progress=False)
+    return variant, features, songs, metrics
+
+
+def test_metrics_put_the_model_beside_both_baselines(trained):
+    variant, _features, _songs, metrics = trained
+    base = metrics["baselines"]
+    assert set(base) == {"persistence", "mean"}
+    assert all(math.isfinite(v) and v > 0 for v in [metrics["val_loss"], *base.values()])
+    assert metrics["skill"] == pytest.approx(1 - metrics["val_loss"] / base["persistence"])
+    assert metrics["epochs_completed"] == 2 and metrics["resumed_from_epoch"] is None
+    assert len(metrics["history"]["val_loss"]) == 2
+    assert metrics["val_loss"] == pytest.approx(min(metrics["history"]["val_loss"]))
+    on_disk = json.loads((variant.run_dir / "metrics.json").read_text())
+    assert on_disk["val_loss"] == metrics["val_loss"] and on_disk["baselines"] == base
+    assert list((variant.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (variant.run_dir / "checkpoints" / "latest.json").is_file()
+
+
+def test_val_loss_is_the_closed_loop_error_on_held_out_songs(trained):
+    variant, features, _songs, metrics = trained
+    from kara_core.pipeline.train import make_windows
+
+    model = load_trained_model(variant, features)
+    _train, val = make_windows(variant, features)
+    errors = [np.square(model.predict(x) - y).mean() * len(x) for x, y in val.batches(64)]
+    assert sum(errors) / len(val) == pytest.approx(metrics["val_loss"], rel=1e-4)
+
+
+def test_a_finished_run_is_reused_and_more_epochs_resume_it(trained):
+    variant, features, _songs, metrics = trained
+    again = train_variant(variant, features, show_progress=False)
+    assert again["training"]["reused"] and again["val_loss"] == metrics["val_loss"]
+    more = train_variant(variant, features, epochs=3, show_progress=False)
+    assert more["resumed_from_epoch"] == 2 and more["epochs_completed"] == 3
+    assert more["history"]["val_loss"][:2] == metrics["history"]["val_loss"]
+
+
+def test_training_is_repeatable_with_one_seed(tmp_path, trained):
+    variant, features, _songs, metrics = trained
+    fresh = dataclasses.replace(variant, runs_dir=tmp_path / "other")
+    again = train_variant(fresh, features, epochs=2, show_progress=False)
+    assert again["history"] == metrics["history"]
+
+
+def test_a_changed_architecture_retrains_and_never_loads_old_weights(tmp_path, capsys):
+    songs = write_songs(tmp_path)
+    variant = variant_of(write_config(tmp_path, train="{epochs: 1, batch_size: 32}"))
+    features = featurize(variant, songs, show_progress=False)
+    train_variant(variant, features, show_progress=False)
+    wider = with_options(variant, units=6)
+    with pytest.raises(KaraError, match="different architecture"):
+        load_trained_model(wider, features)
+    metrics = train_variant(wider, features, show_progress=True)
+    assert "architecture changed (units 8 -> 6)" in capsys.readouterr().err
+    assert metrics["resumed_from_epoch"] is None and not metrics["training"]["reused"]
+    load_trained_model(wider, features)
+    rebuilt = train_variant(wider, features, rebuild=True, show_progress=False)
+    assert rebuilt["resumed_from_epoch"] is None and not rebuilt["training"]["reused"]
+
+
+def test_an_untrained_variant_says_how_to_train_it(tmp_path):
+    songs = write_songs(tmp_path, count=2, seconds=1.0)
+    variant = variant_of(write_config(tmp_path))
+    features = featurize(variant, songs, show_progress=False)
+    with pytest.raises(KaraError, match="not trained yet: run 'kara train"):
+        load_trained_model(variant, features)
+
+
+def test_songs_shorter_than_a_window_stop_before_any_model_is_built(tmp_path, monkeypatch):
+    songs = write_songs(tmp_path, count=3, seconds=0.5)
+    variant = variant_of(write_config(
+        tmp_path, model="{layers: 1, units: 8, input_frames: 60, output_frames: 20}"))
+    features = featurize(variant, songs, show_progress=False)
+    import kara_core.pipeline.train as train_module
+
+    monkeypatch.setattr(train_module, "build_model", lambda *a: pytest.fail("model built"))
+    with pytest.raises(KaraError) as info:
+        train_variant(variant, features, show_progress=False)
+    message = str(info.value)
+    assert "no training windows" in message and "2 training song(s)" in message
+    assert "80 frames" in message and "shorter than one window" in message
+
+
+def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_epoch(tmp_path):
+    songs = write_songs(tmp_path)
+    variant = variant_of(write_config(tmp_path, train="{epochs: 1, batch_size: 32}"))
+    features = featurize(variant, songs, show_progress=False)
+    first = train_variant(variant, features, show_progress=False)
+    wild = with_options(variant, learning_rate=1e30)
+    with pytest.raises(KaraError, match=r"training stopped: .*(nan|inf).*kept the checkpoint of epoch 1"):
+        train_variant(wild, features, epochs=3, show_progress=False)
+    pointer = json.loads((variant.run_dir / "checkpoints" / "latest.json").read_text())
+    assert pointer["epoch"] == 1
+    model = load_trained_model(variant, features)
+    assert np.isfinite(model.generate(np.zeros((8, 64), np.float32), 4)).all()
+    assert first["epochs_completed"] == 1
+
+
+KILLED_RUN = """
+import sys
+from kara_core.pipeline.featurize import featurize
+from kara_core.pipeline.train import train_variant
+from tests.trainkit import variant_of, write_songs
+from pathlib import Path
+folder = Path(sys.argv[1])
+songs = write_songs(folder)
+variant = variant_of(folder / "kara.yaml")
+train_variant(variant, featurize(variant, songs, show_progress=False), show_progress=False)
+"""
+
+
+def test_a_run_killed_with_sigkill_resumes_and_ends_with_the_same_epoch_count(tmp_path):
+    write_config(tmp_path, model=MODEL,
+                 train="{epochs: 40, batch_size: 16, patience: 0, steps_per_epoch: 3}")
+    latest = tmp_path / "runs" / "t" / "base" / "checkpoints" / "latest.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not latest.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert latest.exists(), "the run wrote no checkpoint"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    killed_at = json.loads(latest.read_text())["epoch"]
+    assert killed_at < 40
+    songs = write_songs(tmp_path)
+    variant = variant_of(tmp_path / "kara.yaml")
+    metrics = train_variant(variant, featurize(variant, songs, show_progress=False),
+                            show_progress=True)
+    assert metrics["resumed_from_epoch"] == killed_at
+    assert metrics["epochs_completed"] == 40
+    assert len(metrics["history"]["loss"]) == 40

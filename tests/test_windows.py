@@ -1,0 +1,84 @@
+"""Windows: cut within songs, normalised on the way, streamed in a seed-fixed order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kara_core.windows import WindowSet, default_stride
+
+
+def songs(*lengths: int, dim: int = 3) -> list[np.ndarray]:
+    """Songs whose frame ``t`` of song ``s`` is ``[1000 s + t, ...]`` (traceable)."""
+    return [
+        (1000.0 * s + np.arange(n, dtype=np.float32))[:, None].repeat(dim, axis=1)
+        for s, n in enumerate(lengths)
+    ]
+
+
+def test_windows_stay_inside_one_song_at_the_stride():
+    ws = WindowSet(songs(20, 11, 5), input_frames=4, output_frames=3, stride=2)
+    # song 0: starts 0..13 step 2 -> 7; song 1: 0..4 step 2 -> 3; song 2 is too short
+    assert len(ws) == 10
+    assert ws.short_songs() == 1
+    inputs, targets = ws.load(ws.index)
+    assert inputs.shape == (10, 4, 3) and targets.shape == (10, 3, 3)
+    whole = np.concatenate([inputs, targets], axis=1)[:, :, 0]
+    song = (whole // 1000).astype(int)
+    assert (song == song[:, :1]).all(), "a window crosses two songs"
+    assert np.array_equal(np.diff(whole, axis=1), np.ones((10, 6)))
+    assert list(whole[:7, 0] % 1000) == [0, 2, 4, 6, 8, 10, 12]
+
+
+def test_frames_are_normalised_with_the_given_statistics():
+    data = songs(10)
+    mean, std = np.array([1.0, 2.0, 3.0], np.float32), np.array([2.0, 4.0, 8.0], np.float32)
+    ws = WindowSet(data, 2, 2, 1, mean=mean, std=std)
+    inputs, targets = ws.load(ws.index[:1])
+    expected = (data[0][:4] - mean) / std
+    assert np.allclose(np.concatenate([inputs[0], targets[0]]), expected)
+    assert np.allclose(ws.mean_frame(), (data[0].mean(axis=0) - mean) / std)
+
+
+def test_batches_cover_every_window_once_and_shuffle_by_seed():
+    ws = WindowSet(songs(30, 25), 3, 2, 1)
+    def starts(seed):
+        return np.concatenate([x[:, 0, 0] for x, _ in ws.batches(7, shuffle=True, seed=seed)])
+    first = starts(0)
+    assert sorted(first) == sorted(np.concatenate([x[:, 0, 0] for x, _ in ws.batches(7)]))
+    assert len(first) == len(ws)
+    assert np.array_equal(first, starts(0))
+    assert not np.array_equal(first, starts(1))
+
+
+def test_default_stride_grows_with_the_prediction_length():
+    assert default_stride(40) == 5
+    assert default_stride(4) == 1
+
+
+def test_dataset_stream_depends_only_on_the_seed_so_a_resume_continues_it():
+    ws = WindowSet(songs(40, 30), 3, 2, 1)
+    stream = [x.numpy()[:, 0, 0] for x, _ in ws.dataset(8, shuffle=True, seed=3,
+                                                           repeat=True).take(12)]
+    resumed = [x.numpy()[:, 0, 0] for x, _ in ws.dataset(
+        8, shuffle=True, seed=3, repeat=True, skip_batches=5).take(7)]
+    assert all(np.array_equal(a, b) for a, b in zip(stream[5:], resumed, strict=True))
+    assert all(len(batch) == 8 for batch in stream), "an endless stream has full batches"
+    other = [x.numpy()[:, 0, 0] for x, _ in ws.dataset(8, shuffle=True, seed=4,
+                                                          repeat=True).take(12)]
+    assert not all(np.array_equal(a, b) for a, b in zip(stream, other, strict=True))
+
+
+def test_dataset_shards_split_the_windows_between_workers():
+    ws = WindowSet(songs(40), 3, 2, 1)
+    seen = []
+    for index in range(2):
+        ds = ws.dataset(100, shard=(2, index))
+        seen.append({float(v) for x, _ in ds for v in x.numpy()[:, 0, 0]})
+    assert not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == len(ws)
+
+
+def test_frame_sizes_must_agree():
+    with pytest.raises(ValueError, match="different frame sizes"):
+        WindowSet([np.zeros((10, 3), np.float32), np.zeros((10, 4), np.float32)], 2, 2, 1)
