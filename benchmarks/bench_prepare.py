@@ -10,7 +10,7 @@ The songs are synthesised with the demo-song machinery (``scripts/make_demo_song
 44.1 kHz stereo, like real music, and encoded with ``lame -V 2``; Kara resamples them to
 the default 22.05 kHz mono with soxr VHQ, which bare lame does not do.
 
-    python benchmarks/bench_prepare.py                 # 8 songs x 60 s, all cores
+    python benchmarks/bench_prepare.py                 # 16 songs x 60 s, all cores
     python benchmarks/bench_prepare.py --songs 16 --seconds 120 --repeats 5
 
 Prints a table and writes ``benchmarks/results/prepare.json``. Needs the ``lame`` program.
@@ -24,6 +24,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,12 +64,23 @@ def make_songs(folder: Path, count: int, seconds: float, rate: int, channels: in
     return total
 
 
-def timed(command: list[str] | str, cwd: Path, shell: bool = False) -> float:
-    """Wall seconds of one run; a failure stops the benchmark with its output."""
+CPU_SECONDS: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str] | str, cwd: Path, shell: bool = False, label: str = "") -> float:
+    """Wall seconds of one run (its CPU seconds, children included, go to CPU_SECONDS);
+    a failure stops the benchmark with its output."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, shell=shell, capture_output=True, text=True,
                             check=False)
     elapsed = time.perf_counter() - start
+    CPU_SECONDS.setdefault(label, []).append(_children_cpu() - cpu)
     if result.returncode != 0:
         raise SystemExit(f"bench_prepare: {command} failed:\n{result.stderr[-2000:]}")
     return elapsed
@@ -80,15 +92,15 @@ def bare_lame(mp3_dir: Path, out: Path, workers: int) -> float:
     out.mkdir(parents=True)
     command = (f"ls *.mp3 | xargs -P {workers} -I{{}} lame --decode --quiet {{}} "
                f"'{out}/{{}}.wav'")
-    return timed(command, mp3_dir, shell=True)
+    return timed(command, mp3_dir, shell=True, label="lame")
 
 
-def kara(config: Path, wav_dir: Path, workers: int, fresh: bool) -> float:
+def kara(config: Path, wav_dir: Path, workers: int, fresh: bool, label: str) -> float:
     """``python -m kara_core prepare`` as a user runs it."""
     if fresh:
         shutil.rmtree(wav_dir, ignore_errors=True)
     return timed([sys.executable, "-m", "kara_core", "prepare", str(config),
-                  "--workers", str(workers)], REPO)
+                  "--workers", str(workers)], REPO, label=label)
 
 
 def decoder_speed(name: str, files: list[Path]) -> float:
@@ -109,12 +121,12 @@ def decoder_speed(name: str, files: list[Path]) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 (the ratio is reported against the target, not enforced)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--songs", type=int, default=8)
+    parser.add_argument("--songs", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=int, default=44100)
     parser.add_argument("--channels", type=int, default=2, choices=(1, 2))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if shutil.which("lame") is None:
@@ -144,28 +156,42 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             console.print(f"round {repeat + 1}/{args.repeats} ...")
             times["lame"].append(bare_lame(mp3_dir, root / "bare", args.workers))
-            times["kara"].append(kara(configs["lame"], root / "wav-lame", args.workers, True))
+            times["kara"].append(kara(configs["lame"], root / "wav-lame", args.workers, True,
+                                      "kara"))
             times["kara_rerun"].append(kara(configs["lame"], root / "wav-lame", args.workers,
-                                            False))
+                                            False, "kara_rerun"))
             times["kara_soundfile"].append(
-                kara(configs["soundfile"], root / "wav-soundfile", args.workers, True)
+                kara(configs["soundfile"], root / "wav-soundfile", args.workers, True,
+                     "kara_soundfile")
             )
         files = sorted(mp3_dir.glob("*.mp3"))
         decode_s = {name: min(decoder_speed(name, files) for _ in range(args.repeats))
                     for name in ("lame", "soundfile")}
-    median = {key: statistics.median(values) for key, values in times.items()}
-    ratio = median["kara"] / median["lame"]
+    # best of N, as timeit does: on a shared machine the fastest run is the one least
+    # disturbed by other work; medians are kept in the JSON too
+    best = {key: min(values) for key, values in times.items()}
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    cpu = {key: min(values) for key, values in CPU_SECONDS.items()}
+    ratio = best["kara"] / best["lame"]
+    # the fixed cost of starting Kara (Python, plugins, config), measured by the rerun,
+    # against the per-song cost that decides how a real collection goes
+    marginal = (best["kara"] - best["kara_rerun"]) / best["lame"]
+    cpu_ratio = cpu["kara"] / cpu["lame"]
     results = {
         "songs": args.songs, "seconds_each": args.seconds, "audio_s": round(audio_s, 3),
         "source": f"{args.rate} Hz, {args.channels} ch, lame -V 2",
         "target": "22050 Hz, 1 ch, soxr VHQ, 16-bit WAV",
         "workers": args.workers, "repeats": args.repeats,
         "wall_s": {key: [round(v, 4) for v in values] for key, values in times.items()},
-        "median_s": {key: round(v, 4) for key, v in median.items()},
+        "best_s": {key: round(v, 4) for key, v in best.items()},
+        "median_s": {key: round(v, 4) for key, v in medians.items()},
         "ratio_kara_over_lame": round(ratio, 3),
+        "ratio_without_startup": round(marginal, 3),
+        "cpu_s": {key: round(v, 3) for key, v in cpu.items()},
+        "cpu_ratio_kara_over_lame": round(cpu_ratio, 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
-        "x_real_time": {key: round(audio_s / v, 1) for key, v in median.items()},
+        "x_real_time": {key: round(audio_s / v, 1) for key, v in best.items()},
         "decoder_alone_x_real_time": {k: round(audio_s / v, 1) for k, v in decode_s.items()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
@@ -175,21 +201,26 @@ def main(argv: list[str] | None = None) -> int:
 
     table = Table(title=f"kara prepare: {args.songs} x {args.seconds:g} s "
                         f"({audio_s / 60:.1f} min), {args.workers} workers, "
-                        f"median of {args.repeats}")
-    for column in ("run", "wall (s)", "x real time", "vs bare lame"):
+                        f"best of {args.repeats}")
+    for column in ("run", "wall (s)", "x real time", "wall vs lame", "CPU (s)",
+                   "CPU vs lame"):
         table.add_column(column, justify="right" if column != "run" else "left")
     labels = {"lame": "bare lame --decode (xargs -P)", "kara": "kara prepare (lame)",
               "kara_soundfile": "kara prepare (soundfile)", "kara_rerun": "kara prepare, rerun"}
     for key, label in labels.items():
-        table.add_row(label, f"{median[key]:.2f}", f"{audio_s / median[key]:.0f}x",
-                      f"{median[key] / median['lame']:.2f}x")
+        table.add_row(label, f"{best[key]:.2f}", f"{audio_s / best[key]:.0f}x",
+                      f"{best[key] / best['lame']:.2f}x", f"{cpu[key]:.2f}",
+                      f"{cpu[key] / cpu['lame']:.2f}x")
     for name, seconds in decode_s.items():
         table.add_row(f"{name} decoder alone, 1 process", f"{seconds:.2f}",
-                      f"{audio_s / seconds:.0f}x", "")
+                      f"{audio_s / seconds:.0f}x", "", "", "")
     Console().print(table)
     verdict = "meets" if ratio <= TARGET_RATIO else "misses"
-    Console().print(f"ratio kara/lame = {ratio:.2f} ({verdict} the target of {TARGET_RATIO}); "
-                    f"results in {args.out}")
+    Console().print(
+        f"wall ratio kara/lame = {ratio:.2f} ({verdict} the target of {TARGET_RATIO}); "
+        f"without Kara's start-up {marginal:.2f}; CPU ratio {cpu_ratio:.2f}; "
+        f"results in {args.out}"
+    )
     return 0
 
 

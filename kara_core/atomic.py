@@ -42,6 +42,7 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
         yield tmp
         _fsync_file(tmp)
         fault_point("atomic.before_rename")
+        fault_point(f"write:{dest.name}")
         os.replace(tmp, dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -1,8 +1,9 @@
 """Named fault points, so the fault suite can kill Kara at exact moments.
 
 ``KARA_FAULT_KILL_AT=<point>[:<n>]`` makes the process SIGKILL itself the ``n``-th time
-(default 1st) it reaches ``fault_point(<point>)``: mid-decode, mid-epoch, between writing a
-checkpoint's temporary file and renaming it. Unset (always, for users) it costs one dict
+(default 1st) it reaches ``fault_point(<point>)``. Every atomic write passes two points
+between writing its temporary file and renaming it: ``atomic.before_rename`` and
+``write:<file name>`` (``write:manifest.json``, ``write:generated.wav``, ...). Unset (always, for users) it costs one dict
 lookup. Points are listed in README's reliability section.
 """
 

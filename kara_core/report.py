@@ -1,25 +1,20 @@
-"""The comparison of variants: one table (terminal, JSON, CSV) and the listening pages.
+"""The comparison of variants: run records, and one table (terminal, JSON, CSV).
 
 Everything here reads saved run records (``metrics.json`` in each run folder), so
 ``kara compare`` shows exactly what ``kara run`` showed without recomputing anything. The
-HTML pages use relative paths only and no external resources: a run folder can be zipped,
-moved or opened straight from disk.
+listening pages built from the same records are in :mod:`kara_core.report_html`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from kara_core import atomic
 from kara_core.errors import KaraError
 from kara_core.records import METRICS_FILE, read_metrics
 
@@ -27,19 +22,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kara_core.config import ExperimentConfig
-
-REPORT_FILE = "report.html"
-INDEX_FILE = "index.html"
-AUDIO_FILES = (("prompt", "prompt.wav"), ("round trip", "roundtrip.wav"),
-               ("generated", "generated.wav"))
-LEGEND = (
-    "<p><b>prompt</b>: the start of a song the model never trained on. "
-    "<b>round trip</b>: that song (prompt and what really followed) through the transform "
-    "and back, without the model: the best this representation can sound. "
-    "<b>generated</b>: the model's continuation of the prompt.</p>"
-)
-IMAGE_FILES = (("spectrograms: prompt, round trip, generated", "spectrograms.png"),
-               ("training loss", "loss.png"), ("drift", "drift.png"))
 
 
 @dataclass(frozen=True)
@@ -110,8 +92,11 @@ class Column:
         return value
 
     def text(self, record: RunRecord) -> str:
-        """The value as shown in the table."""
+        """The value as shown in the table; a failed variant shows no figures (those left
+        in its record by an earlier run do not describe the current configuration)."""
         value = self.value(record)
+        if record.status == "failed" and self.key not in ("variant", "transform", "run_dir"):
+            return "—"
         if self.key == "run_dir":
             return _short_path(record.run_dir)
         if self.key in ("variant", "transform"):
@@ -286,142 +271,3 @@ def to_csv(records: Sequence[RunRecord]) -> str:
     for record in records:
         writer.writerow({k: ("" if v is None else v) for k, v in summary(record).items()})
     return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- HTML
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}
-th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.players{display:flex;flex-wrap:wrap;gap:1.5em}.players figure{margin:0;width:19em}
-.players audio{width:100%}
-img{max-width:100%;border:1px solid #ddd}.failed{color:#b00}code{background:#f3f3f3}
-"""
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n"
-        f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
-    )
-
-
-def _table_html(
-    records: Sequence[RunRecord], link: Callable[[RunRecord], str | None],
-    folder: Callable[[RunRecord], str],
-) -> str:
-    """The comparison table; the run folder column is ``folder(record)``, a relative path
-    (pages never show or use absolute paths: they must work after being moved)."""
-    head = "".join(f"<th>{escape(c.header).replace(chr(10), '<br>')}</th>" for c in COLUMNS)
-    rows = []
-    for record in records:
-        cells = []
-        for column in COLUMNS:
-            text = escape(folder(record) if column.key == "run_dir" else column.text(record))
-            href = link(record) if column.key == "variant" else None
-            if href:
-                text = f'<a href="{escape(href)}">{text}</a>'
-            if column.key == "variant" and record.status == "failed":
-                text += ' <span class="failed">(failed)</span>'
-            numeric = column.key not in ("variant", "transform", "run_dir")
-            cells.append(f'<td class="n">{text}</td>' if numeric else f"<td>{text}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>"
-
-
-def _players(run_dir: Path, prefix: str = "") -> str:
-    figures = []
-    for label, name in AUDIO_FILES:
-        if (run_dir / name).is_file():
-            src = escape(prefix + quote(name))
-            figures.append(
-                f"<figure><figcaption>{escape(label)}</figcaption>"
-                f'<audio controls preload="metadata" src="{src}"></audio></figure>'
-            )
-    if not figures:
-        return "<p>No audio yet.</p>"
-    return '<div class="players">' + "".join(figures) + "</div>"
-
-
-def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(data, dict):
-        rows: list[tuple[str, str]] = []
-        for key, value in data.items():
-            rows.extend(_flatten(value, f"{prefix}{key}."))
-        return rows
-    if isinstance(data, float):
-        return [(prefix[:-1], format(data, ".6g"))]
-    text = json.dumps(data, default=str) if isinstance(data, list) else str(data)
-    return [(prefix[:-1], text if len(text) <= 200 else text[:197] + "...")]
-
-
-def variant_report_html(run_dir: Path, metrics: dict[str, Any]) -> str:
-    """The listening page of one run folder (paths relative to that folder)."""
-    record = RunRecord(str(metrics.get("variant") or run_dir.name), run_dir, metrics)
-    parts = ['<p><a href="../index.html">all variants of this experiment</a></p>']
-    if record.status == "failed":
-        parts.append(f'<p class="failed">failed: {escape(record.error or "")}</p>')
-    parts.append("<h2>Listen</h2>" + LEGEND + _players(run_dir))
-    parts.append("<h2>Summary</h2>" + _table_html([record], lambda _r: None, lambda _r: "."))
-    for label, name in IMAGE_FILES:
-        if (run_dir / name).is_file():
-            parts.append(f"<h2>{escape(label)}</h2>"
-                         f'<img src="{escape(quote(name))}" alt="{escape(label)}">')
-    rows = "".join(
-        f"<tr><td><code>{escape(k)}</code></td><td>{escape(v)}</td></tr>"
-        for k, v in _flatten(metrics)
-    )
-    parts.append(f"<h2>All measures</h2><table>{rows}</table>")
-    parts.append(
-        "<p>Files: <a href=\"metrics.json\">metrics.json</a>, "
-        "<a href=\"config.resolved.yaml\">config.resolved.yaml</a>, "
-        "<a href=\"versions.json\">versions.json</a></p>"
-    )
-    title = f"Kara: {run_dir.parent.name} / {record.variant}"
-    return _page(title, "\n".join(parts))
-
-
-def write_variant_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``report.html`` in ``run_dir`` from its record; return its path."""
-    if metrics is None:
-        metrics = read_metrics(run_dir)
-    path = run_dir / REPORT_FILE
-    atomic.write_text(path, variant_report_html(run_dir, metrics))
-    return path
-
-
-def index_html(title: str, folder: Path, records: Sequence[RunRecord]) -> str:
-    """The experiment page: the table, then each variant's players side by side."""
-    def rel(record: RunRecord) -> str:
-        return quote(record.run_dir.name) + "/"
-
-    def link(record: RunRecord) -> str | None:
-        return rel(record) + REPORT_FILE if (record.run_dir / REPORT_FILE).is_file() else None
-
-    parts = ["<h2>Comparison</h2>" + _table_html(records, link, rel) + LEGEND]
-    for record in records:
-        heading = escape(record.variant)
-        href = link(record)
-        if href:
-            heading = f'<a href="{escape(href)}">{heading}</a>'
-        section = f"<h2>{heading}</h2>"
-        if record.status == "failed":
-            section += f'<p class="failed">failed: {escape(record.error or "")}</p>'
-        section += _players(record.run_dir, rel(record))
-        if (record.run_dir / "spectrograms.png").is_file():
-            src = escape(rel(record) + "spectrograms.png")
-            alt = escape(f"spectrograms of {record.variant}")
-            section += f'<p><img src="{src}" alt="{alt}" width="640"></p>'
-        parts.append(section)
-    return _page(title, "\n".join(parts))
-
-
-def write_experiment_index(experiment: ExperimentConfig) -> Path:
-    """Write ``<runs_dir>/<name>/index.html`` over every variant with a record."""
-    folder = experiment.base.run_dir.parent
-    records = experiment_records(experiment)
-    path = folder / INDEX_FILE
-    atomic.write_text(path, index_html(f"Kara: experiment {experiment.name}", folder, records))
-    return path

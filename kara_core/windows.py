@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_STRIDE_DIVISOR = 8
-"""Without ``train.stride``, windows start every ``output_frames // 8`` frames (5 for 40):
-neighbouring windows overlap by more than 90%, so a denser stride mostly repeats data and
-lengthens epochs without adding information."""
+DEFAULT_STRIDE_DIVISOR = 12
+"""Without ``train.stride``, windows start every ``window // 12`` frames (4 for the default
+40 + 10): neighbouring windows still overlap by more than 90%, so a denser stride mostly
+repeats data and lengthens epochs without adding information."""
 
 
-def default_stride(output_frames: int) -> int:
+def default_stride(input_frames: int, output_frames: int) -> int:
     """The stride used when ``train.stride`` is not set."""
-    return max(1, int(output_frames) // DEFAULT_STRIDE_DIVISOR)
+    return max(1, (int(input_frames) + int(output_frames)) // DEFAULT_STRIDE_DIVISOR)
 
 
 class WindowSet:

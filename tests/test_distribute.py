@@ -56,7 +56,7 @@ def run_script(folder, mode, model_dir, env=None, wait=True):
 def result_of(proc):
     out, err = proc.communicate(timeout=300)
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, err[-3000:]
+    assert proc.returncode == 0 and lines, err[-8000:]
     return json.loads(lines[-1][len("RESULT "):])
 
 

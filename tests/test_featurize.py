@@ -60,7 +60,7 @@ def test_a_damaged_cache_file_is_rebuilt_not_trusted(setup, damage):
 
 
 def test_the_key_follows_transform_options_and_wav_content(setup):
-    folder, songs, variant = setup
+    _folder, songs, variant = setup
     first = featurize(variant, songs, show_progress=False)
     other = dataclasses.replace(variant, transform=dataclasses.replace(
         variant.transform, options=variant.transform.cls.Options(frame_size=32)))

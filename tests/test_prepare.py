@@ -576,3 +576,17 @@ def test_a_plugin_decoder_without_stream_still_works(tmp_path: Path) -> None:
                          show_progress=False)
     assert report.files[0]["status"] == "decoded"
     assert abs(report.files[0]["duration_s"] - 1.0) < 0.1
+
+
+def test_a_second_prepare_of_the_same_wav_dir_waits_for_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kara_core.locks import folder_lock
+
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
+    v = variant(tmp_path, decoder="soundfile")
+    monkeypatch.setenv("KARA_LOCK_TIMEOUT", "0.3")
+    with folder_lock(tmp_path / "wav", "kara prepare (another)"), \
+            pytest.raises(KaraError, match="kara prepare"):
+        run_prepare(v, show_progress=False)
+    assert run_prepare(v, show_progress=False).summary["decoded"] == 1

@@ -20,13 +20,8 @@ import pytest
 from kara_core import plots, records
 from kara_core.atomic import write_text
 from kara_core.pipeline.generate import write_wav
-from kara_core.report import (
-    INDEX_FILE,
-    REPORT_FILE,
-    find_records,
-    index_html,
-    write_variant_report,
-)
+from kara_core.report import find_records
+from kara_core.report_html import INDEX_FILE, REPORT_FILE, index_html, write_variant_report
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 RATE = 8000

@@ -29,7 +29,7 @@ decoder: {{type: lame, fallback: soundfile}}
 transform: {{type: raw, options: {{frame_size: 128}}}}
 model: {{type: persistence, options: {{input_frames: 8, output_frames: 4}}}}
 train: {{epochs: 1, batch_size: 16}}
-generate: {{seconds: 1.0, prompt_seconds: 0.5}}
+generate: {{seconds: 1.0, prompt_seconds: 0.5, mp3: true}}
 variants:
   lstm:
     model: {{type: lstm_seq2seq, options: {{layers: 1, units: 8, input_frames: 8,
@@ -107,6 +107,9 @@ def test_each_run_folder_holds_the_whole_record(experiment, variant):
     assert drift["steps"] > 0 and drift["teacher_forced_mse_mean"] >= 0
     generated, rate = sf.read(run_dir / "generated.wav", dtype="float32")
     assert rate == RATE and generated.shape == (RATE,)
+    mp3, _rate = sf.read(run_dir / "generated.mp3", dtype="float32")  # generate.mp3: true
+    assert abs(mp3.shape[0] - RATE) < RATE // 4
+    assert "generated.mp3" in metrics["generation"]["files"]
     prompt, _ = sf.read(run_dir / "prompt.wav", dtype="float32")
     assert prompt.shape == (RATE // 2,) and np.abs(prompt).max() > 0.01
     roundtrip, _ = sf.read(run_dir / "roundtrip.wav", dtype="float32")

@@ -127,7 +127,8 @@ def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_epoch(tmp
     features = featurize(variant, songs, show_progress=False)
     first = train_variant(variant, features, show_progress=False)
     wild = with_options(variant, learning_rate=1e30)
-    with pytest.raises(KaraError, match=r"training stopped: .*(nan|inf).*kept the checkpoint of epoch 1"):
+    expected = r"training stopped: .*(nan|inf).*kept the checkpoint of epoch 1"
+    with pytest.raises(KaraError, match=expected):
         train_variant(wild, features, epochs=3, show_progress=False)
     pointer = json.loads((variant.run_dir / "checkpoints" / "latest.json").read_text())
     assert pointer["epoch"] == 1
@@ -173,3 +174,38 @@ def test_a_run_killed_with_sigkill_resumes_and_ends_with_the_same_epoch_count(tm
     assert metrics["resumed_from_epoch"] == killed_at
     assert metrics["epochs_completed"] == 40
     assert len(metrics["history"]["loss"]) == 40
+
+
+CLI_CONFIG = """\
+name: cli
+dataset: {sample_rate: 8000, val_fraction: 0.34}
+decoder: {type: soundfile}
+transform: {type: raw, options: {frame_size: 64}}
+model: {type: lstm_seq2seq, options: {layers: 1, units: 8, input_frames: 8, output_frames: 4}}
+train: {epochs: 1, batch_size: 32, steps_per_epoch: 4, distribute: none}
+variants:
+  too_long: {model: {options: {input_frames: 900}}}
+"""
+
+
+def test_kara_train_json_reports_each_variant_and_goes_on_after_a_failure(tmp_path):
+    from kara_core.testkit.transforms import music_like_signal
+    from tests.fixtures_audio import sf_mp3
+    from tests.helpers import run_kara
+
+    for number in range(3):
+        sf_mp3(tmp_path / "dataset" / "mp3" / f"song{number}.mp3",
+               music_like_signal(3.0, 8000, seed=number)[:, None], 8000)
+    (tmp_path / "kara.yaml").write_text(CLI_CONFIG)
+    result = run_kara("train", "kara.yaml", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    by_name = {v["variant"]: v for v in report["variants"]}
+    metrics = by_name["base"]["metrics"]
+    assert {"train_loss", "val_loss", "baselines", "skill", "epochs_completed",
+            "resumed_from_epoch"} <= set(metrics)
+    assert set(metrics["baselines"]) == {"persistence", "mean"}
+    assert by_name["base"]["run_dir"].endswith("runs/cli/base")
+    assert "no training windows" in by_name["too_long"]["error"]
+    failure_lines = [line for line in result.stderr.splitlines() if "too_long" in line]
+    assert len(failure_lines) == 1 and "error" in failure_lines[0]

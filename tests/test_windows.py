@@ -51,9 +51,10 @@ def test_batches_cover_every_window_once_and_shuffle_by_seed():
     assert not np.array_equal(first, starts(1))
 
 
-def test_default_stride_grows_with_the_prediction_length():
-    assert default_stride(40) == 5
-    assert default_stride(4) == 1
+def test_default_stride_grows_with_the_window():
+    assert default_stride(40, 10) == 4
+    assert default_stride(40, 40) == 6
+    assert default_stride(8, 4) == 1
 
 
 def test_dataset_stream_depends_only_on_the_seed_so_a_resume_continues_it():

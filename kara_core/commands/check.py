@@ -28,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.options import to_plain
 
     def show(component: Any) -> str:
+        """Type plus the options that differ from the component's defaults."""
         options = to_plain(component.options)
-        inner = ", ".join(f"{k}={v}" for k, v in options.items())
+        defaults = to_plain(type(component.options)())
+        changed = {k: v for k, v in options.items() if defaults.get(k) != v}
+        inner = ", ".join(f"{k}={v}" for k, v in changed.items())
         return f"{component.type} ({inner})" if inner else component.type
 
     table = Table(title=f"{experiment.path}: experiment '{experiment.name}'")
@@ -41,5 +44,8 @@ def run(args: argparse.Namespace) -> int:
             str(variant.run_dir),
         )
     out.print(table)
-    out.print(f"[green]ok[/]: {len(experiment.variants)} variant(s) resolved")
+    out.print(
+        f"[green]ok[/]: {len(experiment.variants)} variant(s) resolved "
+        "(options shown where they differ from the defaults; --json shows all)"
+    )
     return 0

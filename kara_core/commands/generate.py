@@ -25,9 +25,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate; print where the audio went and the variant's row of the table."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     from kara_core.console import out, print_note
     from kara_core.errors import KaraError
     from kara_core.pipeline.experiment import DatasetCache, generate_and_evaluate

@@ -29,9 +29,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when at least one variant succeeded, 2 when all failed."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
     from kara_core.report import experiment_records, load_record, print_table, to_json

@@ -8,6 +8,7 @@ of memory, never a float64 copy of the whole song.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def mix(block: np.ndarray, channels: int) -> np.ndarray:
         return block
     if channels == 1:
         if have == 2:  # the common case, without a strided mean over axis 1
-            return ((block[:, 0] + block[:, 1]) * np.float32(0.5))[:, None]
+            both = np.add(block[:, 0], block[:, 1])
+            both *= np.float32(0.5)
+            return both[:, None]
         return block.mean(axis=1, keepdims=True, dtype=np.float32)
     if have == 1:
         return np.repeat(block, 2, axis=1)
@@ -107,7 +110,8 @@ class Pcm16Writer:
 
     def write(self, block: np.ndarray) -> None:
         """Append float32 ``[m, channels]`` samples in [-1, 1]."""
-        data = np.rint(block * np.float32(32767.0)).astype("<i2")
+        scaled = np.multiply(block, np.float32(32767.0))
+        data = np.rint(scaled, out=scaled).astype("<i2")
         self.handle.write(data.tobytes())
         self.frames += len(block)
 
@@ -121,6 +125,15 @@ class Pcm16Writer:
             self.handle.write(self._header(data_bytes))
         finally:
             self.handle.close()
+
+
+def _decoder_blocks(audio: AudioStream) -> Iterator[np.ndarray]:
+    """The decoder's blocks, its read errors made :class:`DecodeError`: an ``OSError``
+    here would otherwise look like a failure to write the WAV, which stops the batch."""
+    try:
+        yield from audio.blocks
+    except OSError as exc:
+        raise DecodeError(f"read error while decoding ({exc.strerror or exc})") from exc
 
 
 def convert(audio: AudioStream, dest: Path, rate: int, channels: int) -> Converted:
@@ -156,7 +169,7 @@ def convert(audio: AudioStream, dest: Path, rate: int, channels: int) -> Convert
             out.write(block)
             result.output_frames += len(block)
 
-        for block in audio.blocks:
+        for block in _decoder_blocks(audio):
             if block.ndim != 2 or block.shape[1] != audio.channels:
                 raise DecodeError(
                     f"the decoder gave a block of shape {block.shape}, "

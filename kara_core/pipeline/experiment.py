@@ -165,6 +165,10 @@ def generate_and_evaluate(
     atomic.write_json(run_dir / DRIFT_FILE, drift.to_json(transform.hop, rate))
     if generation.wave.size and evaluation["silent_fraction"] > 0.9:
         note(f"{variant.name}: the generated audio is {evaluation['silent_fraction']:.0%} silent")
+    elif 0 < evaluation["rms_ratio"] < 0.1:
+        quieter = -20 * np.log10(evaluation["rms_ratio"])
+        note(f"{variant.name}: the generated audio is {quieter:.0f} dB quieter than the music "
+             "(the model predicts little more than the mean frame)")
 
     metrics = records.update_metrics(run_dir, {
         "variant": variant.name,
@@ -178,7 +182,7 @@ def generate_and_evaluate(
         "prompt": generation.prompt_wave, "round trip": roundtrip,
         "generated": generation.wave,
     })
-    from kara_core.report import write_variant_report
+    from kara_core.report_html import write_variant_report
 
     write_variant_report(run_dir, metrics)
     return metrics
@@ -243,7 +247,7 @@ def run_variant(
     model = load_trained_model(variant, features)
     generate_and_evaluate(variant, features, model, show_progress=show_progress)
     metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
-    from kara_core.report import write_variant_report
+    from kara_core.report_html import write_variant_report
 
     write_variant_report(variant.run_dir, metrics)
     return metrics
@@ -284,7 +288,7 @@ def run_experiment(
             outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
         finally:
             _release_models()
-    from kara_core.report import write_experiment_index
+    from kara_core.report_html import write_experiment_index
 
     write_experiment_index(experiment)
     return outcomes
@@ -301,7 +305,7 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
         transform = describe_transform(variant)
     except Exception as exc:  # the transform itself may be what fails
         transform = f"{variant.transform.type} ({type(exc).__name__})"
-    from kara_core.report import write_variant_report
+    from kara_core.report_html import write_variant_report
 
     try:
         metrics = records.update_metrics(variant.run_dir, {

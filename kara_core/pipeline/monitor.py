@@ -68,6 +68,7 @@ class EpochMonitor(TrainingMonitor):
         self.best_epoch = int(state.get("best_epoch", 0))
         self.wait = int(state.get("wait", 0))
         self.completed = int(state.get("epoch", 0))
+        self.untrained_val: float | None = state.get("untrained_val_loss")
         self.bar = bar
         self.task: Any = None
         self.log_dir = log_dir
@@ -81,6 +82,9 @@ class EpochMonitor(TrainingMonitor):
 
     def on_train_begin(self, model: Model, steps_per_epoch: int) -> None:
         self.model = model
+        if self.untrained_val is None and self.completed == 0:
+            # what the model scores before any training step: training must beat this
+            self.untrained_val = score({"model": model}, self.val)["model"]
         self.task = self.bar.add_task(self.label, total=steps_per_epoch, loss="")
         if self.log_dir is not None:
             import tensorflow as tf
@@ -153,6 +157,7 @@ class EpochMonitor(TrainingMonitor):
             "best_epoch": self.best_epoch,
             "wait": self.wait,
             "stopped_early": self.stopped_early,
+            "untrained_val_loss": self.untrained_val,
         }
 
     def _print(self, text: str) -> None:

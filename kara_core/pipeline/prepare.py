@@ -21,11 +21,11 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from kara_core.config import VariantConfig
-from kara_core.errors import ConfigError, KaraError, ToolMissingError
+from kara_core.errors import KaraError, ToolMissingError
 from kara_core.pipeline import manifest
 from kara_core.pipeline.prepare_file import (
     TRANSIENT_KINDS,
@@ -34,6 +34,18 @@ from kara_core.pipeline.prepare_file import (
     Outcome,
     prepare_file_safely,
 )
+from kara_core.pipeline.prepare_plan import (
+    check_layout,
+    distinct_datasets,
+    find_sources,
+    prepare_identity,
+    wav_name,
+)
+
+__all__ = [
+    "PrepareReport", "PreparedSong", "distinct_datasets", "find_sources", "no_usable_message",
+    "prepare_dataset", "prepare_identity", "resolve_decoders", "run_prepare", "wav_name",
+]
 
 SAVE_EVERY_S = 10.0  # the manifest is saved this often during a long run
 
@@ -76,37 +88,6 @@ class PrepareReport:
 # --------------------------------------------------------------------------- planning
 
 
-def prepare_identity(variant: VariantConfig) -> tuple[Any, ...]:
-    """What decides a dataset's WAVs: folders, rate, channels and decoders."""
-    from kara_core.options import to_plain
-
-    ds, dec, fb = variant.dataset, variant.decoder, variant.decoder_fallback
-    return (
-        str(ds.mp3_dir), str(ds.wav_dir), ds.sample_rate, ds.channels, dec.type,
-        repr(to_plain(dec.options)), fb.type if fb is not None else None,
-    )
-
-
-def distinct_datasets(variants: Sequence[VariantConfig]) -> list[VariantConfig]:
-    """One variant per distinct (dataset, decoder), in order; :class:`ConfigError` when
-    two of them would write different WAVs into the same ``wav_dir``."""
-    chosen: dict[tuple[Any, ...], VariantConfig] = {}
-    by_wav_dir: dict[str, VariantConfig] = {}
-    for variant in variants:
-        identity = prepare_identity(variant)
-        if identity in chosen:
-            continue
-        other = by_wav_dir.get(identity[1])
-        if other is not None:
-            raise ConfigError(
-                f"variants {other.name!r} and {variant.name!r} prepare {identity[1]} with "
-                "different dataset or decoder settings; give one its own dataset.wav_dir"
-            )
-        chosen[identity] = variant
-        by_wav_dir[identity[1]] = variant
-    return list(chosen.values())
-
-
 def resolve_decoders(
     variant: VariantConfig, warn: Callable[[str], None]
 ) -> tuple[DecoderSpec, ...]:
@@ -137,46 +118,6 @@ def resolve_decoders(
     if missing is not None and specs[0].name != variant.decoder.type:
         warn(f"{missing}; decoding with the fallback decoder {specs[0].name!r}")
     return tuple(specs)
-
-
-def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
-    """``(relative posix path, absolute path)`` of every ``*.mp3`` (any case), sorted.
-
-    Symbolic links to folders are followed once (a loop is not walked twice); broken
-    links and unreadable entries are returned too, so they are reported, not ignored.
-    """
-    found: list[tuple[str, Path]] = []
-    seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(mp3_dir, followlinks=True):
-        try:
-            st = os.stat(folder)
-        except OSError:
-            dirs[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs.sort()
-        for name in files:
-            if name.lower().endswith(".mp3") and len(name) > 4:
-                path = Path(folder) / name
-                found.append((path.relative_to(mp3_dir).as_posix(), path.absolute()))
-    return sorted(found)
-
-
-def wav_name(source: str) -> str:
-    """``a/b/Song.MP3`` -> ``a/b/Song.wav``."""
-    return str(PurePosixPath(source).with_suffix(".wav"))
-
-
-def _check_layout(mp3_dir: Path, wav_dir: Path) -> None:
-    a, b = mp3_dir.resolve(), wav_dir.resolve()
-    if a == b or b.is_relative_to(a) or a.is_relative_to(b):
-        raise ConfigError(
-            f"dataset.wav_dir ({wav_dir}) and dataset.mp3_dir ({mp3_dir}) must not contain "
-            "each other: Kara never writes into the mp3 folder"
-        )
 
 
 def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path) -> str:
@@ -218,6 +159,14 @@ def _mp_context() -> Any:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the pool and saves the
+    manifest; a worker's own KeyboardInterrupt would only print tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[Job, Outcome], None]) -> None:
     """Run :func:`prepare_file_safely` on every job, ``workers`` at a time."""
     if workers <= 1 or len(jobs) <= 1:
@@ -227,7 +176,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[Job, Outcome]
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context())
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context(),
+                               initializer=_ignore_interrupts)
     try:
         futures = {pool.submit(prepare_file_safely, job): job for job in jobs}
         for future in as_completed(futures):
@@ -267,18 +217,32 @@ def no_usable_message(variant: VariantConfig, report: PrepareReport) -> str:
 def run_prepare(
     variant: VariantConfig, *, workers: int | None = None, show_progress: bool = True
 ) -> PrepareReport:
-    """Prepare the dataset and return the report; never raises because files are bad."""
+    """Prepare the dataset and return the report; never raises because files are bad.
+
+    Holds the lock of ``wav_dir`` (:func:`kara_core.locks.folder_lock`) meanwhile, so two
+    Kara processes never write one dataset's WAVs and manifest at the same time.
+    """
+    from kara_core.locks import folder_lock
+
+    ds = variant.dataset
+    check_layout(ds.mp3_dir, ds.wav_dir)
+    for folder in (ds.mp3_dir, ds.wav_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KaraError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from exc
+    with folder_lock(ds.wav_dir, "kara prepare"):
+        return _prepare_locked(variant, workers, show_progress)
+
+
+def _prepare_locked(
+    variant: VariantConfig, workers: int | None, show_progress: bool
+) -> PrepareReport:
     from kara_core import atomic
     from kara_core.pipeline.prepare_view import PrepareView
 
     ds = variant.dataset
     mp3_dir, wav_dir = ds.mp3_dir, ds.wav_dir
-    _check_layout(mp3_dir, wav_dir)
-    for folder in (mp3_dir, wav_dir):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise KaraError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from exc
     view = PrepareView(show_progress)
     specs = resolve_decoders(variant, view.warn)
     values = manifest.settings(ds.sample_rate, ds.channels, specs)
@@ -312,6 +276,9 @@ def run_prepare(
         jobs.append(Job(source, path, wav_dir / wav_rel, ds.sample_rate, ds.channels,
                         specs, known_sha256=known))
 
+    for job in jobs:  # until a job is done (or if the run is interrupted) its old entry,
+        if job.source in old:  # and so its WAV, stays in the manifest
+            entries[job.source] = old[job.source]
     last_save = time.monotonic()
 
     def on_done(job: Job, outcome: Outcome) -> None:
@@ -336,9 +303,6 @@ def run_prepare(
                     view.skipped_again(source, entries[source])
             run_jobs(jobs, n_workers, on_done)
     finally:
-        for job in jobs:  # interrupted: unfinished sources keep their old entries and WAVs
-            if job.source not in entries and job.source in old:
-                entries[job.source] = old[job.source]
         removed = _remove_stale(old, entries, wav_dir)
         manifest.save(wav_dir, values, entries.values())
     report = _report(entries, report_status, wav_dir, removed, specs[0].name)

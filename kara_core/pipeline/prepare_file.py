@@ -155,8 +155,8 @@ def _completeness(info: MpegInfo, path: Path, conv: Converted, decoder: str) -> 
     truncation and a decoder that stopped early apart.
     """
     rate = info.first.rate
-    promised = info.samples_for(info.estimated_frames)
-    if abs(conv.input_frames - promised) <= 3 * info.first.samples and \
+    promised_samples = info.samples_for(info.estimated_frames)
+    if abs(conv.input_frames - promised_samples) <= 3 * info.first.samples and \
             not info.header_overstates:
         return []
     frames = scan(path, info)
@@ -251,6 +251,9 @@ def prepare_file(job: Job) -> Outcome:
             continue
         except DecodeError as exc:
             failures.append(f"{decoder.name}: {exc}")
+            continue
+        except OSError as exc:  # a decoder that lets a read error escape
+            failures.append(f"{decoder.name}: cannot read it ({exc.strerror or exc})")
             continue
         out.status, out.kind, out.reason = "decoded", None, None
         if sniffed.readable_container:

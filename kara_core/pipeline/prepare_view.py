@@ -85,7 +85,8 @@ class PrepareView:
             TextColumn("decoding"), BarColumn(),
             TextColumn("{task.fields[files]}/{task.fields[n]} files"),
             TextColumn("{task.fields[audio]} of audio"),
-            TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"),
+            TimeElapsedColumn(),
             console=err, transient=False,
         ) as progress:
             self.progress = progress

@@ -38,6 +38,7 @@ class Outcome:
     stopped_early: bool = False
     reused: bool = False
     history: dict[str, list[float]] = field(default_factory=dict)
+    untrained_val_loss: float | None = None
 
     @property
     def train_loss(self) -> float | None:
@@ -55,6 +56,7 @@ class Outcome:
             best_epoch=int(state.get("best_epoch", 0)),
             stopped_early=bool(state.get("stopped_early", False)),
             history={k: list(v) for k, v in dict(state.get("history") or {}).items()},
+            untrained_val_loss=state.get("untrained_val_loss"),
             **extra,
         )
 
@@ -194,5 +196,5 @@ def _fit(
     return Outcome(
         epochs_completed=monitor.completed, resumed_from_epoch=latest.epoch if latest else None,
         best_epoch=monitor.best_epoch, stopped_early=monitor.stopped_early,
-        history=monitor.history,
+        history=monitor.history, untrained_val_loss=monitor.untrained_val,
     )

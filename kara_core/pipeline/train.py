@@ -49,7 +49,7 @@ def make_windows(variant: VariantConfig, features: FeatureSet) -> tuple[WindowSe
     from kara_core.windows import WindowSet, default_stride
 
     tin, tout = window_sizes(variant)
-    stride = variant.train.stride or default_stride(tout)
+    stride = variant.train.stride or default_stride(tin, tout)
 
     def windows(songs: list[SongFeatures], step: int) -> WindowSet:
         return WindowSet([s.raw_frames() for s in songs], tin, tout, step,
@@ -134,6 +134,7 @@ def train_variant(
         "history": outcome.history,
         "training": {
             "best_epoch": outcome.best_epoch,
+            "untrained_val_loss": outcome.untrained_val_loss,
             "stopped_early": outcome.stopped_early,
             "reused": outcome.reused,
             "loss": str(getattr(variant.model.options, "loss", "mse")),

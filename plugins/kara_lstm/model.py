@@ -62,6 +62,7 @@ class LstmSeq2Seq(Model):
         self._rollout: Any = None
         self._strategy: Any = None
         self._fitted = False
+        self._optimizer: Any = None
 
     def signature(self) -> dict[str, Any]:
         """Only what shapes the weights: learning rate, loss and dropout may change freely."""
@@ -94,11 +95,9 @@ class LstmSeq2Seq(Model):
             self._rollout = None
         lr = self.options.learning_rate if self.options.learning_rate is not None else (
             learning_rate)
-        loss: Any = keras.losses.Huber() if self.options.loss == "huber" else self.options.loss
         with strategy.scope():
-            optimizer = keras.optimizers.Adam(learning_rate=lr, clipnorm=1.0)
-            self._net.compile(optimizer=optimizer, loss=loss)
-            optimizer.build(self._net.trainable_variables)
+            self._optimizer = keras.optimizers.Adam(learning_rate=lr, clipnorm=1.0)
+            self._optimizer.build(self._net.trainable_variables)
 
     def _ensure_built(self) -> None:
         if self._net is None:
@@ -161,18 +160,19 @@ class LstmSeq2Seq(Model):
             data = strategy.distribute_datasets_from_function(per_worker)
         else:
             data = per_worker(tf.distribute.InputContext())
+        from kara_lstm.loop import make_train_step, run_epochs
+
+        step = make_train_step(self._net, self._optimizer, strategy, self.options.loss, batch)
         monitors = list(callbacks)
         for monitor in monitors:
             monitor.on_train_begin(self, steps)
-        history = self._net.fit(
-            data, epochs=settings.epochs, initial_epoch=settings.initial_epoch,
-            steps_per_epoch=steps, callbacks=[_keras_adapter(monitors)], verbose=0,
-            shuffle=False,  # the stream is already shuffled, by seed and pass
+        history = run_epochs(
+            step, data, epochs=settings.epochs, initial_epoch=settings.initial_epoch,
+            steps_per_epoch=steps, monitors=monitors,
         )
-        record = {k: [float(x) for x in v] for k, v in history.history.items()}
-        done = settings.initial_epoch + len(record.get("loss", []))
+        done = settings.initial_epoch + len(history["loss"])
         stopped = any(m.stop_requested for m in monitors)
-        return FitResult(history=record, epochs_completed=done, stopped_early=stopped)
+        return FitResult(history=history, epochs_completed=done, stopped_early=stopped)
 
     # ------------------------------------------------------------------ inference
 
@@ -243,7 +243,7 @@ class LstmSeq2Seq(Model):
         """Weights and optimiser variables in one ``state.npz`` (written atomically)."""
         self._ensure_built()
         arrays = {f"w{i}": w for i, w in enumerate(self._net.get_weights())}
-        optimizer = self._net.optimizer
+        optimizer = self._optimizer
         if optimizer is not None:
             arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
         directory.mkdir(parents=True, exist_ok=True)
@@ -258,7 +258,7 @@ class LstmSeq2Seq(Model):
         with np.load(directory / STATE_FILE) as data:
             weights = [data[f"w{i}"] for i in range(len(self._net.weights))]
             self._net.set_weights(weights)
-            optimizer = self._net.optimizer
+            optimizer = self._optimizer
             if optimizer is not None:
                 variables = list(optimizer.variables)
                 if sum(1 for k in data.files if k.startswith("o")) != len(variables):
@@ -289,35 +289,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _keras_adapter(monitors: list[TrainingMonitor]) -> Any:
-    """A Keras callback forwarding to Kara's monitors and honouring their stop requests."""
-    import keras
-
-    class _Adapter(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            for monitor in monitors:
-                monitor.on_epoch_begin(epoch)
-
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            loss = float((logs or {}).get("loss", float("nan")))
-            for monitor in monitors:
-                monitor.on_batch_end(batch, loss)
-            if any(m.stop_requested for m in monitors):
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items()}
-            for monitor in monitors:
-                monitor.on_epoch_end(epoch, values)
-            if logs is not None:
-                logs.update(values)
-            if any(m.stop_requested for m in monitors):
-                self.model.stop_training = True
-
-        def on_train_end(self, logs: Any = None) -> None:
-            for monitor in monitors:
-                monitor.on_train_end()
-
-    return _Adapter()

@@ -62,10 +62,12 @@ def complex_to_features(spec: np.ndarray) -> np.ndarray:
     return features
 
 
-def features_to_complex(features: np.ndarray, n_bins: int) -> np.ndarray:
+def features_to_complex(
+    features: np.ndarray, n_bins: int, dtype: type = np.complex64
+) -> np.ndarray:
     """The inverse of :func:`complex_to_features`."""
     features = np.asarray(features, dtype=np.float32)
-    spec = np.zeros((features.shape[0], n_bins), dtype=np.complex64)
+    spec: np.ndarray = np.zeros((features.shape[0], n_bins), dtype=dtype)
     spec.real = features[:, :n_bins]
     spec.imag[:, 1:-1] = features[:, n_bins:]
     return spec
@@ -115,7 +117,9 @@ class StftTransform(Transform):
         o = self.options
         frames = dsp.as_frames(frames, self.frame_dim, finite=o.features == "complex")
         if o.features == "complex":
-            spec = features_to_complex(frames, self.n_bins)
-            return dsp.istft(spec, o.n_fft, o.hop, length, precise=True)
+            return dsp.istft_blocks(
+                lambda a, b: features_to_complex(frames[a:b], self.n_bins, np.complex128),
+                frames.shape[0], o.n_fft, o.hop, length, precise=True,
+            )
         mags = dsp.from_log_features(frames, LOG_EPS, ceiling=1e3 * dsp.max_magnitude(o.n_fft))
         return phase.griffin_lim(mags, o.n_fft, o.hop, length, o.n_iter)

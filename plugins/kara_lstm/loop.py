@@ -1,0 +1,97 @@
+"""The training loop of ``lstm_seq2seq``: one compiled step under any ``tf.distribute``
+strategy, Kara's monitors called around it.
+
+A custom loop rather than ``keras.Model.fit``: Keras 3's ``fit`` cannot run under
+``MultiWorkerMirroredStrategy`` (its log reduction fails, tensorflow/tensorflow#72388),
+and one loop for every strategy means the single-machine path is the one the
+distributed tests exercise. Each replica's loss is averaged over the *global* batch and the
+optimiser sums the replicas' gradients, so N replicas of B/N windows train exactly like one
+device with B.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from kara_core.components import TrainingMonitor
+
+
+def per_example_loss(name: str) -> Any:
+    """``loss(targets, predicted) -> [B]``: the mean over frames and features."""
+    import keras
+    import tensorflow as tf
+
+    if name == "huber":
+        elementwise = keras.losses.Huber(reduction=None)
+    elif name == "mae":
+        elementwise = keras.losses.MeanAbsoluteError(reduction=None)
+    else:
+        elementwise = keras.losses.MeanSquaredError(reduction=None)
+
+    def loss(targets: Any, predicted: Any) -> Any:
+        return tf.reduce_mean(elementwise(targets, predicted), axis=-1)
+
+    return loss
+
+
+def make_train_step(net: Any, optimizer: Any, strategy: Any, loss_name: str,
+                    global_batch: int) -> Any:
+    """A compiled ``step(iterator) -> mean loss over the global batch``."""
+    import tensorflow as tf
+
+    loss_fn = per_example_loss(loss_name)
+
+    def replica_step(batch: Any) -> Any:
+        (context, previous), targets = batch
+        with tf.GradientTape() as tape:
+            predicted = net([context, previous], training=True)
+            loss = tf.nn.compute_average_loss(
+                loss_fn(targets, predicted), global_batch_size=global_batch
+            )
+        variables = net.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+    @tf.function
+    def step(iterator: Any) -> Any:
+        losses = strategy.run(replica_step, args=(next(iterator),))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    return step
+
+
+def run_epochs(
+    step: Any, data: Any, *, epochs: int, initial_epoch: int, steps_per_epoch: int,
+    monitors: Sequence[TrainingMonitor],
+) -> dict[str, list[float]]:
+    """Epochs ``initial_epoch .. epochs - 1`` of ``steps_per_epoch`` steps each; returns the
+    per-epoch mean training loss. Stops after the step where a monitor asks to."""
+    history: dict[str, list[float]] = {"loss": []}
+    iterator = iter(data)
+
+    def stopping() -> bool:
+        return any(m.stop_requested for m in monitors)
+
+    for epoch in range(initial_epoch, epochs):
+        for monitor in monitors:
+            monitor.on_epoch_begin(epoch)
+        total, done = 0.0, 0
+        for number in range(steps_per_epoch):
+            total += float(step(iterator))
+            done += 1
+            for monitor in monitors:
+                monitor.on_batch_end(number, total / done)
+            if stopping():
+                break
+        logs = {"loss": total / done if done else math.nan}
+        for monitor in monitors:
+            monitor.on_epoch_end(epoch, logs)
+        history["loss"].append(logs["loss"])
+        if stopping():
+            break
+    for monitor in monitors:
+        monitor.on_train_end()
+    return history
