@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from kara_baselines.models import BaselineOptions, PersistenceModel
 
 from kara_core.errors import KaraError
 from kara_core.pipeline.featurize import featurize
@@ -209,3 +210,17 @@ def test_kara_train_json_reports_each_variant_and_goes_on_after_a_failure(tmp_pa
     assert "no training windows" in by_name["too_long"]["error"]
     failure_lines = [line for line in result.stderr.splitlines() if "too_long" in line]
     assert len(failure_lines) == 1 and "error" in failure_lines[0]
+
+
+def test_a_baseline_named_as_the_model_trains_and_scores_like_one(tmp_path):
+    songs = write_songs(tmp_path, count=2, seconds=1.0)
+    variant = variant_of(write_config(tmp_path))
+    component = dataclasses.replace(variant.model, type="persistence", cls=PersistenceModel,
+                                    options=BaselineOptions(input_frames=8, output_frames=4))
+    persistence = dataclasses.replace(variant, model=component)
+    features = featurize(persistence, songs, show_progress=False)
+    metrics = train_variant(persistence, features, show_progress=False)
+    assert metrics["skill"] == pytest.approx(0.0)
+    assert metrics["epochs_completed"] == 0
+    assert load_trained_model(persistence, features).predict(np.ones((1, 8, 64))).shape == (
+        1, 4, 64)

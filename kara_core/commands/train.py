@@ -107,7 +107,9 @@ def _table(results: list[dict[str, Any]]) -> None:
     from kara_core.console import out
 
     table = Table(title="validation MSE on held-out songs (normalised features; lower is better)")
-    for column in ("variant", "model", "persistence", "mean", "skill", "epochs", "run folder"):
+    columns = ("variant", "model", "untrained", "persistence", "mean", "skill", "epochs",
+               "run folder")
+    for column in columns:
         table.add_column(column, overflow="fold")
 
     def fmt(value: Any, sign: bool = False) -> str:
@@ -118,13 +120,17 @@ def _table(results: list[dict[str, Any]]) -> None:
     for result in results:
         metrics = result.get("metrics")
         if metrics is None:
-            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", result["run_dir"])
+            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", "",
+                          result["run_dir"])
             continue
         base = metrics.get("baselines") or {}
+        untrained = (metrics.get("training") or {}).get("untrained_val_loss")
         table.add_row(
-            result["variant"], fmt(metrics.get("val_loss")), fmt(base.get("persistence")),
+            result["variant"], fmt(metrics.get("val_loss")), fmt(untrained),
+            fmt(base.get("persistence")),
             fmt(base.get("mean")), fmt(metrics.get("skill"), sign=True),
             str(metrics.get("epochs_completed")), result["run_dir"],
         )
     out.print(table)
-    out.print("skill = 1 - model / persistence: above 0 the model beats repeating the last frame")
+    out.print("skill = 1 - model / persistence: above 0 the model beats repeating the last "
+              "frame; 'untrained' is the model before its first training step")

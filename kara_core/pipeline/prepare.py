@@ -159,6 +159,16 @@ def _mp_context() -> Any:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _warm_up() -> None:
+    """Import what every job needs before the workers fork, so each does not pay for it."""
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    from kara_core.pipeline.mp3info import parse_header
+
+    parse_header(b"\xff\xfb\x90\x00", 0)  # builds the header table once
+
+
 def _ignore_interrupts() -> None:
     """Workers leave Ctrl-C to the main process, which stops the pool and saves the
     manifest; a worker's own KeyboardInterrupt would only print tracebacks."""
@@ -175,6 +185,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[Job, Outcome]
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+
+    _warm_up()
 
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context(),
                                initializer=_ignore_interrupts)

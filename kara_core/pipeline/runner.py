@@ -101,17 +101,14 @@ def fit_with_checkpoints(
     store = CheckpointStore(write_dir / "checkpoints")
     model_dir = write_dir / MODEL_DIR
     with folder_lock(store.root, f"kara train {variant.name}"):
-        if rebuild:
-            store.clear()
-            shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
-            note(show_progress, f"{variant.name}: --rebuild: training from scratch")
         latest = store.latest()
-        if latest is not None:
-            why = _mismatch(latest.state, identity)
-            if why is not None:
-                note(show_progress, f"{variant.name}: {why}: training from scratch")
-                store.clear()
-                latest = None
+        why = "--rebuild" if rebuild else (
+            _mismatch(latest.state, identity) if latest is not None else None)
+        if why is not None:
+            note(show_progress, f"{variant.name}: {why}: training from scratch")
+            store.clear()  # never load mismatched weights; start the logs afresh too
+            shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
+            latest = None
         if not model.trainable:
             model.fit(train, val, FitSettings(seed=variant.train.seed))
             export_model(model, model_dir, {**identity, "epoch": 0})

@@ -66,7 +66,7 @@ class PersistenceModel(Model):
 
 
 class MeanModel(PersistenceModel):
-    """Predicts the mean frame of the training windows, whatever the input."""
+    """Predicts the mean frame of the training songs, whatever the input."""
 
     name = "mean"
 

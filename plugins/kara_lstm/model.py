@@ -2,8 +2,8 @@
 
 :meth:`LstmSeq2Seq.predict` and :meth:`LstmSeq2Seq.generate` never see future frames:
 both run the compiled rollout of :mod:`kara_lstm.network`, which feeds each predicted
-frame back in. That is the figure Kara reports as ``val_loss``; Keras' own teacher-forced
-loss is only the training ``loss``.
+frame back in. That is what Kara scores as ``val_loss``; the teacher-forced loss of
+:mod:`kara_lstm.loop` is only the training ``loss``.
 """
 
 from __future__ import annotations
