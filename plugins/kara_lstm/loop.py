@@ -6,7 +6,8 @@ A custom loop rather than ``keras.Model.fit``: Keras 3's ``fit`` cannot run unde
 and one loop for every strategy means the single-machine path is the one the
 distributed tests exercise. Each replica's loss is averaged over the *global* batch and the
 optimiser sums the replicas' gradients, so N replicas of B/N windows train exactly like one
-device with B.
+device with B. No XLA: on this project's 2-core CPU reference machine it was slower than
+the plain graph for these LSTMs (benchmarks/bench_train.py measures both for Keras).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def make_train_step(net: Any, optimizer: Any, strategy: Any, loss_name: str,
     import tensorflow as tf
 
     loss_fn = per_example_loss(loss_name)
+    variables = net.trainable_variables
 
     def replica_step(batch: Any) -> Any:
         (context, previous), targets = batch
@@ -50,7 +52,6 @@ def make_train_step(net: Any, optimizer: Any, strategy: Any, loss_name: str,
             loss = tf.nn.compute_average_loss(
                 loss_fn(targets, predicted), global_batch_size=global_batch
             )
-        variables = net.trainable_variables
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss

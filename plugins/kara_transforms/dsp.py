@@ -19,7 +19,6 @@ import os
 from collections.abc import Callable
 
 import numpy as np
-import scipy.fft
 
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 """Threads scipy.fft may use for one batch of frames."""
@@ -44,6 +43,8 @@ def hann(n_fft: int) -> np.ndarray:
 
 def stft(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """The centred Hann STFT of a mono wave: complex64 ``[frame_count(n, hop), n_fft//2+1]``."""
+    import scipy.fft
+
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     pad = n_fft // 2
     n_frames = frame_count(wave.shape[0], hop)
@@ -116,6 +117,8 @@ def istft_blocks(
     Working block by block keeps the data in the CPU cache and lets a caller build each
     block from its own layout (e.g. real and imaginary feature columns) without a full copy.
     """
+    import scipy.fft
+
     length = int(length)
     out = np.zeros(max(0, length), dtype=np.float32)
     if n_frames == 0 or length <= 0:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import scipy.fft
 
 from kara_core.components import RoundTripTolerance, Transform
 from kara_transforms import dsp
@@ -85,6 +84,8 @@ class FftTransform(Transform):
         return f"fft {o.frame_size} magnitude, {o.phase} phase{extra}"
 
     def _spectrum(self, wave: np.ndarray) -> np.ndarray:
+        import scipy.fft
+
         wave = np.asarray(wave, dtype=np.float32).reshape(-1)
         size = self.options.frame_size
         n_frames = max(1, -(-wave.shape[0] // size))
@@ -94,6 +95,8 @@ class FftTransform(Transform):
         return spec.astype(np.complex64, copy=False)
 
     def _frames_to_wave(self, spec: np.ndarray, length: int) -> np.ndarray:
+        import scipy.fft
+
         size = self.options.frame_size
         frames = scipy.fft.irfft(spec.astype(np.complex128), n=size, axis=-1, norm="ortho")
         flat = frames.reshape(-1)
@@ -130,6 +133,8 @@ def half_overlap_griffin_lim(mags: np.ndarray, size: int, n_iter: int) -> np.nda
     ``size / 2`` apart: the even ones are the given frames, the odd ones straddle two of them
     and get the RMS of their magnitudes.
     """
+    import scipy.fft
+
     n_frames, n_bins = mags.shape
     if n_frames < 2 or n_iter == 0:
         return np.zeros(mags.shape, dtype=np.float32)
