@@ -72,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from kara_core.console import print_error
 
-        print_error("interrupted; rerun the same command to continue where it stopped")
+        import shlex
+
+        again = shlex.join(["kara", *(sys.argv[1:] if argv is None else argv)])
+        print_error(f"interrupted; finished work is kept: run '{again}' to continue")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()

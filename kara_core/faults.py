@@ -21,9 +21,11 @@ def fault_point(name: str) -> None:
     wanted = os.environ.get(_ENV)
     if not wanted:
         return
-    point, _, count = wanted.partition(":")
+    point, _, count = wanted.rpartition(":")
+    if not count.isdigit():  # no count given: the whole value names the point
+        point, count = wanted, "1"
     if point != name:
         return
     _hits[name] = _hits.get(name, 0) + 1
-    if _hits[name] >= (int(count) if count.isdigit() else 1):
+    if _hits[name] >= int(count):
         os.kill(os.getpid(), signal.SIGKILL)

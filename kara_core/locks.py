@@ -22,6 +22,7 @@ from kara_core.errors import KaraError
 
 LOCK_NAME = ".kara.lock"
 POLL_SECONDS = 0.25
+_held: dict[Path, int] = {}  # folders this process holds, with nesting depth
 
 
 def _holder(path: Path) -> str:
@@ -47,7 +48,18 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
     """Hold the lock of ``folder`` for the duration of the block.
 
     :param purpose: what this process does there, shown to a process that has to wait.
+
+    Re-entrant within one process: ``kara run`` holds a run folder while the training and
+    generation stages it calls take the same lock again.
     """
+    key = folder.resolve()
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
@@ -59,7 +71,11 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "command": purpose}))
         handle.flush()
-        yield
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held.pop(key, None)
     finally:
         handle.close()  # closing releases the flock
 

@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
         return _generate_to_file(args, variant, features, model)
     from kara_core.report import load_record, print_table
 
-    generate_and_evaluate(
-        variant, features, model, prompt_file=args.prompt, seconds=args.seconds
-    )
+    from kara_core.locks import folder_lock
+
+    with folder_lock(variant.run_dir, f"kara generate {variant.name}"):
+        generate_and_evaluate(
+            variant, features, model, prompt_file=args.prompt, seconds=args.seconds
+        )
     print_table([load_record(variant.run_dir)], out, title=f"variant {variant.name}")
     print_note(f"listen: {variant.run_dir / 'report.html'}")
     return 0

@@ -237,19 +237,26 @@ def run_variant(
     variant: VariantConfig, cache: DatasetCache, *, plugin_infos: Any = None,
     rebuild: bool = False, reload: bool = False, show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Every stage of one variant; returns its metrics. Raises on failure."""
-    from kara_core.pipeline.train import load_trained_model, train_variant
+    """Every stage of one variant; returns its metrics. Raises on failure.
 
-    write_run_record(variant, plugin_infos)
-    records.update_metrics(variant.run_dir, {"status": "running", "error": None})
-    features = cache.features(variant, reload=reload, show_progress=show_progress)
-    train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
-    model = load_trained_model(variant, features)
-    generate_and_evaluate(variant, features, model, show_progress=show_progress)
-    metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+    Holds the run folder's lock throughout, so a second ``kara run`` on the same variant
+    waits instead of interleaving writes, and first removes temporary files a killed run
+    left there.
+    """
+    from kara_core.locks import folder_lock
+    from kara_core.pipeline.train import load_trained_model, train_variant
     from kara_core.report_html import write_variant_report
 
-    write_variant_report(variant.run_dir, metrics)
+    with folder_lock(variant.run_dir, f"kara run {variant.name}"):
+        atomic.clean_stale_temps(variant.run_dir)
+        write_run_record(variant, plugin_infos)
+        records.update_metrics(variant.run_dir, {"status": "running", "error": None})
+        features = cache.features(variant, reload=reload, show_progress=show_progress)
+        train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
+        model = load_trained_model(variant, features)
+        generate_and_evaluate(variant, features, model, show_progress=show_progress)
+        metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+        write_variant_report(variant.run_dir, metrics)
     return metrics
 
 
