@@ -581,12 +581,24 @@ def test_a_plugin_decoder_without_stream_still_works(tmp_path: Path) -> None:
 def test_a_second_prepare_of_the_same_wav_dir_waits_for_the_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kara_core.locks import folder_lock
+    import subprocess
+    import sys
 
     sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
     v = variant(tmp_path, decoder="soundfile")
     monkeypatch.setenv("KARA_LOCK_TIMEOUT", "0.3")
-    with folder_lock(tmp_path / "wav", "kara prepare (another)"), \
-            pytest.raises(KaraError, match="kara prepare"):
-        run_prepare(v, show_progress=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from kara_core.locks import folder_lock\n"
+         "with folder_lock(Path(sys.argv[1]), 'kara prepare (another)'):\n"
+         "    print('locked', flush=True); time.sleep(60)\n", str(tmp_path / "wav")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(KaraError, match="kara prepare"):
+            run_prepare(v, show_progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
     assert run_prepare(v, show_progress=False).summary["decoded"] == 1

@@ -48,6 +48,7 @@ def test_metrics_put_the_model_beside_both_baselines(trained):
     assert set(base) == {"persistence", "mean"}
     assert all(math.isfinite(v) and v > 0 for v in [metrics["val_loss"], *base.values()])
     assert metrics["skill"] == pytest.approx(1 - metrics["val_loss"] / base["persistence"])
+    assert metrics["skill_vs_mean"] == pytest.approx(1 - metrics["val_loss"] / base["mean"])
     assert metrics["epochs_completed"] == 2 and metrics["resumed_from_epoch"] is None
     assert len(metrics["history"]["val_loss"]) == 2
     assert metrics["val_loss"] == pytest.approx(min(metrics["history"]["val_loss"]))

@@ -107,8 +107,8 @@ def _table(results: list[dict[str, Any]]) -> None:
     from kara_core.console import out
 
     table = Table(title="validation MSE on held-out songs (normalised features; lower is better)")
-    columns = ("variant", "model", "untrained", "persistence", "mean", "skill", "epochs",
-               "run folder")
+    columns = ("variant", "model", "untrained", "persistence", "mean", "skill",
+               "skill vs mean", "epochs", "run folder")
     for column in columns:
         table.add_column(column, overflow="fold")
 
@@ -120,7 +120,7 @@ def _table(results: list[dict[str, Any]]) -> None:
     for result in results:
         metrics = result.get("metrics")
         if metrics is None:
-            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", "",
+            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", "", "",
                           result["run_dir"])
             continue
         base = metrics.get("baselines") or {}
@@ -129,8 +129,10 @@ def _table(results: list[dict[str, Any]]) -> None:
             result["variant"], fmt(metrics.get("val_loss")), fmt(untrained),
             fmt(base.get("persistence")),
             fmt(base.get("mean")), fmt(metrics.get("skill"), sign=True),
+            fmt(metrics.get("skill_vs_mean"), sign=True),
             str(metrics.get("epochs_completed")), result["run_dir"],
         )
     out.print(table)
     out.print("skill = 1 - model / persistence: above 0 the model beats repeating the last "
-              "frame; 'untrained' is the model before its first training step")
+              "frame; skill vs mean: the same against the training songs' mean frame; "
+              "'untrained' is the model before its first training step")

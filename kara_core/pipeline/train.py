@@ -6,8 +6,10 @@ context alone, feeding its own predictions back (``Model.predict``), never the t
 The persistence baseline (repeat the last context frame) and the mean baseline (the
 training songs' mean frame) are scored on exactly the same windows, and
 ``skill = 1 - val_loss / persistence``: above 0 the model beats repeating the last frame,
-1 is perfect. ``train_loss`` is the training loss (``model.options.loss``, teacher
-forced) of the epoch whose weights are kept. Training is resumed from the last checkpoint
+1 is perfect; ``skill_vs_mean`` is the same against the mean baseline (where frames change
+too fast for persistence to mean anything, as raw samples do, this is the one to read).
+``train_loss`` is the training loss (``model.options.loss``, teacher forced) of the epoch
+whose weights are kept. Training is resumed from the last checkpoint
 unless ``rebuild``; the best epoch's weights are exported to ``<run_dir>/model``.
 """
 
@@ -124,11 +126,14 @@ def train_variant(
     val_loss = scores.pop("model")
     persistence = scores.get("persistence")
     skill = 1.0 - val_loss / persistence if persistence and math.isfinite(val_loss) else None
+    mean = scores.get("mean")
+    skill_vs_mean = 1.0 - val_loss / mean if mean and math.isfinite(val_loss) else None
     metrics: dict[str, Any] = {
         "train_loss": outcome.train_loss,
         "val_loss": val_loss,
         "baselines": scores,
         "skill": skill,
+        "skill_vs_mean": skill_vs_mean,
         "epochs_completed": outcome.epochs_completed,
         "resumed_from_epoch": outcome.resumed_from_epoch,
         "history": outcome.history,
