@@ -70,9 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        from kara_core.console import print_error
-
         import shlex
+
+        from kara_core.console import print_error
 
         again = shlex.join(["kara", *(sys.argv[1:] if argv is None else argv)])
         print_error(f"interrupted; finished work is kept: run '{again}' to continue")

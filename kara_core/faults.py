@@ -3,8 +3,9 @@
 ``KARA_FAULT_KILL_AT=<point>[:<n>]`` makes the process SIGKILL itself the ``n``-th time
 (default 1st) it reaches ``fault_point(<point>)``. Every atomic write passes two points
 between writing its temporary file and renaming it: ``atomic.before_rename`` and
-``write:<file name>`` (``write:manifest.json``, ``write:generated.wav``, ...). Unset (always, for users) it costs one dict
-lookup. Points are listed in README's reliability section.
+``write:<file name>`` (``write:manifest.json``, ``write:generated.wav``, ...). Unset
+(always, for users) it costs one environment lookup. README's reliability section lists
+what the fault suite kills where.
 """
 
 from __future__ import annotations

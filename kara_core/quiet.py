@@ -18,7 +18,7 @@ def import_tensorflow(debug: bool = False) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if debug:
-        import tensorflow  # noqa: F401
+        import tensorflow
         return
     sys.stderr.flush()
     saved = os.dup(2)

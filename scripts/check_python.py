@@ -2,7 +2,7 @@
 
 import sys
 
-if sys.version_info < (3, 10):
+if sys.version_info < (3, 10):  # noqa: UP036 - runs on whatever python3 is found
     sys.exit(
         f"Kara needs Python 3.10 or newer; found {sys.version.split()[0]} at {sys.executable}. "
         "Install python3.11 (apt-get install python3.11 / brew install python@3.11) "

@@ -22,7 +22,8 @@ import pytest
 import soundfile as sf
 
 from kara_core.atomic import TEMP_MARK
-from tests.fixtures_audio import lame_mp3, need_lame, signal as music
+from tests.fixtures_audio import lame_mp3, need_lame
+from tests.fixtures_audio import signal as music
 from tests.helpers import REPO, run_kara, write_yaml
 
 RATE = 8000

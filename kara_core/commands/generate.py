@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds is not None and not 0 < args.seconds <= 3600:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
     _plugins, experiment = load_experiment(args.config)
+    from kara_core.quiet import import_tensorflow
+
+    import_tensorflow(debug=bool(getattr(args, 'debug', False)))
     variant = experiment.variant(args.variant)
     from kara_core.pipeline.train import load_trained_model
 
@@ -40,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_trained_model(variant, features)
     if args.out is not None:
         return _generate_to_file(args, variant, features, model)
-    from kara_core.report import load_record, print_table
-
     from kara_core.locks import folder_lock
+    from kara_core.report import load_record, print_table
 
     with folder_lock(variant.run_dir, f"kara generate {variant.name}"):
         generate_and_evaluate(

@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.session import load_experiment
 
     plugins, experiment = load_experiment(args.config)
+    from kara_core.quiet import import_tensorflow
+
+    import_tensorflow(debug=bool(getattr(args, 'debug', False)))
     variants = experiment.select(args.only)
 
     def on_error(variant: str, message: str) -> None:
