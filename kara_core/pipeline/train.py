@@ -103,15 +103,30 @@ def train_variant(
 
     The metrics are also merged into ``<run_dir>/metrics.json`` (by the chief worker).
     Raises :class:`KaraError` for an empty training or validation set (before any model
-    is built) and when the loss diverges (the last good checkpoint is kept).
+    is built) and when the loss diverges (the last good checkpoint is kept). Holds the run
+    folder's lock, so two trainings of one variant never interleave their writes.
     """
-    from kara_core.pipeline.distribute import make_repeatable, placement
+    from kara_core.locks import folder_lock
+    from kara_core.pipeline.distribute import placement
+
+    where = placement(variant.train.distribute)
+    # each worker of a multi-worker run writes its own folder, so each locks its own
+    own_dir = variant.run_dir if where.chief else variant.run_dir / f"worker-{where.worker_index}"
+    with folder_lock(own_dir, f"kara train {variant.name}"):
+        return _train_variant(variant, features, where, rebuild=rebuild, epochs=epochs,
+                              show_progress=show_progress)
+
+
+def _train_variant(
+    variant: VariantConfig, features: FeatureSet, where: Any, *, rebuild: bool,
+    epochs: int | None, show_progress: bool,
+) -> dict[str, Any]:
+    from kara_core.pipeline.distribute import make_repeatable
     from kara_core.pipeline.monitor import score
     from kara_core.pipeline.runner import fit_with_checkpoints, note
 
     started = time.monotonic()
     train, val = make_windows(variant, features)
-    where = placement(variant.train.distribute)
     make_repeatable(variant.train.seed)
     if features.split_note:
         note(show_progress, f"{variant.name}: {features.split_note}")
