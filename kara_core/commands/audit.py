@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
+
+from kara_core.commands._args import positive_int, positive_seconds
 
 NOTES = (
     "SNR / SI-SDR: waveform match (meaningless once phase is re-estimated: read SC beside it). "
@@ -30,10 +31,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("config", help="path to kara.yaml")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
-        "--files", type=_positive_int, metavar="N", help="audit only the first N songs"
+        "--files", type=positive_int, metavar="N", help="audit only the first N songs"
     )
     parser.add_argument(
-        "--seconds", type=_positive_float, metavar="S",
+        "--seconds", type=positive_seconds, metavar="S",
         help="audit S seconds from the middle of each song (default: whole songs)",
     )
     parser.add_argument(
@@ -43,24 +44,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

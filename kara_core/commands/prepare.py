@@ -6,15 +6,7 @@ import argparse
 import os
 from typing import Any
 
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from kara_core.commands._args import positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -30,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("config", help="path to kara.yaml")
     parser.add_argument("--json", action="store_true",
                         help="print {files: [...], summary: {...}} as JSON on stdout")
-    parser.add_argument("--workers", type=_workers, default=None, metavar="N",
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
                         help="decoding processes (default: one per core)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 2 when any file was skipped")

@@ -6,15 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
+from kara_core.commands._args import positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
                         help="forget checkpoints and train from scratch")
     parser.add_argument("--reload", action="store_true",
                         help="re-read the wavs and rebuild the feature cache")
-    parser.add_argument("--epochs", type=_positive, metavar="N",
+    parser.add_argument("--epochs", type=positive_int, metavar="N",
                         help="train to N epochs in total (overrides train.epochs)")
     parser.add_argument("--json", action="store_true",
                         help="print the metrics as JSON on stdout (no progress output)")
