@@ -1,7 +1,13 @@
 # Kara: `make run` and `make test` set up whatever is missing first (venv, package, lame).
 # Idempotent: a second call only checks and goes straight to the work.
 
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3.10 || command -v python3)
+# the first of these that really runs and is 3.10+ (pyenv shims exist for absent versions)
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && { echo $$p; break; }; \
+	done)
+ifeq ($(PYTHON),)
+PYTHON := python3
+endif
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kara-installed

@@ -1,30 +1,51 @@
-"""Shared rich consoles: results on stdout, messages and progress on stderr."""
+"""Shared rich consoles: results on stdout, messages and progress on stderr.
+
+``out`` and ``err`` are made on first use (a module ``__getattr__``), not at import:
+importing rich costs some 25 ms, which ``kara prepare`` would otherwise spend before its
+decoders start instead of while they run.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out: Console
+    err: Console
+
+_CONSOLES: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``out`` (stdout) and ``err`` (stderr), created once."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    console = _CONSOLES.get(name)
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=name == "err", highlight=False, soft_wrap=True)
+        _CONSOLES[name] = console
+    return console
 
 
 def print_error(message: str) -> None:
     """One red line on stderr: what users see for every problem they can fix."""
-    err.print(f"[bold red]error:[/] {_escape(message)}")
+    __getattr__("err").print(f"[bold red]error:[/] {_escape(message)}")
 
 
 def print_warning(message: str) -> None:
     """One yellow line on stderr."""
-    err.print(f"[yellow]warning:[/] {_escape(message)}")
+    __getattr__("err").print(f"[yellow]warning:[/] {_escape(message)}")
 
 
 def print_note(message: str) -> None:
     """One plain line on stderr, for progress notes that are not results."""
-    err.print(_escape(message))
+    __getattr__("err").print(_escape(message))
 
 
 def print_json(data: Any) -> None:

@@ -2,8 +2,8 @@
 (high quality, see :data:`RESAMPLE_QUALITY`), write 16-bit PCM, and measure what was
 written.
 
-Everything streams block by block (the decoder's blocks, 64 k frames by default): a 20-minute song costs a few megabytes
-of memory, never a float64 copy of the whole song.
+Everything streams block by block (the decoder's blocks, 64 k frames by default): a
+20-minute song costs a few megabytes of memory, never a float64 copy of the whole song.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Pcm16Writer:
 
     def write(self, samples: np.ndarray) -> None:
         """Append int16 ``[m, channels]`` samples (see :func:`to_pcm16`)."""
-        self.handle.write(memoryview(np.ascontiguousarray(samples, dtype="<i2")).cast("B"))
+        self.handle.write(np.ascontiguousarray(samples, dtype="<i2").data)
         self.frames += len(samples)
 
     def close(self) -> None:

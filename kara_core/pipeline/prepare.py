@@ -4,7 +4,7 @@
   to case; symbolic links are followed (a broken one is reported); a folder named like an
   mp3 is not a file. Nothing under ``mp3_dir`` is ever written.
 * Each source is decoded with the configured decoder (falling back to
-  ``decoder.fallback``), mixed to ``channels``, resampled to ``sample_rate`` with soxr VHQ
+  ``decoder.fallback``), mixed to ``channels``, resampled to ``sample_rate`` with soxr HQ
   and written as 16-bit PCM, atomically (see :mod:`kara_core.pipeline.prepare_file`).
 * Incremental: :mod:`kara_core.pipeline.manifest` records what each WAV came from; an
   unchanged source is not decoded again, a changed one (or a changed decoder, rate or
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,8 @@ from typing import Any
 from kara_core.config import VariantConfig
 from kara_core.errors import KaraError, ToolMissingError
 from kara_core.pipeline import manifest
-from kara_core.pipeline.prepare_file import (
-    TRANSIENT_KINDS,
-    DecoderSpec,
-    Job,
-    Outcome,
-    prepare_file_safely,
-)
+from kara_core.pipeline.prepare_file import TRANSIENT_KINDS, DecoderSpec, Job, Outcome
+from kara_core.pipeline.prepare_jobs import default_workers, largest_first, started_jobs
 from kara_core.pipeline.prepare_plan import (
     check_layout,
     distinct_datasets,
@@ -139,68 +134,6 @@ def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path) ->
 
 
 # --------------------------------------------------------------------------- running
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def _mp_context() -> Any:
-    import multiprocessing as mp
-    import sys
-
-    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
-        return mp.get_context("fork")  # cheapest; unsafe only once TF's threads exist
-    methods = mp.get_all_start_methods()
-    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-def _warm_up() -> None:
-    """Import what every job needs before the workers fork, so each does not pay for it."""
-    import soundfile  # noqa: F401
-    import soxr  # noqa: F401
-
-    from kara_core.pipeline.mp3info import parse_header
-
-    parse_header(b"\xff\xfb\x90\x00", 0)  # builds the header table once
-
-
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the main process, which stops the pool and saves the
-    manifest; a worker's own KeyboardInterrupt would only print tracebacks."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[Job, Outcome], None]) -> None:
-    """Run :func:`prepare_file_safely` on every job, ``workers`` at a time."""
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            on_done(job, prepare_file_safely(job))
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    _warm_up()
-
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context(),
-                               initializer=_ignore_interrupts)
-    try:
-        futures = {pool.submit(prepare_file_safely, job): job for job in jobs}
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
-    except BrokenProcessPool as exc:
-        raise KaraError(
-            "a decoding process died (out of memory, or a decoder crashed); rerun with "
-            "--workers 1 to see which file"
-        ) from exc
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def prepare_dataset(
@@ -309,11 +242,13 @@ def _prepare_locked(
 
     n_workers = workers if workers is not None else default_workers()
     try:
-        with view.running(jobs):
+        # the decoders start first; rich and the bar are set up while they run
+        with started_jobs(largest_first(jobs), n_workers) as finished, view.running(jobs):
             for source, status in report_status.items():
                 if status == "skipped":
                     view.skipped_again(source, entries[source])
-            run_jobs(jobs, n_workers, on_done)
+            for job, outcome in finished:
+                on_done(job, outcome)
     finally:
         removed = _remove_stale(old, entries, wav_dir)
         manifest.save(wav_dir, values, entries.values())

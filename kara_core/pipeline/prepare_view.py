@@ -1,15 +1,15 @@
 """What ``kara prepare`` shows on stderr: a progress bar (files, seconds of audio, ETA), one
-line per skipped file, warning or flag, and a summary. Results stay off stdout."""
+line per skipped file, warning or flag, and a summary. Results stay off stdout.
+
+rich is imported on first output, not with this module: ``kara prepare`` starts its
+decoders first and draws the bar while they run (see :mod:`kara_core.pipeline.prepare`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-
-from rich.markup import escape
-
-from kara_core.console import err
 
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
@@ -36,6 +36,19 @@ def reason_counts(report: PrepareReport) -> str:
     return ", ".join(parts) or "none"
 
 
+def _print(markup: str) -> None:
+    from kara_core.console import err
+
+    err.print(markup)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.1f} s"
@@ -57,10 +70,10 @@ class PrepareView:
 
     def warn(self, message: str) -> None:
         """A one-line warning about the whole run."""
-        err.print(f"[yellow]warning:[/] {escape(message)}")
+        _print(f"[yellow]warning:[/] {escape(message)}")
 
     def _line(self, label: str, source: str, text: str) -> None:
-        err.print(f"[yellow]{label}[/] {escape(source)}: {escape(text)}")
+        _print(f"[yellow]{label}[/] {escape(source)}: {escape(text)}")
 
     @contextlib.contextmanager
     def running(self, jobs: Sequence[Job]) -> Iterator[None]:
@@ -75,6 +88,8 @@ class PrepareView:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+
+        from kara_core.console import err
 
         total = 0
         for job in jobs:
@@ -146,4 +161,4 @@ class PrepareView:
         if s["removed"]:
             line += f"; removed {s['removed']} WAV(s) of deleted mp3s"
         colour = "green" if s["usable"] else "red"
-        err.print(f"[{colour}]{escape(line)}[/]")
+        _print(f"[{colour}]{escape(line)}[/]")

@@ -242,7 +242,9 @@ class _Run:
                 if not count:
                     break
                 filled += count
-                if filled < len(buffer):  # let lame fill the pipe: fewer wake-ups, less CPU
+                # let lame fill the pipe: fewer wake-ups, less CPU; once lame has exited
+                # the rest is already in the pipe, and a sleep would only add latency
+                if filled < len(buffer) and self.proc.poll() is None:
                     time.sleep(PIPE_WAIT_S)
             usable = filled - filled % frame_bytes
             if usable:

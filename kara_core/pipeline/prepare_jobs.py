@@ -1,0 +1,111 @@
+"""Running prepare jobs: a process pool over the cores, started before anything else.
+
+``kara prepare`` is judged against bare ``lame --decode`` under ``xargs -P``
+(benchmarks/bench_prepare.py), so the decoders start as soon as the jobs are known: the
+pool is forked (numpy and soxr already imported) and every job submitted before the
+progress bar and its rich import are set up, and the largest files go first so the batch
+does not end waiting on one long song.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kara_core.errors import KaraError
+from kara_core.pipeline.prepare_file import Job, Outcome, prepare_file_safely
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _mp_context() -> Any:
+    """``fork`` on Linux: the workers start in a millisecond with numpy and soxr already
+    imported, where forkserver or spawn would import them again in every worker (about
+    0.1 s of CPU each). Unsafe only once TensorFlow's threads exist, so a process that
+    has imported it (``kara run``) uses forkserver or spawn."""
+    import multiprocessing as mp
+    import sys
+
+    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
+        return mp.get_context("fork")
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _warm_up() -> None:
+    """Import what every job needs before the workers fork, so each does not pay for it.
+
+    soundfile is left out: only the soundfile decoder and WAV/FLAC data named .mp3 need it,
+    and a worker imports it then.
+    """
+    import soxr  # noqa: F401
+
+    from kara_core.pipeline.mp3info import parse_header
+
+    parse_header(b"\xff\xfb\x90\x00", 0)  # builds the header table once
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the pool and saves the
+    manifest; a worker's own KeyboardInterrupt would only print tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def largest_first(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` by decreasing source size: a long song started last would keep one core
+    busy while the others wait for it at the end of the batch."""
+
+    def size(job: Job) -> int:
+        try:
+            return os.stat(job.path).st_size
+        except OSError:
+            return 0
+
+    return sorted(jobs, key=size, reverse=True)
+
+
+@contextlib.contextmanager
+def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[Job, Outcome]]]:
+    """Start :func:`prepare_file_safely` on every job, ``workers`` at a time, and yield the
+    ``(job, outcome)`` pairs as they finish.
+
+    The pool is started and every job submitted on entry, so the decoders are busy while
+    the caller draws its progress bar. With one worker (or one job) the jobs run in this
+    process, one by one as the pairs are consumed. Leaving the block early cancels the
+    jobs not started and waits for the running ones.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        yield ((job, prepare_file_safely(job)) for job in jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    _warm_up()
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context(),
+                               initializer=_ignore_interrupts)
+    try:
+        futures = {pool.submit(prepare_file_safely, job): job for job in jobs}
+
+        def finished() -> Iterator[tuple[Job, Outcome]]:
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            except BrokenProcessPool as exc:
+                raise KaraError(
+                    "a decoding process died (out of memory, or a decoder crashed); rerun "
+                    "with --workers 1 to see which file"
+                ) from exc
+
+        yield finished()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
