@@ -43,6 +43,10 @@ def _merge(reports: list[Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare each distinct (dataset, decoder) of the experiment; see the description."""
+    # prepare never calls BLAS, but OpenBLAS starts a thread per core when numpy is
+    # imported, and it spins for some 50 ms of CPU the decoders need (bench_prepare.py);
+    # numpy is not imported yet here, and a user's own setting wins
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from kara_core.console import print_error, print_json
     from kara_core.pipeline.prepare import distinct_datasets, no_usable_message, run_prepare
     from kara_core.session import load_experiment
