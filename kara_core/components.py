@@ -63,6 +63,16 @@ class AudioStream:
     warnings: list[str] = field(default_factory=list)
 
 
+def read_all(stream: contextlib.AbstractContextManager[AudioStream]) -> Audio:
+    """The whole of a decoder's stream as one :class:`Audio` (for short files and tests;
+    ``kara prepare`` reads the blocks as they come)."""
+    with stream as audio:
+        blocks = list(audio.blocks)
+        samples = (np.concatenate(blocks) if blocks
+                   else np.zeros((0, audio.channels), dtype=np.float32))
+        return Audio(samples.astype(np.float32, copy=False), audio.rate, tuple(audio.warnings))
+
+
 class Decoder(ABC):
     """Turns one compressed file into :class:`Audio`.
 

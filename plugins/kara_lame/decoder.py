@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
-from kara_core.components import Audio, AudioStream, Decoder
+from kara_core.components import Audio, AudioStream, Decoder, read_all
 from kara_core.errors import DecodeError, ToolMissingError
 
 try:
@@ -144,13 +144,7 @@ class LameDecoder(Decoder):
 
     def decode(self, path: Path) -> Audio:
         """The whole file as float32 ``[n, channels]`` (use :meth:`stream` for long files)."""
-        import numpy as np
-
-        with self.stream(path) as audio:
-            blocks = list(audio.blocks)
-            samples = np.concatenate(blocks) if blocks else np.zeros((0, audio.channels))
-            return Audio(samples.astype(np.float32, copy=False), audio.rate,
-                         tuple(audio.warnings))
+        return read_all(self.stream(path))
 
     @contextlib.contextmanager
     def stream(self, path: Path, block_frames: int = 1 << 16) -> Iterator[AudioStream]:
