@@ -197,3 +197,19 @@ def test_generated_audio_measures_tell_music_noise_and_silence_apart():
     assert close["silent_fraction"] == 0.0 and quiet["silent_fraction"] == 1.0
     assert quiet["rms_ratio"] == 0.0
     assert close["reference_seconds"] == pytest.approx(4.0)
+
+
+def test_generated_features_are_limited_to_what_the_training_songs_contain():
+    """Noise-driven drift far outside the training range never reaches the audio."""
+    from types import SimpleNamespace
+
+    from kara_core.pipeline.generate import clip_to_training_range
+
+    song = SimpleNamespace(raw_frames=lambda: np.array([[0.0, -1.0], [2.0, 1.0]], np.float32))
+    features = SimpleNamespace(train=[song])
+    drifted = np.array([[1.0, 0.5], [50.0, -40.0], [1.5, 0.0]], np.float32)
+    clipped, fraction = clip_to_training_range(drifted, features)
+    assert clipped.tolist() == [[1.0, 0.5], [2.0, -1.0], [1.5, 0.0]]
+    assert fraction == 2 / 6
+    inside, none = clip_to_training_range(drifted[[0, 2]], features)
+    assert none == 0.0 and np.array_equal(inside, drifted[[0, 2]])

@@ -134,6 +134,9 @@ def generate_and_evaluate(
         prompt_seconds=variant.generate.prompt_seconds, seconds=length,
         temperature=variant.generate.temperature, seed=variant.generate.seed,
     )
+    if generation.clipped_fraction > 0.001:
+        note(f"{variant.name}: {generation.clipped_fraction:.1%} of the generated features left "
+             "the training songs' range and were limited to it (lower generate.temperature?)")
     if generation.peak_normalised:
         note(f"{variant.name}: generated audio peaked at {generation.peak:.2f}; scaled to 0.99")
     files = ["prompt.wav", "roundtrip.wav", "generated.wav"]

@@ -65,6 +65,7 @@ class Generation:
     peak: float
     peak_normalised: bool
     seconds: float
+    clipped_fraction: float = 0.0
 
     @property
     def compute_seconds(self) -> float:
@@ -254,7 +255,8 @@ def generate_audio(
         )
     length = round(seconds * rate)
     start = time.perf_counter()
-    wave = np.asarray(transform.inverse(features.denormalise(frames), length), np.float32)
+    denormalised, clipped = clip_to_training_range(features.denormalise(frames), features)
+    wave = np.asarray(transform.inverse(denormalised, length), np.float32)
     inverse_seconds = time.perf_counter() - start
     if not np.isfinite(wave).all():
         raise KaraError(
@@ -264,8 +266,31 @@ def generate_audio(
     return Generation(
         prompt_wave=audio, prompt_frames=prompt, frames=frames, wave=wave,
         model_seconds=model_seconds, inverse_seconds=inverse_seconds, peak=peak,
-        peak_normalised=normalised, seconds=length / rate,
+        peak_normalised=normalised, seconds=length / rate, clipped_fraction=clipped,
     )
+
+
+def clip_to_training_range(frames: np.ndarray, features: Any) -> tuple[np.ndarray, float]:
+    """``(frames limited per feature to the training songs' range, fraction changed)``.
+
+    A model fed its own output with ``temperature`` noise can drift to feature values no
+    training song has (for log magnitudes, gains of thousands); inverted, that is a burst
+    of noise that peak normalisation then hides. Keeping each feature within what the
+    training songs contain bounds the damage, and the fraction is recorded so it is seen.
+    """
+    songs = list(getattr(features, "train", []) or [])
+    if not songs:
+        return frames, 0.0
+    low = np.full(frames.shape[1], np.inf, dtype=np.float32)
+    high = np.full(frames.shape[1], -np.inf, dtype=np.float32)
+    for song in songs:
+        raw = song.raw_frames()
+        if len(raw):
+            low = np.minimum(low, raw.min(axis=0))
+            high = np.maximum(high, raw.max(axis=0))
+    clipped = np.clip(frames, low, high).astype(np.float32, copy=False)
+    changed = float(np.mean(clipped != frames)) if frames.size else 0.0
+    return clipped, changed
 
 
 def guard_peak(wave: np.ndarray) -> tuple[np.ndarray, float, bool]:
@@ -341,5 +366,6 @@ def generation_record(
         "x_realtime": round(generation.x_realtime, 2),
         "peak": round(generation.peak, 4),
         "peak_normalised": generation.peak_normalised,
+        "clipped_fraction": round(generation.clipped_fraction, 5),
         "files": files,
     }
