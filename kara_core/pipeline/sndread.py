@@ -50,11 +50,15 @@ def blocks(handle: Any, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
             done += count
             yield buffer[:count]
         if count < block_frames:
-            code = int(lib.sf_error(pointer))
-            if code:
-                message = ffi.string(lib.sf_strerror(pointer)).decode("utf-8", "replace")
-                raise ReadFailed(done, message)
+            _raise_if_failed(lib, ffi, pointer, done)
             return
+
+
+def _raise_if_failed(lib: Any, ffi: Any, pointer: Any, done: int) -> None:
+    """A short read is the end of the file unless libsndfile recorded an error."""
+    if int(lib.sf_error(pointer)):
+        message = ffi.string(lib.sf_strerror(pointer)).decode("utf-8", "replace")
+        raise ReadFailed(done, message)
 
 
 def _fallback_blocks(handle: Any, block_frames: int) -> Iterator[np.ndarray]:
@@ -97,8 +101,5 @@ def pcm16_blocks(handle: Any, block_frames: int = 1 << 16) -> Iterator[np.ndarra
             block *= scale
             yield block
         if count < block_frames:
-            code = int(lib.sf_error(pointer))
-            if code:
-                message = ffi.string(lib.sf_strerror(pointer)).decode("utf-8", "replace")
-                raise ReadFailed(done, message)
+            _raise_if_failed(lib, ffi, pointer, done)
             return
