@@ -33,9 +33,11 @@ if ! have lame; then
         apt_install lame
     fi
     if ! have lame; then
-        echo "kara setup: could not install lame. Install it, then rerun:" >&2
-        echo "  Debian/Ubuntu: sudo apt-get install lame    macOS: brew install lame" >&2
-        exit 1
+        # Not fatal: kara.yaml's fallback decoder (soundfile) still decodes, and the tests
+        # that need the lame program skip, saying why. The user is told how to get it.
+        echo "kara setup: WARNING: could not install lame (needs root, sudo or Homebrew)." >&2
+        echo "  Install it, then rerun: sudo apt-get install lame   |   brew install lame" >&2
+        echo "  Until then Kara decodes with its fallback decoder (soundfile)." >&2
     fi
 fi
 

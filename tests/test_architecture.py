@@ -4,7 +4,6 @@ and every hook documented and tested."""
 from __future__ import annotations
 
 import ast
-import json
 import re
 import subprocess
 import sys
@@ -111,9 +110,3 @@ def test_version_flag():
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert re.fullmatch(r"kara \d+\.\d+\.\d+\S*\n", result.stdout)
-
-
-def test_plugins_json_is_machine_readable():
-    result = subprocess.run([sys.executable, "-m", "kara_core", "plugins", "--json"],
-                            cwd=REPO, capture_output=True, text=True, check=False)
-    assert isinstance(json.loads(result.stdout), list)

@@ -24,7 +24,7 @@ import soundfile as sf
 from kara_core.atomic import TEMP_MARK
 from tests.fixtures_audio import lame_mp3, need_lame
 from tests.fixtures_audio import signal as music
-from tests.helpers import REPO, run_kara, write_yaml
+from tests.helpers import run_kara, write_yaml
 
 RATE = 8000
 CONFIG = f"""\
@@ -208,8 +208,3 @@ def test_long_run_kills_at_every_kind_of_write(tmp_path, nth):
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 3
     assert (run_dir / "generated.wav").is_file()
     assert temp_files(tmp_path) == []
-
-
-def test_repo_has_no_fault_points_left_enabled():
-    assert "KARA_FAULT_KILL_AT" not in os.environ
-    assert (REPO / "kara_core" / "faults.py").is_file()
