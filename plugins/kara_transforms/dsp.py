@@ -31,6 +31,26 @@ def frame_count(length: int, hop: int) -> int:
     return max(0, int(length)) // int(hop) + 1
 
 
+def cut_frames(wave: np.ndarray, size: int) -> np.ndarray:
+    """Non-overlapping float32 frames ``[T, size]`` of ``wave``; the last is zero-padded and
+    there is always at least one."""
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    n_frames = max(1, -(-wave.shape[0] // size))
+    padded = np.zeros(n_frames * size, dtype=np.float32)
+    padded[: wave.shape[0]] = wave
+    return padded.reshape(n_frames, size)
+
+
+def join_frames(frames: np.ndarray, length: int) -> np.ndarray:
+    """The inverse of :func:`cut_frames`: frames end to end, cut or zero-padded to exactly
+    ``length`` float32 samples."""
+    flat = np.asarray(frames).reshape(-1)
+    out = np.zeros(max(0, int(length)), dtype=np.float32)
+    n = min(flat.shape[0], out.shape[0])
+    out[:n] = flat[:n]
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def hann(n_fft: int) -> np.ndarray:
     """The periodic Hann window of ``n_fft`` samples (float32), as used for spectral analysis."""

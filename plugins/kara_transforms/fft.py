@@ -86,12 +86,8 @@ class FftTransform(Transform):
     def _spectrum(self, wave: np.ndarray) -> np.ndarray:
         import scipy.fft
 
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        size = self.options.frame_size
-        n_frames = max(1, -(-wave.shape[0] // size))
-        padded = np.zeros(n_frames * size, dtype=np.float32)
-        padded[: wave.shape[0]] = wave
-        spec = scipy.fft.rfft(padded.reshape(n_frames, size), axis=-1, norm="ortho")
+        frames = dsp.cut_frames(wave, self.options.frame_size)
+        spec = scipy.fft.rfft(frames, axis=-1, norm="ortho")
         return spec.astype(np.complex64, copy=False)
 
     def _frames_to_wave(self, spec: np.ndarray, length: int) -> np.ndarray:
@@ -99,11 +95,7 @@ class FftTransform(Transform):
 
         size = self.options.frame_size
         frames = scipy.fft.irfft(spec.astype(np.complex128), n=size, axis=-1, norm="ortho")
-        flat = frames.reshape(-1)
-        out = np.zeros(max(0, int(length)), dtype=np.float32)
-        n = min(flat.shape[0], out.shape[0])
-        out[:n] = flat[:n]
-        return out
+        return dsp.join_frames(frames, length)
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
         spec = self._spectrum(wave)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kara_core.components import RoundTripTolerance, Transform
+from kara_transforms import dsp
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,9 @@ class RawTransform(Transform):
         return f"raw {self.options.frame_size}"
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        size = self.options.frame_size
-        n_frames = max(1, -(-wave.shape[0] // size))
-        padded = np.zeros(n_frames * size, dtype=np.float32)
-        padded[: wave.shape[0]] = wave
-        return padded.reshape(n_frames, size)
+        return dsp.cut_frames(wave, self.options.frame_size)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
         # A model that blew up (NaN, inf) gives silence there rather than a broken file.
-        flat = np.asarray(frames, dtype=np.float32).reshape(-1)
-        flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
-        out = np.zeros(int(length), dtype=np.float32)
-        n = min(flat.shape[0], int(length))
-        out[:n] = flat[:n]
-        return out
+        flat = np.asarray(frames, dtype=np.float32)
+        return dsp.join_frames(np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0), length)
