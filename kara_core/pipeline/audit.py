@@ -42,11 +42,18 @@ SENSITIVITY_SEED = 0
 def roundtrip_metrics(transform: Transform, wave: np.ndarray, rate: int) -> dict[str, float]:
     """Round-trip scores of ``transform`` on ``wave``: ``snr_db``, ``si_sdr_db``,
     ``spectral_convergence``, ``lsd_db``, ``mrstft`` and ``rtf`` (forward plus inverse)."""
+    return roundtrip(transform, wave, rate)[1]
+
+
+def roundtrip(
+    transform: Transform, wave: np.ndarray, rate: int
+) -> tuple[np.ndarray, dict[str, float]]:
+    """``(inverse(forward(wave)), its scores)``, for callers that also keep the audio."""
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     start = time.perf_counter()
-    restored = transform.inverse(transform.forward(wave), wave.shape[0])
+    restored = np.asarray(transform.inverse(transform.forward(wave), wave.shape[0]), np.float32)
     elapsed = time.perf_counter() - start
-    return _scores(wave, np.asarray(restored, dtype=np.float32), rate, elapsed)
+    return restored, _scores(wave, restored, rate, elapsed)
 
 
 def _scores(wave: np.ndarray, restored: np.ndarray, rate: int, elapsed: float) -> dict[str, float]:

@@ -113,7 +113,7 @@ def generate_and_evaluate(
     ``loss.png`` (when a training history exists) and ``report.html``.
     """
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.audit import roundtrip_metrics
+    from kara_core.pipeline.audit import roundtrip
     from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
     from kara_core.pipeline.featurize import build_transform
 
@@ -141,17 +141,15 @@ def generate_and_evaluate(
         note(f"{variant.name}: generated audio peaked at {generation.peak:.2f}; scaled to 0.99")
     files = ["prompt.wav", "roundtrip.wav", "generated.wav"]
     gen.write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
-    roundtrip = np.asarray(transform.inverse(transform.forward(prompt.wave), len(prompt.wave)))
-    gen.write_wav(run_dir / "roundtrip.wav", roundtrip, rate)
+    restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
+    gen.write_wav(run_dir / "roundtrip.wav", restored, rate)
     gen.write_wav(run_dir / "generated.wav", generation.wave, rate)
     if variant.generate.mp3:
         gen.write_mp3(run_dir / "generated.mp3", generation.wave, rate)
         files.append("generated.mp3")
 
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
-    ceiling: dict[str, Any] = {
-        k: _plain(v) for k, v in roundtrip_metrics(transform, prompt.wave, rate).items()
-    }
+    ceiling: dict[str, Any] = {k: _plain(v) for k, v in roundtrip_scores.items()}
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
     reference = gen.heldout_reference(features, transform, rate)
     real = gen.training_excerpt(
@@ -182,7 +180,7 @@ def generate_and_evaluate(
         "evaluation": evaluation,
     })
     write_plots(variant, metrics, drift, transform.hop, {
-        "prompt": generation.prompt_wave, "round trip": roundtrip,
+        "prompt": generation.prompt_wave, "round trip": restored,
         "generated": generation.wave,
     })
     from kara_core.report_html import write_variant_report
