@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from kara_core.errors import ConfigError
-from kara_core.options import OptionError, build, describe, to_plain
+from kara_core.options import OptionError, build, describe, key_text, to_plain
 from kara_core.registry import Registry
 
 BASE_VARIANT = "base"
@@ -220,9 +220,11 @@ def _resolve(path: Path, data: Any, registry: Registry) -> ExperimentConfig:
         raise OptionError(f"(top level): expected a mapping, got {describe(data)}")
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            raise OptionError(f"{key}: unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
+            raise OptionError(
+                f"{key_text(key)}: unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}"
+            )
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not VARIANT_NAME.match(name):
+    if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
         raise OptionError(
             f"name: expected a name of letters, digits, '.', '_' or '-', got {describe(name)}"
         )
@@ -236,8 +238,8 @@ def _resolve(path: Path, data: Any, registry: Registry) -> ExperimentConfig:
 
     variants = [_variant(BASE_VARIANT, "", base_raw, name, folder, registry)]
     for variant_name, override in variants_raw.items():
-        where = f"variants.{variant_name}"
-        if not isinstance(variant_name, str) or not VARIANT_NAME.match(variant_name):
+        where = f"variants.{key_text(variant_name)}"
+        if not isinstance(variant_name, str) or not VARIANT_NAME.fullmatch(variant_name):
             raise OptionError(
                 f"{where}: a variant name is letters, digits, '.', '_' or '-' "
                 "(no slashes), at most 64 characters"
@@ -250,7 +252,7 @@ def _resolve(path: Path, data: Any, registry: Registry) -> ExperimentConfig:
             raise OptionError(f"{where}: expected a mapping, got {describe(override)}")
         for key in override:
             if key not in TOP_LEVEL_KEYS or key in ("name", "variants"):
-                raise OptionError(f"{where}.{key}: unknown key for a variant")
+                raise OptionError(f"{where}.{key_text(key)}: unknown key for a variant")
         merged = deep_merge(base_raw, override)
         variants.append(_variant(variant_name, where + ".", merged, name, folder, registry))
     return ExperimentConfig(path=path, name=name, variants=tuple(variants))
@@ -308,7 +310,9 @@ def _component(
         raise OptionError(f"{where}: expected a mapping with 'type', got {describe(raw)}")
     for key in raw:
         if key not in ("type", "options"):
-            raise OptionError(f"{where}.{key}: unknown key; expected one of: options, type")
+            raise OptionError(
+                f"{where}.{key_text(key)}: unknown key; expected one of: options, type"
+            )
     if "type" not in raw:
         raise OptionError(f"{where}.type: required key is missing")
     type_name = raw["type"]

@@ -36,6 +36,14 @@ def describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def key_text(key: Any) -> str:
+    """A mapping key as it appears in a YAML path of an error: as typed when it is a plain
+    printable string, else its repr, so a key holding a newline cannot split the one line."""
+    if isinstance(key, str) and key.isprintable() and key.strip() == key and key:
+        return key
+    return repr(key)
+
+
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
@@ -141,7 +149,7 @@ def build(cls: type[T], data: Any, where: str) -> T:
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields)) or "(none)"
-            raise OptionError(f"{prefix}{key}: unknown key; expected one of: {known}")
+            raise OptionError(f"{prefix}{key_text(key)}: unknown key; expected one of: {known}")
     values: dict[str, Any] = {}
     for name, fld in fields.items():
         if name in data:

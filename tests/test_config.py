@@ -75,6 +75,8 @@ def test_changing_a_component_type_drops_the_base_options():
          "variants.mel.transform.type: unknown transform 'rawr'; did you mean 'raw'?"),
         (BASE + "variants:\n  a/b: {}\n", "variants.a/b: a variant name is letters"),
         (BASE + "variants:\n  base: {}\n", "variants.base: 'base' is the name"),
+        (BASE + '"line\\nbreak": 1\n', "'line\\nbreak': unknown key"),
+        (BASE + 'variants:\n  "trail\\n": {}\n', "variants.'trail\\n': a variant name is"),
     ],
 )
 def test_bad_configs_name_the_file_and_the_yaml_path(tmp_path, registry, text, message):
