@@ -111,6 +111,10 @@ def test_statistics_come_from_training_songs_only(setup):
     features = featurize(variant, songs, show_progress=False)
     train = np.concatenate([s.raw_frames() for s in features.train]).astype(np.float64)
     assert np.allclose(features.mean, train.mean(axis=0), atol=1e-6)
+    assert np.array_equal(features.low, train.min(axis=0).astype(np.float32))
+    assert np.array_equal(features.high, train.max(axis=0).astype(np.float32))
+    again = featurize(variant, songs, show_progress=False)  # from the cached statistics
+    assert np.array_equal(again.low, features.low) and np.array_equal(again.high, features.high)
     normalised = np.concatenate([s.frames() for s in features.train])
     assert abs(normalised.mean()) < 1e-4
     assert 0.9 < normalised.std() < 1.1

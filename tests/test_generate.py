@@ -205,8 +205,8 @@ def test_generated_features_are_limited_to_what_the_training_songs_contain():
 
     from kara_core.pipeline.generate import clip_to_training_range
 
-    song = SimpleNamespace(raw_frames=lambda: np.array([[0.0, -1.0], [2.0, 1.0]], np.float32))
-    features = SimpleNamespace(train=[song])
+    features = SimpleNamespace(low=np.array([0.0, -1.0], np.float32),
+                               high=np.array([2.0, 1.0], np.float32))
     drifted = np.array([[1.0, 0.5], [50.0, -40.0], [1.5, 0.0]], np.float32)
     clipped, fraction = clip_to_training_range(drifted, features)
     assert clipped.tolist() == [[1.0, 0.5], [2.0, -1.0], [1.5, 0.0]]

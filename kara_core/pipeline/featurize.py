@@ -119,6 +119,8 @@ class FeatureSet:
     :ivar split_note: how the split was made when it is not the usual one, e.g. a lone
         song's tail held out.
     :ivar skipped: one line per song left out (silent, unreadable).
+    :ivar low: per-feature minimum of the training frames (un-normalised), or ``None``.
+    :ivar high: per-feature maximum of the training frames (un-normalised), or ``None``.
     """
 
     transform: Transform
@@ -130,6 +132,8 @@ class FeatureSet:
     val: list[SongFeatures]
     split_note: str | None = None
     skipped: list[str] = field(default_factory=list)
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @property
     def frame_dim(self) -> int:
@@ -248,10 +252,10 @@ def _split(
         held_out = set(order[:n_val].tolist())
         train = [whole(c) for i, c in enumerate(cached) if i not in held_out]
         val = [whole(c) for i, c in enumerate(cached) if i in held_out]
-    mean, std = _statistics(train, directory)
+    mean, std, low, high = _statistics(train, directory)
     for song in (*train, *val):
         song.mean, song.std = mean, std
-    return FeatureSet(transform, key, directory, mean, std, train, val, note, skipped)
+    return FeatureSet(transform, key, directory, mean, std, train, val, note, skipped, low, high)
 
 
 def _window(variant: VariantConfig) -> int:
@@ -260,8 +264,11 @@ def _window(variant: VariantConfig) -> int:
     return int(getattr(options, "input_frames", 0)) + int(getattr(options, "output_frames", 0))
 
 
-def _statistics(train: list[SongFeatures], directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and floored std of the training frames, cached beside the frames."""
+def _statistics(
+    train: list[SongFeatures], directory: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-feature mean, floored std, minimum and maximum of the training frames, from one
+    pass, cached beside the frames."""
     digest = hashlib.sha256()
     for song in train:
         digest.update(f"{song.npy.name}:{song.start}:{song.stop};".encode())
@@ -270,12 +277,17 @@ def _statistics(train: list[SongFeatures], directory: Path) -> tuple[np.ndarray,
         data = json.loads(path.read_text(encoding="utf-8"))
         mean = np.asarray(data["mean"], np.float32)
         std = np.asarray(data["std"], np.float32)
-        if mean.shape == std.shape and mean.ndim == 1 and np.all(std > 0):
-            return mean, std
+        low = np.asarray(data["low"], np.float32)
+        high = np.asarray(data["high"], np.float32)
+        if (mean.shape == std.shape == low.shape == high.shape and mean.ndim == 1
+                and np.all(std > 0)):
+            return mean, std, low, high
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: recompute below
     total: np.ndarray | None = None
     squares: np.ndarray | None = None
+    low64: np.ndarray | None = None
+    high64: np.ndarray | None = None
     count = 0
     for song in train:
         frames = song.raw_frames()
@@ -284,8 +296,11 @@ def _statistics(train: list[SongFeatures], directory: Path) -> tuple[np.ndarray,
             total = chunk.sum(axis=0) if total is None else total + chunk.sum(axis=0)
             sq = np.square(chunk).sum(axis=0)
             squares = sq if squares is None else squares + sq
+            low64 = chunk.min(axis=0) if low64 is None else np.minimum(low64, chunk.min(axis=0))
+            high64 = (chunk.max(axis=0) if high64 is None
+                      else np.maximum(high64, chunk.max(axis=0)))
             count += chunk.shape[0]
-    if total is None or squares is None or count == 0:
+    if total is None or squares is None or low64 is None or high64 is None or count == 0:
         raise KaraError("the training songs have no frames")
     mean64 = total / count
     var = np.maximum(squares / count - np.square(mean64), 0.0)
@@ -293,8 +308,10 @@ def _statistics(train: list[SongFeatures], directory: Path) -> tuple[np.ndarray,
     floor = STD_FLOOR * float(np.sqrt(np.mean(var))) + 1e-12
     std64 = np.maximum(std64, floor)
     mean, std = mean64.astype(np.float32), std64.astype(np.float32)
-    atomic.write_json(path, {"frames": count, "mean": mean.tolist(), "std": std.tolist()})
-    return mean, std
+    low, high = low64.astype(np.float32), high64.astype(np.float32)
+    atomic.write_json(path, {"frames": count, "mean": mean.tolist(), "std": std.tolist(),
+                             "low": low.tolist(), "high": high.tolist()})
+    return mean, std, low, high
 
 
 class _HashMemo:

@@ -276,18 +276,12 @@ def clip_to_training_range(frames: np.ndarray, features: Any) -> tuple[np.ndarra
     A model fed its own output with ``temperature`` noise can drift to feature values no
     training song has (for log magnitudes, gains of thousands); inverted, that is a burst
     of noise that peak normalisation then hides. Keeping each feature within what the
-    training songs contain bounds the damage, and the fraction is recorded so it is seen.
+    training songs contain (``features.low``/``high``, measured with the normalisation
+    statistics) bounds the damage, and the fraction is recorded so it is seen.
     """
-    songs = list(getattr(features, "train", []) or [])
-    if not songs:
+    low, high = getattr(features, "low", None), getattr(features, "high", None)
+    if low is None or high is None:
         return frames, 0.0
-    low = np.full(frames.shape[1], np.inf, dtype=np.float32)
-    high = np.full(frames.shape[1], -np.inf, dtype=np.float32)
-    for song in songs:
-        raw = song.raw_frames()
-        if len(raw):
-            low = np.minimum(low, raw.min(axis=0))
-            high = np.maximum(high, raw.max(axis=0))
     clipped = np.clip(frames, low, high).astype(np.float32, copy=False)
     changed = float(np.mean(clipped != frames)) if frames.size else 0.0
     return clipped, changed
