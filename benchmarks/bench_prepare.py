@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from kara_core.pipeline.convert import RESAMPLE_QUALITY
+    from kara_core.pipeline.prepare.convert import RESAMPLE_QUALITY
 
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="kara-bench-prepare-") as tmp:

@@ -61,7 +61,7 @@ def write_songs(folder: Path, count: int) -> list[Path]:
 
 def windows(paths: list[Path]) -> Any:
     """Kara's training windows over the memory-mapped songs."""
-    from kara_core.windows import WindowSet, default_stride
+    from kara_core.pipeline.train.windows import WindowSet, default_stride
 
     songs = [np.load(p, mmap_mode="r") for p in paths]
     tin, tout = MODEL["input_frames"], MODEL["output_frames"]
@@ -226,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "passed": speed["ratio"] >= TARGET_THROUGHPUT and ratio <= TARGET_MEMORY,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    from kara_core import atomic
-
+    from kara_core.storage import atomic
     atomic.write_json(RESULTS, record)
     print(json.dumps(record, indent=2))
     return 0

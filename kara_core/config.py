@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kara_core.components import Decoder, Model, Transform
 from kara_core.errors import ConfigError
 from kara_core.options import OptionError, build, describe, key_text, to_plain
 from kara_core.registry import Registry
@@ -51,6 +52,7 @@ class TrainConfig:
     patience: int = field(default=5, metadata={"min": 0, "max": 100000})
     stride: int | None = field(default=None, metadata={"min": 1, "max": 1_000_000})
     steps_per_epoch: int | None = field(default=None, metadata={"min": 1, "max": 10_000_000})
+    baselines: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,32 @@ class VariantConfig:
     train: TrainConfig
     generate: GenerateConfig
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    baselines: tuple[ComponentConfig, ...] = ()
 
     @property
     def run_dir(self) -> Path:
         """``<runs_dir>/<name>/<variant>``."""
         return self.runs_dir / self.experiment / self.name
+
+    # Each component is built here and nowhere else: options plus what the experiment knows.
+
+    def build_decoders(self) -> list[Decoder]:
+        """The decoder chain: the primary, then the fallback when one is configured."""
+        chain = [self.decoder] + ([self.decoder_fallback] if self.decoder_fallback else [])
+        return [component.cls(component.options) for component in chain]
+
+    def build_transform(self) -> Transform:
+        """The transform, for the dataset's sample rate."""
+        transform: Transform = self.transform.cls(
+            self.transform.options, sample_rate=self.dataset.sample_rate
+        )
+        return transform
+
+    def build_model(self, frame_dim: int = 1) -> Model:
+        """The model for frames of ``frame_dim`` features (no framework graph built yet)."""
+        model: Model = self.model.cls(self.model.options, frame_dim=frame_dim,
+                                      seed=self.train.seed)
+        return model
 
     def resolved(self) -> dict[str, Any]:
         """The whole variant as plain data, for ``config.resolved.yaml`` and ``kara check``."""
@@ -111,7 +134,7 @@ class VariantConfig:
             "decoder": {**component(self.decoder), "fallback": component(self.decoder_fallback)},
             "transform": component(self.transform),
             "model": component(self.model),
-            "train": to_plain(self.train),
+            "train": {**to_plain(self.train), "baselines": [c.type for c in self.baselines]},
             "generate": to_plain(self.generate),
         }
 
@@ -148,11 +171,8 @@ TOP_LEVEL_KEYS = (
     "name", "runs_dir", "dataset", "decoder", "transform", "model", "train", "generate",
     "variants",
 )
-DEFAULT_COMPONENTS = {
-    "decoder": {"type": "lame"},
-    "transform": {"type": "stft"},
-    "model": {"type": "lstm_seq2seq"},
-}
+COMPONENT_KEYS = {"decoder": "decoders", "transform": "transforms", "model": "models"}
+"""The component keys of kara.yaml; one left out is the installed plugins' default."""
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,8 +252,12 @@ def _resolve(path: Path, data: Any, registry: Registry) -> ExperimentConfig:
     if not isinstance(variants_raw, Mapping):
         raise OptionError(f"variants: expected a mapping, got {describe(variants_raw)}")
     base_raw = {k: v for k, v in data.items() if k not in ("variants", "name")}
-    for key, default in DEFAULT_COMPONENTS.items():
-        base_raw.setdefault(key, default)
+    for key, kind in COMPONENT_KEYS.items():
+        if key not in base_raw:
+            try:
+                base_raw[key] = {"type": registry.default(kind).name}
+            except KeyError as exc:
+                raise OptionError(f"{key}: {exc.args[0]}") from None
     folder = path.resolve().parent
 
     variants = [_variant(BASE_VARIANT, "", base_raw, name, folder, registry)]
@@ -288,6 +312,7 @@ def _variant(
                 "decoders", {"type": fallback_name}, f"{prefix}decoder.fallback", registry,
                 type_path=f"{prefix}decoder.fallback",
             )
+    train = build(TrainConfig, raw.get("train"), f"{prefix}train")
     return VariantConfig(
         name=name,
         experiment=experiment,
@@ -297,10 +322,35 @@ def _variant(
         decoder_fallback=fallback,
         transform=_component("transforms", raw.get("transform"), f"{prefix}transform", registry),
         model=_component("models", raw.get("model"), f"{prefix}model", registry),
-        train=build(TrainConfig, raw.get("train"), f"{prefix}train"),
+        train=train,
+        baselines=_baselines(train, f"{prefix}train.baselines", registry),
         generate=build(GenerateConfig, raw.get("generate"), f"{prefix}generate"),
         raw=raw,
     )
+
+
+def _baselines(
+    train: TrainConfig, where: str, registry: Registry
+) -> tuple[ComponentConfig, ...]:
+    """The baseline models named by ``train.baselines`` (every installed one when unset)."""
+    names = registry.baselines() if train.baselines is None else list(train.baselines)
+    found = []
+    for number, name in enumerate(names):
+        here = where if train.baselines is None else f"{where}[{number}]"
+        try:
+            entry = registry.get("models", name)
+        except KeyError as exc:
+            raise OptionError(f"{here}: {exc.args[0]}") from None
+        if not getattr(entry.cls, "baseline", False):
+            raise OptionError(
+                f"{here}: model {name!r} (plugin {entry.plugin!r}) is not a baseline; "
+                f"installed baselines: {', '.join(registry.baselines()) or '(none)'}"
+            )
+        options = entry.cls.Options()  # type: ignore[attr-defined]
+        found.append(ComponentConfig(
+            kind="models", type=name, options=options, plugin=entry.plugin, cls=entry.cls
+        ))
+    return tuple(found)
 
 
 def _component(

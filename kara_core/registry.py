@@ -73,6 +73,29 @@ class Registry:
             message += ";"
         return message + f" installed: {', '.join(installed) or '(none)'}"
 
+    def default(self, kind: str) -> Entry:
+        """The one component of ``kind`` a plugin offers as the default (``default = True``).
+
+        :class:`KeyError` with a one-line message when none or several are offered: the
+        user then names the component in kara.yaml.
+        """
+        offered = [e for e in self.entries[kind].values() if getattr(e.cls, "default", False)]
+        singular = KIND_SINGULAR[kind]
+        if len(offered) == 1:
+            return offered[0]
+        installed = ", ".join(self.names(kind)) or "(none)"
+        if not offered:
+            raise KeyError(f"no installed plugin offers a default {singular}; set "
+                           f"{singular}.type (installed: {installed})")
+        owners = ", ".join(f"{e.name!r} by plugin {e.plugin!r}" for e in offered)
+        raise KeyError(f"several plugins offer a default {singular} ({owners}); set "
+                       f"{singular}.type")
+
+    def baselines(self) -> list[str]:
+        """Names of the installed baseline models (``baseline = True``), sorted."""
+        return sorted(e.name for e in self.entries["models"].values()
+                      if getattr(e.cls, "baseline", False))
+
     def names(self, kind: str) -> list[str]:
         """Sorted names of one kind."""
         return sorted(self.entries[kind])

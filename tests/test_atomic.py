@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from kara_core import atomic
 from kara_core.errors import KaraError
+from kara_core.storage import atomic
 
 
 def test_write_json_replaces_the_file_whole(tmp_path):

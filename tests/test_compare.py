@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kara_core import records
-from kara_core.report import COLUMNS
+from kara_core.report import records
+from kara_core.report.table import COLUMNS
 from tests.helpers import REPO, run_kara
 
 BASE = {

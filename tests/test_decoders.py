@@ -11,9 +11,9 @@ import soundfile as sf
 from kara_lame.decoder import LameDecoder, lame_version
 from kara_soundfile.decoder import SoundfileDecoder
 
+from kara_core.audio import mp3info
 from kara_core.errors import DecodeError, ToolMissingError
-from kara_core.pipeline import mp3info
-from kara_core.pipeline.sniff import sniff
+from kara_core.pipeline.prepare.sniff import sniff
 from kara_core.testing import check_decoder
 from tests.fixtures_audio import (
     corrupt_middle,

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from kara_core.errors import ConfigError
-from kara_core.pipeline import distribute
+from kara_core.pipeline.train import distribute
 from tests.helpers import REPO
 from tests.trainkit import MODEL, write_config, write_songs
 
@@ -29,8 +29,8 @@ if sys.argv[2] == "two-cpus":
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from kara_core.pipeline.featurize import featurize
-from kara_core.pipeline.train import build_model, train_variant
+from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.train.stage import build_model, train_variant
 from tests.trainkit import variant_of, write_songs
 folder = Path(sys.argv[1])
 variant = variant_of(folder / "kara.yaml")

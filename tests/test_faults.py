@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kara_core.atomic import TEMP_MARK
+from kara_core.storage.atomic import TEMP_MARK
 from tests.fixtures_audio import lame_mp3, need_lame
 from tests.fixtures_audio import signal as music
 from tests.helpers import run_kara, write_yaml

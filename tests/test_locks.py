@@ -11,12 +11,12 @@ import time
 import pytest
 
 from kara_core.errors import KaraError
-from kara_core.locks import LOCK_NAME, folder_lock
+from kara_core.storage.locks import LOCK_NAME, folder_lock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from kara_core.locks import folder_lock
+from kara_core.storage.locks import folder_lock
 with folder_lock(Path(sys.argv[1]), "kara test-holder"):
     print("locked", flush=True)
     time.sleep(60)

@@ -9,10 +9,10 @@ from kara_lstm.model import LstmOptions, LstmSeq2Seq
 
 from kara_core.components import FitSettings
 from kara_core.errors import KaraError
+from kara_core.pipeline.train.windows import WindowSet
 from kara_core.plugins import get_plugin_manager
 from kara_core.testing import check_model
 from kara_core.testkit.models import FRAME_DIM, sequence
-from kara_core.windows import WindowSet
 
 TINY = {"layers": 1, "units": 8, "input_frames": 8, "output_frames": 4}
 

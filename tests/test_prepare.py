@@ -20,13 +20,13 @@ from kara_core.components import Decoder
 from kara_core.config import VariantConfig, load_config
 from kara_core.errors import ConfigError, KaraError
 from kara_core.hookspecs import hookimpl
-from kara_core.pipeline.prepare import (
+from kara_core.pipeline.prepare.one_file import Job, prepare_file
+from kara_core.pipeline.prepare.stage import (
     PrepareReport,
     distinct_datasets,
     prepare_dataset,
     run_prepare,
 )
-from kara_core.pipeline.prepare_file import Job, prepare_file
 from kara_core.plugins import get_plugin_manager
 from tests.fixtures_audio import (
     corrupt_middle,
@@ -432,7 +432,7 @@ def test_long_file_streams_in_bounded_memory(tmp_path: Path) -> None:
 
 
 def _specs(name: str) -> tuple:
-    from kara_core.pipeline.prepare import resolve_decoders
+    from kara_core.pipeline.prepare.stage import resolve_decoders
 
     plugins = get_plugin_manager()
     entry = plugins.registry.get("decoders", name)
@@ -597,7 +597,8 @@ def test_a_second_prepare_of_the_same_wav_dir_waits_for_the_first(
     monkeypatch.setenv("KARA_LOCK_TIMEOUT", "0.3")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from kara_core.locks import folder_lock\n"
+         "import sys, time; from pathlib import Path\n"
+         "from kara_core.storage.locks import folder_lock\n"
          "with folder_lock(Path(sys.argv[1]), 'kara prepare (another)'):\n"
          "    print('locked', flush=True); time.sleep(60)\n", str(tmp_path / "wav")],
         stdout=subprocess.PIPE, text=True,

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kara_core import plots, records
-from kara_core.atomic import write_text
-from kara_core.pipeline.generate import write_wav
-from kara_core.report import find_records
-from kara_core.report_html import INDEX_FILE, REPORT_FILE, index_html, write_variant_report
+from kara_core.audio import write_wav
+from kara_core.report import plots, records
+from kara_core.report.html import INDEX_FILE, REPORT_FILE, index_html, write_variant_report
+from kara_core.report.table import find_records
+from kara_core.storage.atomic import write_text
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 RATE = 8000

@@ -201,7 +201,7 @@ def test_every_variant_failing_exits_2(tmp_path):
 
 
 def test_the_versions_record_never_imports_tensorflow():
-    code = ("import json, sys; from kara_core.versions import collect_versions; "
+    code = ("import json, sys; from kara_core.report.versions import collect_versions; "
             "v = collect_versions(); print(json.dumps([v['tensorflow'], v['numpy'], "
             "'tensorflow' in sys.modules]))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

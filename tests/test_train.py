@@ -16,8 +16,8 @@ import pytest
 from kara_baselines.models import BaselineOptions, PersistenceModel
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.featurize import featurize
-from kara_core.pipeline.train import load_trained_model, train_variant
+from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.train.stage import load_trained_model, train_variant
 from tests.helpers import REPO
 from tests.trainkit import MODEL, variant_of, write_config, write_songs
 
@@ -60,7 +60,7 @@ def test_metrics_put_the_model_beside_both_baselines(trained):
 
 def test_val_loss_is_the_closed_loop_error_on_held_out_songs(trained):
     variant, features, _songs, metrics = trained
-    from kara_core.pipeline.train import make_windows
+    from kara_core.pipeline.train.stage import make_windows
 
     model = load_trained_model(variant, features)
     _train, val = make_windows(variant, features)
@@ -113,7 +113,7 @@ def test_songs_shorter_than_a_window_stop_before_any_model_is_built(tmp_path, mo
     variant = variant_of(write_config(
         tmp_path, model="{layers: 1, units: 8, input_frames: 60, output_frames: 20}"))
     features = featurize(variant, songs, show_progress=False)
-    import kara_core.pipeline.train as train_module
+    import kara_core.pipeline.train.stage as train_module
 
     monkeypatch.setattr(train_module, "build_model", lambda *a: pytest.fail("model built"))
     with pytest.raises(KaraError) as info:
@@ -141,8 +141,8 @@ def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_epoch(tmp
 
 KILLED_RUN = """
 import sys
-from kara_core.pipeline.featurize import featurize
-from kara_core.pipeline.train import train_variant
+from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.train.stage import train_variant
 from tests.trainkit import variant_of, write_songs
 from pathlib import Path
 folder = Path(sys.argv[1])

@@ -7,7 +7,8 @@ import pytest
 from kara_transforms import dsp, phase
 from kara_transforms.mel import MelOptions, MelTransform
 
-from kara_core.metrics import mel_filterbank, spectral_convergence
+from kara_core.audio import mel_filterbank
+from kara_core.measures.roundtrip import spectral_convergence
 from kara_core.testing import music_like_signal
 
 librosa = pytest.importorskip("librosa")

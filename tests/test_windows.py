@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kara_core.windows import WindowSet, default_stride
+from kara_core.pipeline.train.windows import WindowSet, default_stride
 
 
 def songs(*lengths: int, dim: int = 3) -> list[np.ndarray]:

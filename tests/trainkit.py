@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from kara_core.config import VariantConfig, load_config
-from kara_core.pipeline.prepare import PreparedSong
+from kara_core.pipeline.prepare.stage import PreparedSong
 from kara_core.plugins import get_plugin_manager
 from kara_core.testkit.transforms import music_like_signal
 

@@ -48,9 +48,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the audit table (or JSON); exit 2 when no transform could be audited."""
+    from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_json, print_note, print_warning
     from kara_core.pipeline.audit import run_audit
-    from kara_core.session import load_experiment
 
     _plugins, experiment = load_experiment(args.config)
     rows = run_audit(
@@ -102,7 +102,7 @@ def _table(rows: list[Any], title: str) -> Any:
 
 
 def _db(value: float) -> str:
-    from kara_core.metrics import MAX_DB
+    from kara_core.measures.roundtrip import MAX_DB
 
     if value >= MAX_DB:
         return "exact"

@@ -16,8 +16,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with a table of variants, or raise the one-line :class:`ConfigError`."""
+    from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_json
-    from kara_core.session import load_experiment
 
     _plugins, experiment = load_experiment(args.config)
     if args.json:

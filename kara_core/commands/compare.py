@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the table; a folder without records is a one-line error."""
     from kara_core.console import out, print_json
-    from kara_core.report import find_records, print_table, to_csv, to_json
+    from kara_core.report.table import find_records, print_table, to_csv, to_json
 
     records = find_records(args.run_dirs)
     if args.json:

@@ -25,26 +25,26 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate; print where the audio went and the variant's row of the table."""
+    from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_note
     from kara_core.errors import KaraError
     from kara_core.pipeline.experiment import DatasetCache, generate_and_evaluate
-    from kara_core.session import load_experiment
 
     if args.seconds is not None and not 0 < args.seconds <= 3600:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
     _plugins, experiment = load_experiment(args.config)
-    from kara_core.quiet import import_tensorflow
+    from kara_core.commands._quiet import import_tensorflow
 
     import_tensorflow(debug=bool(getattr(args, 'debug', False)))
     variant = experiment.variant(args.variant)
-    from kara_core.pipeline.train import load_trained_model
+    from kara_core.pipeline.train.stage import load_trained_model
 
     features = DatasetCache().features(variant, reload=False, show_progress=True)
     model = load_trained_model(variant, features)
     if args.out is not None:
         return _generate_to_file(args, variant, features, model)
-    from kara_core.locks import folder_lock
-    from kara_core.report import load_record, print_table
+    from kara_core.report.table import load_record, print_table
+    from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara generate {variant.name}"):
         generate_and_evaluate(
@@ -58,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
 def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, model: Any) -> int:
     from kara_core.console import print_note
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.featurize import build_transform
 
-    transform = build_transform(variant)
+    transform = variant.build_transform()
     rate = variant.dataset.sample_rate
     if args.prompt is not None:
         wave = gen.load_prompt_file(args.prompt, variant)
@@ -72,7 +71,7 @@ def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, mod
         prompt_seconds=variant.generate.prompt_seconds, seconds=seconds,
         temperature=variant.generate.temperature, seed=variant.generate.seed,
     )
-    gen.write_audio(args.out, generation.wave, rate)
+    gen.write_audio(args.out, generation.wave, rate, variant.build_decoders())
     scaled = f"; peak {generation.peak:.2f} scaled to 0.99" if generation.peak_normalised else ""
     print_note(
         f"wrote {args.out} ({generation.seconds:.1f} s, "

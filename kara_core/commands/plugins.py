@@ -15,8 +15,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print each plugin: name, distribution, version, components by kind."""
+    from kara_core.commands._session import load_plugins
     from kara_core.console import out, print_json
-    from kara_core.session import load_plugins
 
     plugins = load_plugins()
     rows = [

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     # imported, and it spins for some 50 ms of CPU the decoders need (bench_prepare.py);
     # numpy is not imported yet here, and a user's own setting wins
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from kara_core.commands._session import load_experiment
     from kara_core.console import print_error, print_json
-    from kara_core.pipeline.prepare import distinct_datasets, no_usable_message, run_prepare
-    from kara_core.session import load_experiment
+    from kara_core.pipeline.prepare.stage import distinct_datasets, no_usable_message, run_prepare
 
     if getattr(args, "debug", False):
         os.environ["KARA_DEBUG"] = "1"  # worker processes re-raise instead of skipping

@@ -29,13 +29,13 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when at least one variant succeeded, 2 when all failed."""
+    from kara_core.commands._session import load_experiment
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
-    from kara_core.report import experiment_records, load_record, print_table, to_json
-    from kara_core.session import load_experiment
+    from kara_core.report.table import experiment_records, load_record, print_table, to_json
 
     plugins, experiment = load_experiment(args.config)
-    from kara_core.quiet import import_tensorflow
+    from kara_core.commands._quiet import import_tensorflow
 
     import_tensorflow(debug=bool(getattr(args, 'debug', False)))
     variants = experiment.select(args.only)

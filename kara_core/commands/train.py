@@ -35,12 +35,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when at least one variant trained, 2 when every variant failed."""
+    from kara_core.commands._session import load_experiment
     from kara_core.console import print_error, print_json
     from kara_core.errors import KaraError
-    from kara_core.session import load_experiment
 
     _plugins, experiment = load_experiment(args.config)
-    from kara_core.quiet import import_tensorflow
+    from kara_core.commands._quiet import import_tensorflow
 
     import_tensorflow(debug=bool(getattr(args, 'debug', False)))
     variants = experiment.select(args.variant)
@@ -81,9 +81,9 @@ def _train_one(
     variant: Any, prepared: dict[str, Any], reloaded: set[str], args: argparse.Namespace,
     show: bool,
 ) -> dict[str, Any]:
-    from kara_core.pipeline.featurize import featurize, transform_key
-    from kara_core.pipeline.prepare import prepare_dataset
-    from kara_core.pipeline.train import train_variant
+    from kara_core.pipeline.featurize.stage import featurize, transform_key
+    from kara_core.pipeline.prepare.stage import prepare_dataset
+    from kara_core.pipeline.train.stage import train_variant
 
     key = repr((variant.dataset, variant.decoder, variant.decoder_fallback))
     if key not in prepared:

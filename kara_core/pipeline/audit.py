@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kara_core import metrics
+from kara_core.audio.wav import read_mono, write_wav
 from kara_core.errors import KaraError
+from kara_core.measures import roundtrip as metrics
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
@@ -69,7 +70,7 @@ def _scores(wave: np.ndarray, restored: np.ndarray, rate: int, elapsed: float) -
 
 def feature_noise(frames: np.ndarray, seed: int = SENSITIVITY_SEED) -> np.ndarray:
     """Noise shaped like a model's error: ``ERROR_LEVEL_DB`` below each feature's spread."""
-    from kara_core.pipeline.featurize import STD_FLOOR
+    from kara_core.pipeline.featurize.stage import STD_FLOOR
 
     frames = np.asarray(frames, dtype=np.float64)
     std = frames.std(axis=0) if frames.shape[0] else np.zeros(frames.shape[1])
@@ -174,17 +175,7 @@ def read_excerpt(
 ) -> Excerpt:
     """A prepared wav as mono float32 (channels averaged); with ``seconds``, the middle
     ``seconds`` of it (song openings are often silence)."""
-    import soundfile as sf
-
-    try:
-        samples, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError(RuntimeError)
-        raise KaraError(f"{path}: cannot read the prepared wav ({exc})") from exc
-    if file_rate != rate:
-        raise KaraError(
-            f"{path}: sample rate {file_rate} Hz, expected {rate} Hz; rerun kara prepare"
-        )
-    wave = samples.mean(axis=1).astype(np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    wave = read_mono(path, rate)
     if seconds is not None:
         keep = round(seconds * rate)
         if keep < wave.shape[0]:
@@ -199,9 +190,7 @@ class TransformAuditor:
     def __init__(self, variant: VariantConfig) -> None:
         from kara_core.options import to_plain
 
-        self.transform: Transform = variant.transform.cls(
-            variant.transform.options, sample_rate=variant.dataset.sample_rate
-        )
+        self.transform: Transform = variant.build_transform()
         self.result = TransformAudit(
             variant=variant.name,
             type=variant.transform.type,
@@ -244,7 +233,7 @@ def prepared_songs(
     (nothing to measure a round trip on) are left out with a note."""
     from pathlib import PurePosixPath
 
-    from kara_core.pipeline.prepare import prepare_dataset
+    from kara_core.pipeline.prepare.stage import prepare_dataset
 
     report = prepare_dataset(variant, show_progress=show_progress)
     songs = []
@@ -270,7 +259,7 @@ def run_audit(
     whose transform and options are equal share one computation. A song that cannot be read
     and a transform that cannot be built are reported through ``warn`` and skipped.
     """
-    from kara_core.pipeline.prepare import distinct_datasets, prepare_identity
+    from kara_core.pipeline.prepare.stage import distinct_datasets, prepare_identity
     from kara_core.pipeline.progress import progress
 
     distinct_datasets(variants)  # two datasets sharing one wav_dir is a config error
@@ -346,25 +335,12 @@ def _write_outputs(
     wave, rate = excerpt.wave, excerpt.rate
     if write_audio is not None:
         folder = write_audio / variant.name
-        write_wav(folder / f"{excerpt.name}.original.wav", wave, rate)
-        write_wav(folder / f"{excerpt.name}.roundtrip.wav", restored, rate)
+        write_wav(folder / f"{excerpt.name}.original.wav", wave, rate, "FLOAT")
+        write_wav(folder / f"{excerpt.name}.roundtrip.wav", restored, rate, "FLOAT")
     if not plotted:
-        from kara_core import plots
-
+        from kara_core.report import plots
         cut = min(wave.shape[0], round(PLOT_SECONDS * rate))
         plots.plot_roundtrip_spectrograms(
             wave[:cut], restored[:cut], rate, variant.run_dir / "audit",
             title=f"{variant.name}: {auditor.transform.describe()} on {excerpt.name}",
         )
-
-
-def write_wav(path: Path, wave: np.ndarray, rate: int) -> None:
-    """A float32 wav, written atomically: the round trip is kept exactly as computed."""
-    import soundfile as sf
-
-    from kara_core import atomic
-
-    def writer(tmp: Path) -> None:
-        sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype="FLOAT", format="WAV")
-
-    atomic.write_with(path, writer, suffix=".wav")

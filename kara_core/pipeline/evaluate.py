@@ -37,8 +37,7 @@ def evaluate_audio(
         excerpt); its own score against the reference, ``real_mel_frechet``, is what a
         generator that sounds like this collection would get.
     """
-    from kara_core import metrics
-
+    from kara_core.measures import roundtrip as metrics
     generated = np.asarray(generated, dtype=np.float32)
     reference = np.asarray(reference, dtype=np.float32)
     gen_mel = metrics.log_mel_frames(generated, rate)

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kara_core import atomic, records
+from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError
+from kara_core.report import records
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.components import Model
@@ -50,14 +52,14 @@ def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
     """``config.resolved.yaml`` and ``versions.json`` in the variant's run folder."""
     import yaml
 
-    from kara_core.versions import collect_versions
+    from kara_core.report.versions import collect_versions
 
     run_dir = variant.run_dir
     text = yaml.safe_dump(variant.resolved(), sort_keys=False, allow_unicode=True)
     atomic.write_text(run_dir / CONFIG_FILE, text)
     decoder_version: str | None
     try:
-        decoder_version = variant.decoder.cls(variant.decoder.options).version()
+        decoder_version = variant.build_decoders()[0].version()
     except KaraError as exc:
         decoder_version = f"unavailable: {exc}"
     atomic.write_json(
@@ -67,10 +69,7 @@ def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
 
 def describe_transform(variant: VariantConfig) -> str:
     """The table's transform column: the transform's own short description."""
-    transform = variant.transform.cls(
-        variant.transform.options, sample_rate=variant.dataset.sample_rate
-    )
-    return str(transform.describe())
+    return str(variant.build_transform().describe())
 
 
 # --------------------------------------------------------------------------- stages
@@ -84,7 +83,7 @@ class DatasetCache:
 
     def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
         """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
-        from kara_core.pipeline.prepare import prepare_dataset, prepare_identity
+        from kara_core.pipeline.prepare.stage import prepare_dataset, prepare_identity
 
         key = repr(prepare_identity(variant))
         if key not in self.prepared:
@@ -96,7 +95,7 @@ class DatasetCache:
 
     def features(self, variant: VariantConfig, reload: bool, show_progress: bool) -> Any:
         """The variant's :class:`FeatureSet` (cached on disk by the featurize stage)."""
-        from kara_core.pipeline.featurize import featurize
+        from kara_core.pipeline.featurize.stage import featurize
 
         songs = self.songs(variant, show_progress)
         return featurize(variant, songs, reload=reload, show_progress=show_progress)
@@ -115,11 +114,10 @@ def generate_and_evaluate(
     from kara_core.pipeline import generate as gen
     from kara_core.pipeline.audit import roundtrip
     from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
-    from kara_core.pipeline.featurize import build_transform
 
     run_dir = variant.run_dir
     rate = variant.dataset.sample_rate
-    transform = build_transform(variant)
+    transform = variant.build_transform()
     note = _notifier(show_progress)
     if prompt_file is not None:
         wave = gen.load_prompt_file(prompt_file, variant)
@@ -140,12 +138,13 @@ def generate_and_evaluate(
     if generation.peak_normalised:
         note(f"{variant.name}: generated audio peaked at {generation.peak:.2f}; scaled to 0.99")
     files = ["prompt.wav", "roundtrip.wav", "generated.wav"]
-    gen.write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
+    write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
     restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
-    gen.write_wav(run_dir / "roundtrip.wav", restored, rate)
-    gen.write_wav(run_dir / "generated.wav", generation.wave, rate)
+    write_wav(run_dir / "roundtrip.wav", restored, rate)
+    write_wav(run_dir / "generated.wav", generation.wave, rate)
     if variant.generate.mp3:
-        gen.write_mp3(run_dir / "generated.mp3", generation.wave, rate)
+        gen.write_audio(run_dir / "generated.mp3", generation.wave, rate,
+                        variant.build_decoders())
         files.append("generated.mp3")
 
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
@@ -183,7 +182,7 @@ def generate_and_evaluate(
         "prompt": generation.prompt_wave, "round trip": restored,
         "generated": generation.wave,
     })
-    from kara_core.report_html import write_variant_report
+    from kara_core.report.html import write_variant_report
 
     write_variant_report(run_dir, metrics)
     return metrics
@@ -194,8 +193,7 @@ def write_plots(
     waves: dict[str, np.ndarray],
 ) -> None:
     """spectrograms.png, drift.png and (with a training history) loss.png."""
-    from kara_core import plots
-
+    from kara_core.report import plots
     run_dir, rate = variant.run_dir, variant.dataset.sample_rate
     plots.plot_audio_spectrograms(
         waves, rate, run_dir / "spectrograms.png", title=f"{variant.experiment} / {variant.name}"
@@ -244,9 +242,9 @@ def run_variant(
     waits instead of interleaving writes, and first removes temporary files a killed run
     left there.
     """
-    from kara_core.locks import folder_lock
-    from kara_core.pipeline.train import load_trained_model, train_variant
-    from kara_core.report_html import write_variant_report
+    from kara_core.pipeline.train.stage import load_trained_model, train_variant
+    from kara_core.report.html import write_variant_report
+    from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
         atomic.clean_stale_temps(variant.run_dir)
@@ -270,7 +268,7 @@ def run_experiment(
     """Run ``variants`` one after the other; a failure is reported through ``on_error``
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
     from kara_core.console import err
-    from kara_core.pipeline.prepare import distinct_datasets
+    from kara_core.pipeline.prepare.stage import distinct_datasets
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
     cache = DatasetCache()
@@ -296,7 +294,7 @@ def run_experiment(
             outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
         finally:
             _release_models()
-    from kara_core.report_html import write_experiment_index
+    from kara_core.report.html import write_experiment_index
 
     write_experiment_index(experiment)
     return outcomes
@@ -313,7 +311,7 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
         transform = describe_transform(variant)
     except Exception as exc:  # the transform itself may be what fails
         transform = f"{variant.transform.type} ({type(exc).__name__})"
-    from kara_core.report_html import write_variant_report
+    from kara_core.report.html import write_variant_report
 
     try:
         metrics = records.update_metrics(variant.run_dir, {

@@ -10,9 +10,6 @@ it would clip, and the record says so: a quiet or broken model must stay audible
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kara_core import atomic
+from kara_core.audio.wav import read_mono, resample, to_mono, write_wav
 from kara_core.errors import DecodeError, KaraError, ToolMissingError
 
 if TYPE_CHECKING:
-    from kara_core.components import Model, Transform
+    from collections.abc import Sequence
+
+    from kara_core.components import Decoder, Model, Transform
     from kara_core.config import VariantConfig
 
 PEAK_TARGET = 0.99
 """Where clipping audio is scaled to; untouched when its peak is at most 1.0."""
 MAX_ROUNDTRIP_SECONDS = 60.0
 """The round trip is measured on at most this much of the held-out song."""
-LAME_INSTALL_HINT = (
-    "lame is not installed, and generate.mp3 needs it: run 'make setup' or "
-    "'sudo apt-get install lame' (Debian/Ubuntu) / 'brew install lame' (macOS)"
-)
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class Generation:
 
     @property
     def rtf(self) -> float:
-        """Real-time factor as :func:`kara_core.metrics.real_time_factor` defines it: compute
+        """Real-time factor as :func:`kara_core.measures.roundtrip.real_time_factor` defines:
         seconds per second of audio; below 1 is faster than real time."""
         return self.compute_seconds / self.seconds if self.seconds > 0 else 0.0
 
@@ -88,36 +83,6 @@ class Generation:
 # --------------------------------------------------------------------------- audio input
 
 
-def to_mono(samples: np.ndarray) -> np.ndarray:
-    """float32 ``[n]`` from ``[n]`` or ``[n, channels]`` (channels averaged)."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-    return np.ascontiguousarray(samples.reshape(-1), dtype=np.float32)
-
-
-def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """``wave`` at ``target`` Hz (soxr, high quality); unchanged when the rates agree."""
-    if int(rate) == int(target):
-        return np.asarray(wave, dtype=np.float32)
-    import soxr
-
-    return np.asarray(soxr.resample(wave, int(rate), int(target), quality="HQ"), np.float32)
-
-
-def read_wav(path: Path, target_rate: int) -> np.ndarray:
-    """A wav (or any libsndfile format) as float32 mono at ``target_rate``."""
-    import soundfile as sf
-
-    try:
-        samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise KaraError(f"{path}: cannot read audio ({exc})") from None
-    if samples.shape[0] == 0:
-        raise KaraError(f"{path}: contains no audio")
-    return resample(to_mono(samples), int(rate), target_rate)
-
-
 def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
     """The user's ``--prompt`` file as float32 mono at the experiment's rate.
 
@@ -129,17 +94,17 @@ def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
         raise KaraError(f"{path}: --prompt file not found")
     rate = variant.dataset.sample_rate
     if path.suffix.lower() != ".mp3":
-        return read_wav(path, rate)
+        wave = read_mono(path, rate, resample_to_rate=True)
+        if wave.shape[0] == 0:
+            raise KaraError(f"{path}: contains no audio")
+        return wave
     reasons = []
-    for component in (variant.decoder, variant.decoder_fallback):
-        if component is None:
-            continue
-        decoder = component.cls(component.options)
+    for decoder in variant.build_decoders():
         try:
             decoder.check()
             audio = decoder.decode(path)
         except (DecodeError, ToolMissingError) as exc:
-            reasons.append(f"{component.type}: {exc}")
+            reasons.append(f"{decoder.name}: {exc}")
             continue
         return resample(to_mono(audio.samples), audio.rate, rate)
     raise KaraError(f"{path}: cannot decode the prompt ({'; '.join(reasons)})")
@@ -148,7 +113,7 @@ def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
 def song_excerpt(song: Any, hop: int, rate: int, seconds: float | None = None) -> np.ndarray:
     """The held-out part of a cached song as audio: samples ``start*hop`` to ``stop*hop``
     of its wav (frames ``start:stop`` of its cache), at most ``seconds`` long."""
-    wave = read_wav(Path(song.wav), rate)
+    wave = read_mono(Path(song.wav), rate)
     first = max(0, int(song.start) * int(hop))
     last = min(wave.shape[0], int(song.stop) * int(hop))
     if last <= first:
@@ -298,46 +263,24 @@ def guard_peak(wave: np.ndarray) -> tuple[np.ndarray, float, bool]:
 # --------------------------------------------------------------------------- writing
 
 
-def write_wav(path: Path, wave: np.ndarray, rate: int) -> None:
-    """16-bit PCM wav, written atomically (float audio is clipped to [-1, 1] by libsndfile)."""
-    import soundfile as sf
-
-    def writer(tmp: Path) -> None:
-        sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype="PCM_16", format="WAV")
-
-    atomic.write_with(path, writer, suffix=".wav")
-
-
-def write_mp3(path: Path, wave: np.ndarray, rate: int) -> None:
-    """An mp3 through ``lame`` (VBR quality 2), written atomically."""
-    exe = shutil.which("lame")
-    if exe is None:
-        raise ToolMissingError(LAME_INSTALL_HINT)
-    with tempfile.TemporaryDirectory(prefix="kara-mp3-") as tmp:
-        source = Path(tmp) / "in.wav"
-        write_wav(source, wave, rate)
-
-        def writer(dest: Path) -> None:
-            result = subprocess.run(
-                [exe, "--quiet", "-V", "2", str(source), str(dest)],
-                capture_output=True, check=False,
-            )
-            if result.returncode != 0:
-                detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-                raise KaraError(
-                    f"{path}: lame failed to encode (exit {result.returncode})"
-                    + (f": {detail[-1]}" if detail else "")
-                )
-
-        atomic.write_with(path, writer, suffix=".mp3")
-
-
-def write_audio(path: Path, wave: np.ndarray, rate: int) -> None:
-    """``path`` as mp3 (through lame) when it ends in .mp3, else as a wav."""
-    if Path(path).suffix.lower() == ".mp3":
-        write_mp3(path, wave, rate)
-    else:
+def write_audio(
+    path: Path, wave: np.ndarray, rate: int, encoders: Sequence[Decoder] = ()
+) -> None:
+    """``path`` as a wav, or in another format (``.mp3``) through the first of ``encoders``
+    (the variant's decoders) that encodes it; :class:`KaraError` when none does."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".wav":
         write_wav(path, wave, rate)
+        return
+    for decoder in encoders:
+        if decoder.encodes == suffix:
+            decoder.check()
+            decoder.encode(Path(path), wave, rate)
+            return
+    names = ", ".join(d.name for d in encoders) or "none"
+    raise KaraError(f"{path}: no decoder of this variant ({names}) writes "
+                    f"{suffix or 'files without a suffix'}; write a .wav, or configure a "
+                    "decoder that encodes it (see 'kara plugins')")
 
 
 def generation_record(

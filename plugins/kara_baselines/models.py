@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kara_core import atomic
-from kara_core.components import FitResult, FitSettings, Model, WindowSource
+from kara_core import FitResult, FitSettings, Model, WindowSource, atomic
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class PersistenceModel(Model):
 
     name = "persistence"
     Options = BaselineOptions
+    baseline = True
 
     @property
     def trainable(self) -> bool:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kara_core.components import Decoder
-from kara_core.hookspecs import Register, hookimpl
+from kara_core import Decoder, Register, hookimpl
 
 
 @hookimpl

@@ -9,7 +9,7 @@ atomic also flushed lame's temporary output to disk.)
 Two of lame's habits are guarded against:
 
 * it exits 0 after turning random bytes into a few hundred samples of noise, so the input
-  must first show real MPEG frame headers (:func:`kara_core.pipeline.mp3info.probe`);
+  must first show real MPEG frame headers (:func:`kara_core.audio.mp3info.probe`);
 * exit code 0 is not success, and success is not exit code 0 alone: the stream must hold a
   valid 16-bit PCM WAV header and samples, and lame must exit 0 once it has ended.
 
@@ -33,8 +33,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
-from kara_core.components import Audio, AudioStream, Decoder, read_all
-from kara_core.errors import DecodeError, ToolMissingError
+import numpy as np
+
+from kara_core import Audio, AudioStream, DecodeError, Decoder, ToolMissingError, read_all
 
 try:
     import fcntl
@@ -133,6 +134,7 @@ class LameDecoder(Decoder):
     """``lame --decode`` into a pipe, read as 16-bit PCM."""
 
     name = "lame"
+    default = True
 
     def check(self) -> None:
         """Raise :class:`ToolMissingError` with the install command when lame is missing."""
@@ -146,11 +148,22 @@ class LameDecoder(Decoder):
         """The whole file as float32 ``[n, channels]`` (use :meth:`stream` for long files)."""
         return read_all(self.stream(path))
 
+    @property
+    def encodes(self) -> str | None:
+        """lame writes mp3 too (``generate.mp3: true``)."""
+        return ".mp3"
+
+    def encode(self, path: Path, wave: np.ndarray, rate: int) -> None:
+        """``wave`` as an mp3 through ``lame -V 2``, written atomically."""
+        from kara_lame.encoder import encode_mp3
+
+        encode_mp3(lame_executable(), Path(path), wave, rate)
+
     @contextlib.contextmanager
     def stream(self, path: Path, block_frames: int = 1 << 16) -> Iterator[AudioStream]:
         """Start lame; yield its samples as they come. Raises :class:`DecodeError` when lame
         fails, hangs, or ends without audio (also while the blocks are read)."""
-        from kara_core.pipeline.mp3info import probe
+        from kara_core.audio.mp3info import probe
 
         exe = lame_executable()
         path = Path(path).absolute()  # a name starting with '-' must not look like an option

@@ -6,8 +6,7 @@ so ``kara plugins`` and ``kara check`` stay fast.
 
 from __future__ import annotations
 
-from kara_core.components import Model
-from kara_core.hookspecs import Register, hookimpl
+from kara_core import Model, Register, hookimpl
 
 
 @hookimpl

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from kara_core.components import TrainingMonitor
+from kara_core import TrainingMonitor
 
 
 def per_example_loss(name: str) -> Any:

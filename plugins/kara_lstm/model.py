@@ -18,9 +18,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kara_core import atomic
-from kara_core.components import FitResult, FitSettings, Model, TrainingMonitor, WindowSource
-from kara_core.errors import KaraError
+from kara_core import (
+    FitResult,
+    FitSettings,
+    KaraError,
+    Model,
+    TrainingMonitor,
+    WindowSource,
+    atomic,
+)
 
 WEIGHTS_FILE = "weights.weights.h5"
 META_FILE = "model.json"
@@ -53,6 +59,7 @@ class LstmSeq2Seq(Model):
     """``layers`` x LSTM(``units``) encoder and decoder, Dense(frame_dim) out."""
 
     name = "lstm_seq2seq"
+    default = True
     Options = LstmOptions
     options: LstmOptions
 

@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kara_core.components import Audio, AudioStream, Decoder, read_all
-from kara_core.errors import DecodeError, ToolMissingError
+from kara_core import Audio, AudioStream, DecodeError, Decoder, ToolMissingError, read_all
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,7 +109,7 @@ class SoundfileDecoder(Decoder):
 
 def _blocks(handle: Any, block_frames: int) -> Iterator[np.ndarray]:
     """Float32 blocks; a failure part way becomes a :class:`DecodeError` saying where."""
-    from kara_core.pipeline.sndread import ReadFailed, blocks
+    from kara_core.audio.sndread import ReadFailed, blocks
 
     rate = float(handle.samplerate)
     done = 0

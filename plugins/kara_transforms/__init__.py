@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kara_core.components import Transform
-from kara_core.hookspecs import Register, hookimpl
+from kara_core import Register, Transform, hookimpl
 
 
 @hookimpl

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from kara_core.components import RoundTripTolerance, Transform
+from kara_core import RoundTripTolerance, Transform
 from kara_transforms import dsp
 from kara_transforms.stft import complex_to_features, features_to_complex
 

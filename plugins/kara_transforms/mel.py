@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kara_core.components import RoundTripTolerance, Transform
-from kara_core.errors import KaraError
+from kara_core import KaraError, RoundTripTolerance, Transform
 from kara_transforms import dsp, phase
 from kara_transforms.melbank import MelBasis
 from kara_transforms.stft import LOG_EPS, check_fft_and_hop

@@ -1,7 +1,7 @@
 """Mel filterbank projection and its inverse (mel bands -> linear STFT magnitudes).
 
 The filterbank is Slaney's (scale and area normalisation), the same numbers as
-``librosa.filters.mel``; it comes from :func:`kara_core.metrics.mel_filterbank`.
+``librosa.filters.mel``; it comes from :func:`kara_core.audio.mel_filterbank`.
 
 The inverse solves ``min ||mel - s M^T||^2 subject to s >= 0`` for every frame at once:
 a pseudo-inverse start, clipped at 0, then a few projected-gradient steps. That reaches a
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kara_core.metrics import mel_filterbank
+from kara_core.audio import mel_filterbank
 
 
 class MelBasis:

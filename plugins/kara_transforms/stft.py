@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from kara_core.components import RoundTripTolerance, Transform
+from kara_core import RoundTripTolerance, Transform
 from kara_transforms import dsp, phase
 
 LOG_EPS = 1e-5
@@ -77,6 +77,7 @@ class StftTransform(Transform):
     """Hann STFT frames, centred: ``n // hop + 1`` frames for ``n`` samples."""
 
     name = "stft"
+    default = True
     Options = StftOptions
     options: StftOptions
 

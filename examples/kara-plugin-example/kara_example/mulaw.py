@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kara_core.components import RoundTripTolerance, Transform
+from kara_core import RoundTripTolerance, Transform
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from kara_core.errors import KaraError
 
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
-    from kara_core.pipeline.checkpoints import Checkpoint
-    from kara_core.pipeline.distribute import Placement
-    from kara_core.pipeline.featurize import FeatureSet
-    from kara_core.windows import WindowSet
+    from kara_core.pipeline.featurize.stage import FeatureSet
+    from kara_core.pipeline.train.checkpoints import Checkpoint
+    from kara_core.pipeline.train.distribute import Placement
+    from kara_core.pipeline.train.windows import WindowSet
 
 MODEL_DIR = "model"
 TENSORBOARD_DIR = "tensorboard"
@@ -94,8 +94,12 @@ def fit_with_checkpoints(
 ) -> Outcome:
     """Train ``model`` to ``epochs`` epochs with checkpoints in ``write_dir``; on return
     ``model`` holds the best epoch's weights, also exported to ``write_dir/model``."""
-    from kara_core.locks import folder_lock
-    from kara_core.pipeline.checkpoints import CheckpointStore, export_model, read_model_record
+    from kara_core.pipeline.train.checkpoints import (
+        CheckpointStore,
+        export_model,
+        read_model_record,
+    )
+    from kara_core.storage.locks import folder_lock
 
     identity = {"signature": plain(model.signature()), "data": features.identity()}
     store = CheckpointStore(write_dir / "checkpoints")
@@ -163,8 +167,8 @@ def _fit(
 ) -> Outcome:
     from rich.progress import TextColumn
 
-    from kara_core.pipeline.monitor import EpochMonitor
     from kara_core.pipeline.progress import progress
+    from kara_core.pipeline.train.monitor import EpochMonitor
 
     initial = latest.epoch if latest is not None else 0
     if latest is not None:

@@ -5,8 +5,8 @@
   mp3 is not a file. Nothing under ``mp3_dir`` is ever written.
 * Each source is decoded with the configured decoder (falling back to
   ``decoder.fallback``), mixed to ``channels``, resampled to ``sample_rate`` with soxr HQ
-  and written as 16-bit PCM, atomically (see :mod:`kara_core.pipeline.prepare_file`).
-* Incremental: :mod:`kara_core.pipeline.manifest` records what each WAV came from; an
+  and written as 16-bit PCM, atomically (see :mod:`kara_core.pipeline.prepare.one_file`).
+* Incremental: :mod:`kara_core.pipeline.prepare.manifest` records what each WAV came from; an
   unchanged source is not decoded again, a changed one (or a changed decoder, rate or
   channel count) is, and the WAV of a deleted source is removed.
 * Parallel: a process pool over the cores; a rich progress bar on stderr (files, seconds
@@ -20,16 +20,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from kara_core.config import VariantConfig
 from kara_core.errors import KaraError, ToolMissingError
-from kara_core.pipeline import manifest
-from kara_core.pipeline.prepare_file import TRANSIENT_KINDS, DecoderSpec, Job, Outcome
-from kara_core.pipeline.prepare_jobs import default_workers, largest_first, started_jobs
-from kara_core.pipeline.prepare_plan import (
+from kara_core.pipeline.prepare import manifest
+from kara_core.pipeline.prepare.jobs import default_workers, largest_first, started_jobs
+from kara_core.pipeline.prepare.one_file import TRANSIENT_KINDS, DecoderSpec, Job, Outcome
+from kara_core.pipeline.prepare.outcome import PreparedSong, PrepareReport
+from kara_core.pipeline.prepare.plan import (
     check_layout,
     distinct_datasets,
     find_sources,
@@ -43,41 +44,6 @@ __all__ = [
 ]
 
 SAVE_EVERY_S = 10.0  # the manifest is saved this often during a long run
-
-
-@dataclass(frozen=True)
-class PreparedSong:
-    """A decoded song ready for featurize."""
-
-    source: str  # path relative to mp3_dir, posix style
-    wav: Path  # absolute path of the decoded wav
-    duration_s: float
-    flags: tuple[str, ...]  # e.g. ("silent",) or ("short",); "silent" songs must not be trained on
-
-
-@dataclass
-class PrepareReport:
-    """The outcome of one prepare run.
-
-    :ivar files: one ``--json`` record per source: source, status (decoded, cached,
-        skipped), reason, warnings, wav, duration_s, flags.
-    :ivar summary: counts: decoded, cached, skipped, skipped_by_reason, usable, ...
-    :ivar songs: every decoded or cached song, sorted by source (silent ones included,
-        flagged: use :attr:`trainable`).
-    """
-
-    files: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    songs: list[PreparedSong] = field(default_factory=list)
-
-    @property
-    def trainable(self) -> list[PreparedSong]:
-        """Songs a model may learn from: everything but the ``silent`` ones."""
-        return [song for song in self.songs if "silent" not in song.flags]
-
-    def to_json(self) -> dict[str, Any]:
-        """What ``kara prepare --json`` prints."""
-        return {"files": self.files, "summary": self.summary}
 
 
 # --------------------------------------------------------------------------- planning
@@ -96,8 +62,7 @@ def resolve_decoders(
     components = [variant.decoder]
     if variant.decoder_fallback is not None:
         components.append(variant.decoder_fallback)
-    for component in components:
-        decoder = component.cls(component.options)
+    for component, decoder in zip(components, variant.build_decoders(), strict=True):
         try:
             decoder.check()
             version = str(decoder.version())
@@ -154,7 +119,7 @@ def no_usable_message(variant: VariantConfig, report: PrepareReport) -> str:
     if total == 0:
         return (f"{mp3_dir}: no .mp3 files found; put your music there (subfolders are "
                 "fine) and rerun")
-    from kara_core.pipeline.prepare_view import reason_counts
+    from kara_core.pipeline.prepare.view import reason_counts
 
     return f"{mp3_dir}: none of the {total} mp3 file(s) is usable: {reason_counts(report)}"
 
@@ -164,10 +129,10 @@ def run_prepare(
 ) -> PrepareReport:
     """Prepare the dataset and return the report; never raises because files are bad.
 
-    Holds the lock of ``wav_dir`` (:func:`kara_core.locks.folder_lock`) meanwhile, so two
+    Holds the lock of ``wav_dir`` (:func:`kara_core.storage.locks.folder_lock`) meanwhile, so two
     Kara processes never write one dataset's WAVs and manifest at the same time.
     """
-    from kara_core.locks import folder_lock
+    from kara_core.storage.locks import folder_lock
 
     ds = variant.dataset
     check_layout(ds.mp3_dir, ds.wav_dir)
@@ -183,8 +148,8 @@ def run_prepare(
 def _prepare_locked(
     variant: VariantConfig, workers: int | None, show_progress: bool
 ) -> PrepareReport:
-    from kara_core import atomic
-    from kara_core.pipeline.prepare_view import PrepareView
+    from kara_core.pipeline.prepare.view import PrepareView
+    from kara_core.storage import atomic
 
     ds = variant.dataset
     mp3_dir, wav_dir = ds.mp3_dir, ds.wav_dir

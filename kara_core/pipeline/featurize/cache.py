@@ -4,28 +4,37 @@
 ``<name>-<wav hash>.json`` (written after it) records the shape, dtype and byte size. A
 cache entry is trusted only when the sidecar exists, the file has exactly that size, and
 its header (read through ``np.load(mmap_mode="r")``) gives that shape and dtype; otherwise
-it is rebuilt. Both writes go through :mod:`kara_core.atomic`, so a killed run leaves the
+it is rebuilt. Both writes go through :mod:`kara_core.storage.atomic`, so a killed run leaves the
 old entry, no entry, or a temp file, never a half-written ``.npy`` under a trusted name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kara_core import atomic
+from kara_core.audio.wav import read_mono
 from kara_core.errors import KaraError
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
 
 
+SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_stem(path: Path) -> str:
+    """A file-name-safe short form of a song's name, for readable cache files."""
+    return SAFE_NAME.sub("_", Path(path).stem)[:40] or "song"
+
+
 def entry_paths(directory: Path, wav: Path, wav_sha: str) -> tuple[Path, Path]:
     """The ``.npy`` and sidecar ``.json`` of one wav in ``directory``."""
-    from kara_core.pipeline.featurize import safe_stem
 
     stem = f"{safe_stem(wav)}-{wav_sha[:16]}"
     return directory / f"{stem}.npy", directory / f"{stem}.json"
@@ -48,20 +57,6 @@ def read_valid(npy: Path, sidecar: Path, frame_dim: int) -> dict[str, Any] | Non
     return dict(meta)
 
 
-def read_wav(wav: Path, sample_rate: int) -> np.ndarray:
-    """A prepared wav as mono float32 (channels averaged: transforms take one channel)."""
-    import soundfile
-
-    try:
-        samples, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
-        raise KaraError(f"{wav}: cannot read the wav ({exc})") from None
-    if rate != sample_rate:
-        raise KaraError(f"{wav}: sample rate {rate} Hz, expected {sample_rate} Hz")
-    wave: np.ndarray = samples.mean(axis=1, dtype=np.float32)
-    return wave
-
-
 def cached_frames(
     transform: Transform, wav: Path, directory: Path, wav_sha: str, sample_rate: int, *,
     reload: bool = False,
@@ -72,7 +67,7 @@ def cached_frames(
         meta = read_valid(npy, sidecar, transform.frame_dim)
         if meta is not None:
             return npy, int(meta["shape"][0]), int(meta["samples"])
-    wave = read_wav(Path(wav), sample_rate)
+    wave = read_mono(Path(wav), sample_rate)
     if wave.shape[0] == 0:
         raise KaraError(f"{wav}: the wav is empty")
     try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kara_core import atomic
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.components import Model

@@ -20,35 +20,34 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kara_core import atomic, records
 from kara_core.components import FitSettings, Model
 from kara_core.errors import KaraError
+from kara_core.report import records
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
-    from kara_core.pipeline.featurize import FeatureSet, SongFeatures
-    from kara_core.windows import WindowSet
+    from kara_core.pipeline.featurize.stage import FeatureSet, SongFeatures
+    from kara_core.pipeline.train.windows import WindowSet
 
 HISTORY_FILE = "history.json"
-BASELINES = ("persistence", "mean")
 
 
 def build_model(variant: VariantConfig, frame_dim: int) -> Model:
     """The variant's model for frames of ``frame_dim`` features (nothing built yet)."""
-    cls: Any = variant.model.cls
-    model: Model = cls(variant.model.options, frame_dim=frame_dim, seed=variant.train.seed)
-    return model
+    return variant.build_model(frame_dim)
 
 
 def window_sizes(variant: VariantConfig) -> tuple[int, int]:
-    """``(input_frames, output_frames)`` of the variant's model."""
-    options = variant.model.options
-    return int(getattr(options, "input_frames", 40)), int(getattr(options, "output_frames", 40))
+    """``(input_frames, output_frames)`` of the variant's model, as its contract states
+    (:attr:`Model.input_frames`); reading them builds nothing."""
+    model = variant.build_model()
+    return int(model.input_frames), int(model.output_frames)
 
 
 def make_windows(variant: VariantConfig, features: FeatureSet) -> tuple[WindowSet, WindowSet]:
     """Training and validation windows; :class:`KaraError` when either set is empty."""
-    from kara_core.windows import WindowSet, default_stride
+    from kara_core.pipeline.train.windows import WindowSet, default_stride
 
     tin, tout = window_sizes(variant)
     stride = variant.train.stride or default_stride(tin, tout)
@@ -75,23 +74,22 @@ def make_windows(variant: VariantConfig, features: FeatureSet) -> tuple[WindowSe
 
 
 def baseline_models(variant: VariantConfig, frame_dim: int, train: WindowSet) -> dict[str, Model]:
-    """The persistence and mean baselines, from the registry, fitted on ``train``."""
+    """The variant's baselines (``train.baselines``), built for the same windows as its
+    model and fitted on ``train``."""
     from kara_core.console import print_warning
-    from kara_core.plugins import get_plugin_manager
 
-    registry = get_plugin_manager().registry
-    tin, tout = window_sizes(variant)
+    if not variant.baselines:
+        print_warning(f"{variant.name}: no baseline model is installed or named in "
+                      "train.baselines; skill cannot be computed")
     found: dict[str, Model] = {}
-    for name in BASELINES:
-        try:
-            cls: Any = registry.get("models", name).cls
-        except KeyError:
-            print_warning(f"baseline {name!r} is not installed (plugin kara_baselines); "
-                          "skill cannot be computed")
-            continue
-        model: Model = cls(cls.Options(input_frames=tin, output_frames=tout), frame_dim=frame_dim)
+    for component in variant.baselines:
+        cls: Any = component.cls
+        model: Model = cls(
+            cls.Options(input_frames=train.input_frames, output_frames=train.output_frames),
+            frame_dim=frame_dim,
+        )
         model.fit(train, train, FitSettings())
-        found[name] = model
+        found[component.type] = model
     return found
 
 
@@ -106,8 +104,8 @@ def train_variant(
     is built) and when the loss diverges (the last good checkpoint is kept). Holds the run
     folder's lock, so two trainings of one variant never interleave their writes.
     """
-    from kara_core.locks import folder_lock
-    from kara_core.pipeline.distribute import placement
+    from kara_core.pipeline.train.distribute import placement
+    from kara_core.storage.locks import folder_lock
 
     where = placement(variant.train.distribute)
     # each worker of a multi-worker run writes its own folder, so each locks its own
@@ -121,9 +119,9 @@ def _train_variant(
     variant: VariantConfig, features: FeatureSet, where: Any, *, rebuild: bool,
     epochs: int | None, show_progress: bool,
 ) -> dict[str, Any]:
-    from kara_core.pipeline.distribute import make_repeatable
-    from kara_core.pipeline.monitor import score
-    from kara_core.pipeline.runner import fit_with_checkpoints, note
+    from kara_core.pipeline.train.distribute import make_repeatable
+    from kara_core.pipeline.train.monitor import score
+    from kara_core.pipeline.train.runner import fit_with_checkpoints, note
 
     started = time.monotonic()
     train, val = make_windows(variant, features)
@@ -187,8 +185,8 @@ def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
     Raises :class:`KaraError` when the variant was never trained, or was trained with a
     different architecture or on different data than ``features``.
     """
-    from kara_core.pipeline.checkpoints import read_model_record
-    from kara_core.pipeline.runner import MODEL_DIR, plain
+    from kara_core.pipeline.train.checkpoints import read_model_record
+    from kara_core.pipeline.train.runner import MODEL_DIR, plain
 
     directory = variant.run_dir / MODEL_DIR
     record = read_model_record(directory)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kara_core import atomic
+from kara_core.storage import atomic
 
 
 def _pyplot() -> Any:
@@ -137,7 +137,7 @@ def _db_spectrogram(wave: Any, rate: int, n_fft: int) -> tuple[Any, Any]:
     """``(20 log10 |STFT|, extent)`` of a wave, for ``imshow``."""
     import numpy as np
 
-    from kara_core.metrics import stft_magnitude
+    from kara_core.measures.roundtrip import stft_magnitude
 
     mags = stft_magnitude(np.asarray(wave, np.float32), n_fft, n_fft // 4).astype(np.float64)
     db = 20.0 * np.log10(np.maximum(mags, 1e-9)).T

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kara_core.errors import KaraError
-from kara_core.faults import fault_point
+from kara_core.storage.faults import fault_point
 
 TEMP_MARK = ".kara-tmp-"
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kara_core.atomic import atomic_path
+from kara_core.audio import sndread
+from kara_core.audio.mp3info import MpegInfo, scan
 from kara_core.components import Audio, AudioStream, Decoder
 from kara_core.errors import DecodeError, KaraError, ToolMissingError
-from kara_core.pipeline import sndread
-from kara_core.pipeline.convert import Converted, convert
-from kara_core.pipeline.mp3info import MpegInfo, scan
-from kara_core.pipeline.sniff import CONTAINERS, Sniffed, sniff
+from kara_core.pipeline.prepare.convert import Converted, convert
+from kara_core.pipeline.prepare.sniff import CONTAINERS, Sniffed, sniff
+from kara_core.storage.atomic import atomic_path
 
 SHORT_TOLERANCE_S = 0.5
 SHORT_TOLERANCE_FRACTION = 0.02
@@ -288,7 +288,7 @@ def _damaged(path: Path, info: MpegInfo) -> bool:
 def prepare_file_safely(job: Job) -> Outcome:
     """:func:`prepare_file`, turning an unexpected error into a skip (unless KARA_DEBUG).
 
-    Write failures (:class:`KaraError` from :mod:`kara_core.atomic`) are raised: they
+    Write failures (:class:`KaraError` from :mod:`kara_core.storage.atomic`) are raised: they
     would fail every file.
     """
     try:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kara_core import atomic
+from kara_core.storage import atomic
 
 METRICS_FILE = "metrics.json"
 

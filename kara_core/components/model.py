@@ -1,15 +1,7 @@
-"""The contracts every decoder, transform and model implements.
-
-A component is a class with a ``name`` (the key used by ``type:`` in kara.yaml) and an
-``Options`` dataclass whose typed fields are the keys accepted under ``options:``. The
-config loader validates user options against that dataclass, so a plugin never parses
-YAML itself. Components are built by the core with an ``Options`` instance plus what the
-experiment knows (sample rate, frame size), never by plugins.
-"""
+"""The model contract: frames in, the next frames out; trained, scored, saved, generating."""
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,169 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class NoOptions:
-    """Options of a component that takes none: any key under ``options:`` is an error."""
-
-
-# --------------------------------------------------------------------------- decoders
-
-
-@dataclass(frozen=True)
-class Audio:
-    """Decoded audio.
-
-    :ivar samples: float32 array of shape ``[n, channels]`` in [-1, 1].
-    :ivar rate: sample rate in Hz.
-    :ivar warnings: one-line notes the user should read (truncated stream, short decode).
-    """
-
-    samples: np.ndarray
-    rate: int
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def duration_s(self) -> float:
-        """Length in seconds."""
-        return float(self.samples.shape[0]) / float(self.rate)
-
-
-@dataclass
-class AudioStream:
-    """Decoded audio delivered block by block, so a long song never sits in memory whole.
-
-    :ivar rate: sample rate in Hz.
-    :ivar channels: channels of every block.
-    :ivar blocks: float32 arrays ``[m, channels]`` in order; iterate once. Iterating may
-        raise :class:`kara_core.errors.DecodeError` when the decoder fails part way.
-    :ivar warnings: one-line notes; a decoder may append to it while the blocks are read.
-    """
-
-    rate: int
-    channels: int
-    blocks: Iterator[np.ndarray]
-    warnings: list[str] = field(default_factory=list)
-
-
-def read_all(stream: contextlib.AbstractContextManager[AudioStream]) -> Audio:
-    """The whole of a decoder's stream as one :class:`Audio` (for short files and tests;
-    ``kara prepare`` reads the blocks as they come)."""
-    with stream as audio:
-        blocks = list(audio.blocks)
-        samples = (np.concatenate(blocks) if blocks
-                   else np.zeros((0, audio.channels), dtype=np.float32))
-        return Audio(samples.astype(np.float32, copy=False), audio.rate, tuple(audio.warnings))
-
-
-class Decoder(ABC):
-    """Turns one compressed file into :class:`Audio`.
-
-    ``decode`` raises :class:`kara_core.errors.DecodeError` with a one-line reason for a file
-    it cannot read; the batch goes on with the other files.
-    """
-
-    name: ClassVar[str]
-    Options: ClassVar[type[Any]] = NoOptions
-
-    def __init__(self, options: Any = None) -> None:
-        self.options = options if options is not None else self.Options()
-
-    def check(self) -> None:
-        """Raise :class:`kara_core.errors.ToolMissingError` (with the install command) when
-        the decoder cannot work on this machine. Called once before a batch."""
-        return None
-
-    @abstractmethod
-    def version(self) -> str:
-        """A string that changes whenever decoded output may change; part of cache keys."""
-
-    @abstractmethod
-    def decode(self, path: Path) -> Audio:
-        """Decode ``path`` at its native rate and channel count."""
-
-    def stream(
-        self, path: Path, block_frames: int = 1 << 16
-    ) -> contextlib.AbstractContextManager[AudioStream]:
-        """``with decoder.stream(path) as audio:`` the decoded audio in blocks.
-
-        ``kara prepare`` decodes through this, so memory stays bounded on long songs. The
-        default calls :meth:`decode` and slices its result; decoders that can stream (both
-        built-ins do) override it. Raises :class:`kara_core.errors.DecodeError` as
-        ``decode`` does.
-        """
-        audio = self.decode(path)
-        samples = audio.samples
-        blocks = (samples[i : i + block_frames] for i in range(0, len(samples), block_frames))
-        return contextlib.nullcontext(
-            AudioStream(audio.rate, samples.shape[1], blocks, list(audio.warnings))
-        )
-
-
-# --------------------------------------------------------------------------- transforms
-
-
-@dataclass(frozen=True)
-class RoundTripTolerance:
-    """What a transform promises about ``inverse(forward(x))`` on music-like signals.
-
-    A lossless transform declares ``min_snr_db``; a lossy one (phase dropped, mel
-    compression) declares ``max_spectral_convergence`` instead, since waveform SNR is
-    meaningless once phase is re-estimated.
-    """
-
-    min_snr_db: float | None = None
-    max_spectral_convergence: float | None = None
-
-
-class Transform(ABC):
-    """Turns a mono waveform into frames a model learns from, and back.
-
-    Implementations are deterministic and float32 in and out, and
-    ``inverse(forward(x), len(x))`` returns exactly ``len(x)`` samples.
-    """
-
-    name: ClassVar[str]
-    Options: ClassVar[type[Any]] = NoOptions
-
-    def __init__(self, options: Any = None, sample_rate: int = 22050) -> None:
-        self.options = options if options is not None else self.Options()
-        self.sample_rate = int(sample_rate)
-
-    @property
-    @abstractmethod
-    def frame_dim(self) -> int:
-        """Number of features per frame (``D``)."""
-
-    @property
-    @abstractmethod
-    def hop(self) -> int:
-        """Samples of audio advanced per frame."""
-
-    @property
-    def lossless(self) -> bool:
-        """Whether the inverse reconstructs the waveform up to float32 rounding."""
-        return self.tolerance.min_snr_db is not None
-
-    @property
-    @abstractmethod
-    def tolerance(self) -> RoundTripTolerance:
-        """The round-trip quality this transform promises; checked by the test kit."""
-
-    @abstractmethod
-    def forward(self, wave: np.ndarray) -> np.ndarray:
-        """Frames of ``wave`` (float32 ``[n]``): float32 ``[T, frame_dim]``."""
-
-    @abstractmethod
-    def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
-        """A waveform of exactly ``length`` samples (float32) from ``frames``."""
-
-    def describe(self) -> str:
-        """A short human description for tables (type and key options)."""
-        return self.name
-
-
-# --------------------------------------------------------------------------- models
+from kara_core.components.base import NoOptions
 
 
 class WindowSource(Protocol):
@@ -188,7 +18,7 @@ class WindowSource(Protocol):
 
     A window is ``input_frames`` frames followed by the ``output_frames`` frames to predict,
     cut from one song (never across songs), in normalised feature space. The concrete class
-    is :class:`kara_core.windows.WindowSet`; models only rely on this shape.
+    is :class:`kara_core.pipeline.train.windows.WindowSet`; models only rely on this shape.
     """
 
     input_frames: int
@@ -297,6 +127,13 @@ class Model(ABC):
 
     name: ClassVar[str]
     Options: ClassVar[type[Any]] = NoOptions
+    default: ClassVar[bool] = False
+    """Offered as the model of a kara.yaml that names none; a plugin sets it on at most
+    one model, and two installed defaults make the user choose (``model.type``)."""
+    baseline: ClassVar[bool] = False
+    """A naive model every learned model is scored against (``train.baselines``). Its
+    ``Options`` take ``input_frames`` and ``output_frames``, so it is built for the same
+    windows as the model beside it."""
 
     def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
         self.options = options if options is not None else self.Options()
@@ -369,7 +206,3 @@ class Model(ABC):
             "frame_dim": self.frame_dim,
             **{key: getattr(options, key) for key in fields},
         }
-
-
-COMPONENT_KINDS: tuple[str, ...] = ("decoders", "transforms", "models")
-BASE_CLASSES: dict[str, type] = {"decoders": Decoder, "transforms": Transform, "models": Model}

@@ -2,7 +2,7 @@
 
 Everything here reads saved run records (``metrics.json`` in each run folder), so
 ``kara compare`` shows exactly what ``kara run`` showed without recomputing anything. The
-listening pages built from the same records are in :mod:`kara_core.report_html`.
+listening pages built from the same records are in :mod:`kara_core.report.html`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kara_core.errors import KaraError
-from kara_core.records import METRICS_FILE, read_metrics
+from kara_core.report.records import METRICS_FILE, read_metrics
 
 if TYPE_CHECKING:
     from rich.console import Console

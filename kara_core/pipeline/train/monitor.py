@@ -20,7 +20,7 @@ from kara_core.components import TrainingMonitor
 
 if TYPE_CHECKING:
     from kara_core.components import Model, WindowSource
-    from kara_core.pipeline.checkpoints import CheckpointStore
+    from kara_core.pipeline.train.checkpoints import CheckpointStore
 
 SCORE_BATCH = 256
 

@@ -8,8 +8,6 @@ importing the package: recording TensorFlow's version must not cost TensorFlow's
 from __future__ import annotations
 
 import platform
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, entry_points, version
@@ -38,21 +36,6 @@ def package_version(*names: str) -> str | None:
     return None
 
 
-def lame_version() -> str | None:
-    """The first line of ``lame --version``, or ``None`` when lame is not on PATH."""
-    exe = shutil.which("lame")
-    if exe is None:
-        return None
-    try:
-        result = subprocess.run(
-            [exe, "--version"], capture_output=True, text=True, check=False, timeout=20
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = (result.stdout or result.stderr).strip().splitlines()
-    return lines[0].strip() if lines else None
-
-
 def plugin_versions(infos: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """``{plugin: {"distribution", "version"}}`` for every plugin in the ``kara`` group.
 
@@ -77,7 +60,7 @@ def plugin_versions(infos: Mapping[str, Any] | None = None) -> dict[str, dict[st
 def collect_versions(
     infos: Mapping[str, Any] | None = None, decoder_version: str | None = None
 ) -> dict[str, Any]:
-    """Everything that can change a result: kara, Python, libraries, lame, plugins.
+    """Everything that can change a result: kara, Python, libraries, the decoder, plugins.
 
     :param infos: ``Plugins.infos`` of the session, for the plugin list.
     :param decoder_version: the configured decoder's own ``version()`` string.
@@ -91,7 +74,6 @@ def collect_versions(
     }
     for key, names in PACKAGE_ALIASES.items():
         record[key] = package_version(*names)
-    record["lame"] = lame_version()
     if decoder_version is not None:
         record["decoder"] = decoder_version
     record["plugins"] = plugin_versions(infos)

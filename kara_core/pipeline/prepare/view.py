@@ -2,7 +2,7 @@
 line per skipped file, warning or flag, and a summary. Results stay off stdout.
 
 rich is imported on first output, not with this module: ``kara prepare`` starts its
-decoders first and draws the bar while they run (see :mod:`kara_core.pipeline.prepare`).
+decoders first and draws the bar while they run (see :mod:`kara_core.pipeline.prepare.stage`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
-    from kara_core.pipeline.prepare import PrepareReport
-    from kara_core.pipeline.prepare_file import Job, Outcome
+    from kara_core.pipeline.prepare.one_file import Job, Outcome
+    from kara_core.pipeline.prepare.outcome import PrepareReport
 
 KIND_LABELS = {
     "empty": "empty", "id3-only": "ID3 tag only", "text": "text", "html": "HTML page",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kara_core.pipeline.mp3info import MpegInfo, probe
+from kara_core.audio.mp3info import MpegInfo, probe
 
 SNIFF_BYTES = 4096
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kara_core import atomic
-from kara_core.records import read_metrics
-from kara_core.report import COLUMNS, RunRecord, experiment_records
+from kara_core.report.records import read_metrics
+from kara_core.report.table import COLUMNS, RunRecord, experiment_records
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.config import ExperimentConfig

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.prepare_file import Job, Outcome, prepare_file_safely
+from kara_core.pipeline.prepare.one_file import Job, Outcome, prepare_file_safely
 
 
 def default_workers() -> int:
@@ -48,7 +48,7 @@ def _warm_up() -> None:
     """
     import soxr  # noqa: F401
 
-    from kara_core.pipeline.mp3info import parse_header
+    from kara_core.audio.mp3info import parse_header
 
     parse_header(b"\xff\xfb\x90\x00", 0)  # builds the header table once
 

@@ -1,6 +1,6 @@
 """Which files and folders a prepare run works on: sources, WAV names, datasets.
 
-Kept apart from :mod:`kara_core.pipeline.prepare` so the rules are easy to find: what
+Kept apart from :mod:`kara_core.pipeline.prepare.stage` so the rules are easy to find: what
 counts as a source, where its WAV goes, and when two variants may share a ``wav_dir``.
 """
 

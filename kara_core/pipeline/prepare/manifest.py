@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kara_core import atomic
 from kara_core.options import to_plain
-from kara_core.pipeline.prepare_file import DecoderSpec
+from kara_core.pipeline.prepare.one_file import DecoderSpec
+from kara_core.storage import atomic
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "kara-prepare-manifest"
@@ -28,7 +28,7 @@ VERSION = 1
 
 def settings(rate: int, channels: int, decoders: Sequence[DecoderSpec]) -> dict[str, Any]:
     """Everything besides the source itself that decides the bytes of a prepared WAV."""
-    from kara_core.pipeline.convert import RESAMPLE_QUALITY, WAV_SUBTYPE
+    from kara_core.pipeline.prepare.convert import RESAMPLE_QUALITY, WAV_SUBTYPE
 
     return {
         "version": VERSION,

@@ -8,14 +8,13 @@ a sidecar ``.json`` (shape, dtype, byte size); a file whose sidecar is missing o
 match is rebuilt, never trusted. Songs are then split by song (deterministic from
 ``train.seed``) and per-feature statistics are fitted on the training part only; frames
 are normalised when they are read (:meth:`SongFeatures.frames`, and batch by batch in
-:mod:`kara_core.windows`), so the cache stays valid whatever the split.
+:mod:`kara_core.pipeline.train.windows`), so the cache stays valid whatever the split.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from kara_core import atomic
 from kara_core.errors import KaraError
+from kara_core.storage import atomic
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
@@ -42,18 +41,11 @@ HASH_MEMO = "wav-hashes.json"
 
 
 class SongLike(Protocol):
-    """What featurize needs of a prepared song (``kara_core.pipeline.prepare.PreparedSong``)."""
+    """What featurize needs of a prepared song (``pipeline.prepare.stage.PreparedSong``)."""
 
     source: str
     wav: Path
     flags: tuple[str, ...]
-
-
-def build_transform(variant: VariantConfig) -> Transform:
-    """The variant's transform, built for the dataset's sample rate."""
-    cls: Any = variant.transform.cls
-    transform: Transform = cls(variant.transform.options, sample_rate=variant.dataset.sample_rate)
-    return transform
 
 
 def transform_key(variant: VariantConfig) -> str:
@@ -179,11 +171,11 @@ def featurize(
     :param reload: recompute every song's frames even when a valid cache exists.
     """
     from kara_core.console import print_warning
-    from kara_core.locks import folder_lock
-    from kara_core.pipeline.feature_cache import cached_frames
+    from kara_core.pipeline.featurize.cache import cached_frames
     from kara_core.pipeline.progress import progress
+    from kara_core.storage.locks import folder_lock
 
-    transform = build_transform(variant)
+    transform = variant.build_transform()
     key = transform_key(variant)
     directory = variant.dataset.cache_dir / key
     usable = sorted((s for s in songs if "silent" not in s.flags), key=lambda s: str(s.source))
@@ -349,11 +341,3 @@ class _HashMemo:
     def save(self) -> None:
         if self.changed:
             atomic.write_json(self.path, self.entries)
-
-
-SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def safe_stem(path: Path) -> str:
-    """A file-name-safe short form of a song's name, for readable cache files."""
-    return SAFE_NAME.sub("_", Path(path).stem)[:40] or "song"

@@ -1,0 +1,69 @@
+"""The one wav reader and the one wav writer of Kara (and of plugins that want them).
+
+Reading gives mono float32 (channels averaged: transforms take one channel). A prepared wav
+must already be at the experiment's rate (a mismatch means ``kara prepare`` must run again);
+a user's own file (``kara generate --prompt``) may be resampled instead. Writing is always
+atomic: a killed run never leaves half a wav behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from kara_core.errors import KaraError
+from kara_core.storage import atomic
+
+WavSubtype = Literal["PCM_16", "FLOAT"]
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """float32 ``[n]`` from ``[n]`` or ``[n, channels]`` (channels averaged)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(samples.reshape(-1), dtype=np.float32)
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``wave`` at ``target`` Hz (soxr, high quality); unchanged when the rates agree."""
+    if int(rate) == int(target):
+        return np.asarray(wave, dtype=np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(wave, int(rate), int(target), quality="HQ"), np.float32)
+
+
+def read_mono(path: Path | str, rate: int, *, resample_to_rate: bool = False) -> np.ndarray:
+    """The audio of ``path`` (wav or any libsndfile format) as float32 mono at ``rate``.
+
+    :param resample_to_rate: resample a file at another rate; otherwise another rate is a
+        :class:`KaraError` saying to rerun ``kara prepare`` (a prepared wav is never
+        resampled silently).
+    """
+    import soundfile as sf
+
+    try:
+        samples, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+        raise KaraError(f"{path}: cannot read audio ({exc})") from None
+    if int(file_rate) != int(rate) and not resample_to_rate:
+        raise KaraError(
+            f"{path}: sample rate {file_rate} Hz, expected {rate} Hz; rerun kara prepare"
+        )
+    return resample(to_mono(samples), int(file_rate), int(rate))
+
+
+def write_wav(
+    path: Path | str, wave: np.ndarray, rate: int, subtype: WavSubtype = "PCM_16"
+) -> None:
+    """``wave`` as a wav, written atomically: 16-bit PCM for listening (float audio is
+    clipped to [-1, 1]), or 32-bit float to keep it exactly as computed."""
+    import soundfile as sf
+
+    def writer(tmp: Path) -> None:
+        sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype=subtype, format="WAV")
+
+    atomic.write_with(Path(path), writer, suffix=".wav")

@@ -1,0 +1,30 @@
+"""The contracts every decoder, transform and model implements.
+
+A component is a class with a ``name`` (the key used by ``type:`` in kara.yaml) and an
+``Options`` dataclass whose typed fields are the keys accepted under ``options:``. The
+config loader validates user options against that dataclass, so a plugin never parses
+YAML itself. Components are built by the core with an ``Options`` instance plus what the
+experiment knows (sample rate, frame size), never by plugins.
+"""
+
+from __future__ import annotations
+
+from kara_core.components.base import NoOptions
+from kara_core.components.decoder import Audio, AudioStream, Decoder, read_all
+from kara_core.components.model import (
+    FitResult,
+    FitSettings,
+    Model,
+    TrainingMonitor,
+    WindowSource,
+)
+from kara_core.components.transform import RoundTripTolerance, Transform
+
+COMPONENT_KINDS: tuple[str, ...] = ("decoders", "transforms", "models")
+BASE_CLASSES: dict[str, type] = {"decoders": Decoder, "transforms": Transform, "models": Model}
+
+__all__ = [
+    "BASE_CLASSES", "COMPONENT_KINDS", "Audio", "AudioStream", "Decoder", "FitResult",
+    "FitSettings", "Model", "NoOptions", "RoundTripTolerance", "TrainingMonitor", "Transform",
+    "WindowSource", "read_all",
+]

@@ -1,0 +1,74 @@
+"""The transform contract: a mono waveform -> frames a model learns from, and back."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from kara_core.components.base import NoOptions
+
+
+@dataclass(frozen=True)
+class RoundTripTolerance:
+    """What a transform promises about ``inverse(forward(x))`` on music-like signals.
+
+    A lossless transform declares ``min_snr_db``; a lossy one (phase dropped, mel
+    compression) declares ``max_spectral_convergence`` instead, since waveform SNR is
+    meaningless once phase is re-estimated.
+    """
+
+    min_snr_db: float | None = None
+    max_spectral_convergence: float | None = None
+
+
+class Transform(ABC):
+    """Turns a mono waveform into frames a model learns from, and back.
+
+    Implementations are deterministic and float32 in and out, and
+    ``inverse(forward(x), len(x))`` returns exactly ``len(x)`` samples.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[Any]] = NoOptions
+    default: ClassVar[bool] = False
+    """Offered as the transform of a kara.yaml that names none; a plugin sets it on at most
+    one transform, and two installed defaults make the user choose (``transform.type``)."""
+
+    def __init__(self, options: Any = None, sample_rate: int = 22050) -> None:
+        self.options = options if options is not None else self.Options()
+        self.sample_rate = int(sample_rate)
+
+    @property
+    @abstractmethod
+    def frame_dim(self) -> int:
+        """Number of features per frame (``D``)."""
+
+    @property
+    @abstractmethod
+    def hop(self) -> int:
+        """Samples of audio advanced per frame."""
+
+    @property
+    def lossless(self) -> bool:
+        """Whether the inverse reconstructs the waveform up to float32 rounding."""
+        return self.tolerance.min_snr_db is not None
+
+    @property
+    @abstractmethod
+    def tolerance(self) -> RoundTripTolerance:
+        """The round-trip quality this transform promises; checked by the test kit."""
+
+    @abstractmethod
+    def forward(self, wave: np.ndarray) -> np.ndarray:
+        """Frames of ``wave`` (float32 ``[n]``): float32 ``[T, frame_dim]``."""
+
+    @abstractmethod
+    def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
+        """A waveform of exactly ``length`` samples (float32) from ``frames``."""
+
+    def describe(self) -> str:
+        """A short human description for tables (type and key options)."""
+        return self.name

@@ -1,0 +1,1 @@
+"""Measures of audio: a transform's round trip, and how music-like generated audio is."""

@@ -1,0 +1,1 @@
+"""Stage 2, featurize: prepared WAVs -> normalised transform frames in a memory-mapped cache."""

@@ -1,0 +1,1 @@
+"""What a run leaves for people: run records, versions, the comparison table, plots, pages."""
