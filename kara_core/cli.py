@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -54,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = bool(args.debug or os.environ.get("KARA_DEBUG"))
+    from kara_core.console import debugging, set_debug
+
+    debug = bool(args.debug) or debugging()
+    set_debug(debug)  # one channel: commands and their worker processes read debugging()
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USER_ERROR

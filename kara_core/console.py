@@ -8,6 +8,7 @@ decoders start instead of while they run.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,23 @@ if TYPE_CHECKING:
     err: Console
 
 _CONSOLES: dict[str, Any] = {}
+
+DEBUG_ENV = "KARA_DEBUG"
+"""The one debug channel: set by ``kara --debug`` (or by the user), inherited by every worker
+process, read through :func:`debugging`."""
+
+
+def set_debug(on: bool) -> None:
+    """Turn debugging on or off for this process and the workers it starts."""
+    if on:
+        os.environ[DEBUG_ENV] = "1"
+    else:
+        os.environ.pop(DEBUG_ENV, None)
+
+
+def debugging() -> bool:
+    """Whether bugs keep their tracebacks (``--debug``) instead of becoming one line."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def __getattr__(name: str) -> Any:

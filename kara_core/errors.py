@@ -26,3 +26,10 @@ class DecodeError(KaraError):
 
 class ToolMissingError(KaraError):
     """An external program (such as ``lame``) is not installed; the message says how to get it."""
+
+
+def one_line(exc: BaseException) -> str:
+    """What a user reads of ``exc``: a :class:`KaraError`'s own message; anything else (a
+    bug) prefixed with its type, so a report names it. Always one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, KaraError) else f"{type(exc).__name__}: {text}"

@@ -34,7 +34,6 @@ BITRATES = {  # kbps, index 1..14, by (MPEG-1?, layer)
     (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
     (False, 3): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
 }
-HEAD_BYTES = 1 << 16
 SEARCH_LIMIT = 1 << 20  # how far past the tags to look for the first frame
 CONFIRM = 3  # consecutive valid headers that make a frame real
 

@@ -75,31 +75,3 @@ def _fallback_blocks(handle: Any, block_frames: int) -> Iterator[np.ndarray]:
             return
         done += len(block)
         yield block
-
-
-def pcm16_blocks(handle: Any, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Like :func:`blocks` for a 16-bit PCM file, but read as int16 and scaled by numpy,
-    which is several times faster than libsndfile's own float conversion."""
-    import soundfile as sf
-
-    lib = getattr(sf, "_snd", None)
-    ffi = getattr(sf, "_ffi", None)
-    pointer = getattr(handle, "_file", None)
-    if lib is None or ffi is None or pointer is None:  # pragma: no cover - other builds
-        yield from _fallback_blocks(handle, block_frames)
-        return
-    channels = int(handle.channels)
-    scale = np.float32(1.0 / 32768.0)
-    done = 0
-    buffer = np.empty((block_frames, channels), dtype=np.int16)
-    while True:
-        count = int(lib.sf_readf_short(pointer, ffi.cast("short *", buffer.ctypes.data),
-                                       block_frames))
-        if count > 0:
-            done += count
-            block = buffer[:count].astype(np.float32)
-            block *= scale
-            yield block
-        if count < block_frames:
-            _raise_if_failed(lib, ffi, pointer, done)
-            return

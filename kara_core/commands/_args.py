@@ -27,3 +27,17 @@ def positive_seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
+
+
+def add_variant_option(parser: argparse.ArgumentParser, *, single: bool = False) -> None:
+    """``--variant NAME``, spelled the same on every command: one name for commands that
+    work on one variant (default ``base``), else one or more (repeatable; default all)."""
+    if single:
+        parser.add_argument("--variant", default="base", metavar="NAME",
+                            help="which variant ('base' is the top-level experiment; default)")
+        return
+    parser.add_argument(
+        "--variant", "--only", dest="variant", nargs="+", action="extend", metavar="NAME",
+        help="only these variants ('base' is the top-level experiment); repeatable; "
+        "default: all",
+    )

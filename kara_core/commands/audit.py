@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kara_core.commands._args import positive_int, positive_seconds
+from kara_core.commands._args import add_variant_option, positive_int, positive_seconds
 
 NOTES = (
     "SNR / SI-SDR: waveform match (meaningless once phase is re-estimated: read SC beside it). "
@@ -41,6 +41,7 @@ def add_parser(subparsers: Any) -> None:
         "--write-audio", type=Path, metavar="DIR",
         help="write DIR/<variant>/<song>.original.wav and <song>.roundtrip.wav",
     )
+    add_variant_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     _plugins, experiment = load_experiment(args.config)
     rows = run_audit(
-        experiment.variants, files=args.files, seconds=args.seconds,
+        experiment.select(args.variant), files=args.files, seconds=args.seconds,
         write_audio=args.write_audio, show_progress=True, warn=print_warning,
     )
     if args.json:

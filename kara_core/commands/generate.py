@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kara_core.commands._args import add_variant_option
+
 
 def add_parser(subparsers: Any) -> None:
     """Register the sub-command."""
@@ -16,7 +18,7 @@ def add_parser(subparsers: Any) -> None:
         "report.html are refreshed; with --out only that file is written.",
     )
     parser.add_argument("config", help="path to kara.yaml")
-    parser.add_argument("--variant", default="base", help="which variant (default: base)")
+    add_variant_option(parser, single=True)
     parser.add_argument("--seconds", type=float, help="seconds to generate (generate.seconds)")
     parser.add_argument("--prompt", type=Path, metavar="FILE", help="an mp3 or wav to continue")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write only this .wav or .mp3")
@@ -34,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
     _plugins, experiment = load_experiment(args.config)
     from kara_core.commands._quiet import import_tensorflow
+    from kara_core.console import debugging
 
-    import_tensorflow(debug=bool(getattr(args, 'debug', False)))
+    import_tensorflow(debug=debugging())
     variant = experiment.variant(args.variant)
     from kara_core.pipeline.train.stage import load_trained_model
 

@@ -51,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.console import print_error, print_json
     from kara_core.pipeline.prepare.stage import distinct_datasets, no_usable_message, run_prepare
 
-    if getattr(args, "debug", False):
-        os.environ["KARA_DEBUG"] = "1"  # worker processes re-raise instead of skipping
     _plugins, experiment = load_experiment(args.config)
     reports = []
     problems = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kara_core.commands._args import add_variant_option
+
 
 def add_parser(subparsers: Any) -> None:
     """Register the sub-command."""
@@ -15,10 +17,7 @@ def add_parser(subparsers: Any) -> None:
         "one comparison table. Each run folder gets a report.html to listen to.",
     )
     parser.add_argument("config", help="path to kara.yaml")
-    parser.add_argument(
-        "--only", nargs="+", metavar="VARIANT", action="extend",
-        help="run only these variants ('base' is the top-level experiment)",
-    )
+    add_variant_option(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rebuild", action="store_true", help="train from scratch")
     parser.add_argument(
@@ -36,16 +35,17 @@ def run(args: argparse.Namespace) -> int:
 
     plugins, experiment = load_experiment(args.config)
     from kara_core.commands._quiet import import_tensorflow
+    from kara_core.console import debugging
 
-    import_tensorflow(debug=bool(getattr(args, 'debug', False)))
-    variants = experiment.select(args.only)
+    import_tensorflow(debug=debugging())
+    variants = experiment.select(args.variant)
 
     def on_error(variant: str, message: str) -> None:
         print_error(f"variant {variant}: {message}")
 
     outcomes = run_experiment(
         experiment, variants, plugin_infos=plugins.infos, rebuild=args.rebuild,
-        reload=args.reload, show_progress=True, debug=bool(getattr(args, "debug", False)),
+        reload=args.reload, show_progress=True,
         on_error=on_error,
     )
     records = [load_record(o.run_dir) for o in outcomes]

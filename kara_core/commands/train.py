@@ -4,9 +4,12 @@ the persistence and mean baselines on held-out songs."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kara_core.commands._args import positive_int
+from kara_core.commands._args import add_variant_option, positive_int
+
+if TYPE_CHECKING:
+    from kara_core.pipeline.experiment import DatasetCache
 
 
 def add_parser(subparsers: Any) -> None:
@@ -18,10 +21,7 @@ def add_parser(subparsers: Any) -> None:
         "persistence and mean baselines (skill = 1 - val_loss / persistence).",
     )
     parser.add_argument("config", help="path to kara.yaml")
-    parser.add_argument(
-        "--variant", action="append", metavar="NAME",
-        help="train only this variant ('base' is the top-level experiment); repeatable",
-    )
+    add_variant_option(parser)
     parser.add_argument("--rebuild", action="store_true",
                         help="forget checkpoints and train from scratch")
     parser.add_argument("--reload", action="store_true",
@@ -37,24 +37,26 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when at least one variant trained, 2 when every variant failed."""
     from kara_core.commands._session import load_experiment
     from kara_core.console import print_error, print_json
-    from kara_core.errors import KaraError
+    from kara_core.errors import KaraError, one_line
 
     _plugins, experiment = load_experiment(args.config)
     from kara_core.commands._quiet import import_tensorflow
+    from kara_core.console import debugging
 
-    import_tensorflow(debug=bool(getattr(args, 'debug', False)))
+    import_tensorflow(debug=debugging())
     variants = experiment.select(args.variant)
     show = not args.json
-    prepared: dict[str, Any] = {}
-    reloaded: set[str] = set()
+    from kara_core.pipeline.experiment import DatasetCache
+
+    cache = DatasetCache()
     results: list[dict[str, Any]] = []
     for variant in variants:
         try:
-            metrics = _train_one(variant, prepared, reloaded, args, show)
+            metrics = _train_one(variant, cache, args, show)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one variant's failure must not stop the others
-            if getattr(args, "debug", False) and not isinstance(exc, KaraError):
+            if debugging() and not isinstance(exc, KaraError):
                 raise
             print_error(f"variant {variant.name}: {one_line(exc)}")
             results.append({"variant": variant.name, "run_dir": str(variant.run_dir),
@@ -69,29 +71,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if any("metrics" in r for r in results) else 2
 
 
-def one_line(exc: BaseException) -> str:
-    """A user error's own message; anything else prefixed with its type (a bug report)."""
-    from kara_core.errors import KaraError
-
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, KaraError) else f"{type(exc).__name__}: {text}"
-
-
 def _train_one(
-    variant: Any, prepared: dict[str, Any], reloaded: set[str], args: argparse.Namespace,
-    show: bool,
+    variant: Any, cache: DatasetCache, args: argparse.Namespace, show: bool
 ) -> dict[str, Any]:
-    from kara_core.pipeline.featurize.stage import featurize, transform_key
-    from kara_core.pipeline.prepare.stage import prepare_dataset
     from kara_core.pipeline.train.stage import train_variant
 
-    key = repr((variant.dataset, variant.decoder, variant.decoder_fallback))
-    if key not in prepared:
-        prepared[key] = prepare_dataset(variant, show_progress=show)
-    cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
-    reload = bool(args.reload) and cache_key not in reloaded
-    reloaded.add(cache_key)
-    features = featurize(variant, prepared[key].songs, reload=reload, show_progress=show)
+    features = cache.features(variant, reload=bool(args.reload), show_progress=show)
     return train_variant(variant, features, rebuild=args.rebuild, epochs=args.epochs,
                          show_progress=show)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kara_core.audio.wav import write_wav
-from kara_core.errors import KaraError
+from kara_core.errors import KaraError, one_line
 from kara_core.report import records
 from kara_core.storage import atomic
 
@@ -76,10 +76,13 @@ def describe_transform(variant: VariantConfig) -> str:
 
 
 class DatasetCache:
-    """Prepared songs and feature sets shared between variants within one command."""
+    """Prepared songs and feature sets shared between the variants of one command: each
+    dataset is prepared once, and ``--reload`` rebuilds each transform's cache once, however
+    many variants share it."""
 
     def __init__(self) -> None:
         self.prepared: dict[str, Any] = {}
+        self.reloaded: set[str] = set()
 
     def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
         """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
@@ -88,16 +91,16 @@ class DatasetCache:
         key = repr(prepare_identity(variant))
         if key not in self.prepared:
             self.prepared[key] = prepare_dataset(variant, show_progress=show_progress)
-        songs = list(self.prepared[key].songs)
-        if not songs:
-            raise KaraError(f"{variant.dataset.mp3_dir}: no usable songs to train on")
-        return songs
+        return list(self.prepared[key].songs)
 
     def features(self, variant: VariantConfig, reload: bool, show_progress: bool) -> Any:
         """The variant's :class:`FeatureSet` (cached on disk by the featurize stage)."""
-        from kara_core.pipeline.featurize.stage import featurize
+        from kara_core.pipeline.featurize.stage import featurize, transform_key
 
         songs = self.songs(variant, show_progress)
+        cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
+        reload = reload and cache_key not in self.reloaded
+        self.reloaded.add(cache_key)
         return featurize(variant, songs, reload=reload, show_progress=show_progress)
 
 
@@ -262,12 +265,12 @@ def run_variant(
 def run_experiment(
     experiment: ExperimentConfig, variants: Sequence[VariantConfig], *,
     plugin_infos: Any = None, rebuild: bool = False, reload: bool = False,
-    show_progress: bool = True, debug: bool = False,
+    show_progress: bool = True,
     on_error: Callable[[str, str], None] | None = None,
 ) -> list[VariantOutcome]:
     """Run ``variants`` one after the other; a failure is reported through ``on_error``
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
-    from kara_core.console import err
+    from kara_core.console import debugging, err
     from kara_core.pipeline.prepare.stage import distinct_datasets
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
@@ -285,7 +288,7 @@ def run_experiment(
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one variant's failure must not stop the others
-            if debug:
+            if debugging():
                 raise
             message = one_line(exc)
             if on_error is not None:
@@ -298,12 +301,6 @@ def run_experiment(
 
     write_experiment_index(experiment)
     return outcomes
-
-
-def one_line(exc: BaseException) -> str:
-    """A user error's own message; anything else prefixed with its type (a bug report)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, KaraError) else f"{type(exc).__name__}: {text}"
 
 
 def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-LOSSES = ("mse", "mae", "huber")
-
 
 def build_network(
     frame_dim: int, input_frames: int, output_frames: int, layers: int, units: int,

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.prepare.one_file import Job, Outcome, prepare_file_safely
+from kara_core.pipeline.prepare.one_file import FileOutcome, Job, prepare_file_safely
 
 
 def default_workers() -> int:
@@ -75,7 +75,7 @@ def largest_first(jobs: Sequence[Job]) -> list[Job]:
 
 
 @contextlib.contextmanager
-def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[Job, Outcome]]]:
+def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[Job, FileOutcome]]]:
     """Start :func:`prepare_file_safely` on every job, ``workers`` at a time, and yield the
     ``(job, outcome)`` pairs as they finish.
 
@@ -96,7 +96,7 @@ def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[J
     try:
         futures = {pool.submit(prepare_file_safely, job): job for job in jobs}
 
-        def finished() -> Iterator[tuple[Job, Outcome]]:
+        def finished() -> Iterator[tuple[Job, FileOutcome]]:
             try:
                 for future in as_completed(futures):
                     yield futures[future], future.result()

@@ -1,7 +1,7 @@
 """Prepare one source file: check it, sniff it, decode it, verify the decode, write the WAV.
 
 This runs in the worker processes of ``kara prepare``. It never raises for a problem with
-the file itself: every such problem becomes a skipped :class:`Outcome` with a one-line
+the file itself: every such problem becomes a skipped :class:`FileOutcome` with a one-line
 reason. Only failures to write (disk full, no permission on ``wav_dir``) are raised, since
 they would fail every other file too.
 
@@ -70,7 +70,7 @@ class Job:
 
 
 @dataclass
-class Outcome:
+class FileOutcome:
     """What happened to one source; becomes its manifest entry and ``--json`` record."""
 
     source: str
@@ -91,7 +91,7 @@ class Outcome:
     encoder_delay: int | None = None
     encoder_padding: int | None = None
 
-    def skip(self, kind: str, reason: str) -> Outcome:
+    def skip(self, kind: str, reason: str) -> FileOutcome:
         """Mark as skipped and return self."""
         self.status, self.kind, self.reason = "skipped", kind, reason
         return self
@@ -199,9 +199,9 @@ def _decode(job: Job, decoder: Decoder, sniffed: Sniffed) -> tuple[Converted, li
     return conv, warnings
 
 
-def prepare_file(job: Job) -> Outcome:
+def prepare_file(job: Job) -> FileOutcome:
     """Prepare ``job.source``; see the module docstring."""
-    out = Outcome(source=job.source)
+    out = FileOutcome(source=job.source)
     try:
         st = os.stat(job.path)
     except FileNotFoundError:
@@ -285,7 +285,7 @@ def _damaged(path: Path, info: MpegInfo) -> bool:
         return False
 
 
-def prepare_file_safely(job: Job) -> Outcome:
+def prepare_file_safely(job: Job) -> FileOutcome:
     """:func:`prepare_file`, turning an unexpected error into a skip (unless KARA_DEBUG).
 
     Write failures (:class:`KaraError` from :mod:`kara_core.storage.atomic`) are raised: they
@@ -296,9 +296,11 @@ def prepare_file_safely(job: Job) -> Outcome:
     except KaraError:
         raise
     except Exception as exc:
-        if os.environ.get("KARA_DEBUG"):
+        from kara_core.console import debugging
+
+        if debugging():
             raise
-        return Outcome(source=job.source).skip(
+        return FileOutcome(source=job.source).skip(
             "error",
             f"unexpected {type(exc).__name__}: {exc} (a bug in Kara or a plugin; "
             "rerun with --debug for the traceback)",

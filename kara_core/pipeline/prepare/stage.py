@@ -28,7 +28,7 @@ from kara_core.config import VariantConfig
 from kara_core.errors import KaraError, ToolMissingError
 from kara_core.pipeline.prepare import manifest
 from kara_core.pipeline.prepare.jobs import default_workers, largest_first, started_jobs
-from kara_core.pipeline.prepare.one_file import TRANSIENT_KINDS, DecoderSpec, Job, Outcome
+from kara_core.pipeline.prepare.one_file import TRANSIENT_KINDS, DecoderSpec, FileOutcome, Job
 from kara_core.pipeline.prepare.outcome import PreparedSong, PrepareReport
 from kara_core.pipeline.prepare.plan import (
     check_layout,
@@ -169,7 +169,7 @@ def _prepare_locked(
     for source, path in find_sources(mp3_dir):
         wav_rel = wav_name(source)
         if wav_rel in owners:
-            outcome = Outcome(source).skip(
+            outcome = FileOutcome(source).skip(
                 "name-clash", f"its WAV name {wav_rel} is taken by {owners[wav_rel]}; rename one"
             )
             entries[source] = _entry(outcome, key, None)
@@ -191,7 +191,7 @@ def _prepare_locked(
             entries[job.source] = old[job.source]
     last_save = time.monotonic()
 
-    def on_done(job: Job, outcome: Outcome) -> None:
+    def on_done(job: Job, outcome: FileOutcome) -> None:
         nonlocal last_save
         if outcome.status == "cached" and job.source in old:
             entry = dict(old[job.source])
@@ -222,7 +222,7 @@ def _prepare_locked(
     return report
 
 
-def _entry(outcome: Outcome, key: str, wav_rel: str | None) -> dict[str, Any]:
+def _entry(outcome: FileOutcome, key: str, wav_rel: str | None) -> dict[str, Any]:
     entry = asdict(outcome)
     entry["wav"] = wav_rel if outcome.status in ("decoded", "cached") else None
     entry["key"] = key

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
-    from kara_core.pipeline.prepare.one_file import Job, Outcome
+    from kara_core.pipeline.prepare.one_file import FileOutcome, Job
     from kara_core.pipeline.prepare.outcome import PrepareReport
 
 KIND_LABELS = {
@@ -112,7 +112,7 @@ class PrepareView:
             finally:
                 self.progress = None
 
-    def file_done(self, job: Job, outcome: Outcome) -> None:
+    def file_done(self, job: Job, outcome: FileOutcome) -> None:
         """Advance the bar and print what the user must know about this file."""
         self.files += 1
         if outcome.status == "decoded" and outcome.duration_s:

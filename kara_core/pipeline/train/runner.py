@@ -29,7 +29,7 @@ TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
-class Outcome:
+class TrainingOutcome:
     """How training of one variant went."""
 
     epochs_completed: int = 0
@@ -49,7 +49,7 @@ class Outcome:
         return float(losses[max(0, min(len(losses), self.best_epoch) - 1)])
 
     @classmethod
-    def of(cls, state: dict[str, Any], **extra: Any) -> Outcome:
+    def of(cls, state: dict[str, Any], **extra: Any) -> TrainingOutcome:
         """The outcome recorded in a checkpoint's state."""
         return cls(
             epochs_completed=int(state.get("epoch", 0)),
@@ -91,7 +91,7 @@ def fit_with_checkpoints(
     variant: VariantConfig, features: FeatureSet, model: Model, train: WindowSet,
     val: WindowSet, where: Placement, write_dir: Path, *, rebuild: bool, epochs: int,
     show_progress: bool,
-) -> Outcome:
+) -> TrainingOutcome:
     """Train ``model`` to ``epochs`` epochs with checkpoints in ``write_dir``; on return
     ``model`` holds the best epoch's weights, also exported to ``write_dir/model``."""
     from kara_core.pipeline.train.checkpoints import (
@@ -116,7 +116,7 @@ def fit_with_checkpoints(
         if not model.trainable:
             model.fit(train, val, FitSettings(seed=variant.train.seed))
             export_model(model, model_dir, {**identity, "epoch": 0})
-            return Outcome()
+            return TrainingOutcome()
         if latest is not None and _finished(latest, epochs):
             record = read_model_record(model_dir)
             fresh = record is not None and record.get("epoch") == latest.epoch and all(
@@ -128,7 +128,7 @@ def fit_with_checkpoints(
                 _export_best(model, store, model_dir, identity, latest, export_model)
             note(show_progress, f"{variant.name}: already trained ({_why_done(latest, epochs)});"
                  " --rebuild trains again")
-            return Outcome.of(latest.state, reused=True)
+            return TrainingOutcome.of(latest.state, reused=True)
         outcome = _fit(variant, model, train, val, where, write_dir, store, latest, identity,
                        epochs, show_progress)
         final = store.latest()
@@ -164,7 +164,7 @@ def _fit(
     variant: VariantConfig, model: Model, train: WindowSet, val: WindowSet, where: Placement,
     write_dir: Path, store: Any, latest: Checkpoint | None, identity: dict[str, Any],
     epochs: int, show_progress: bool,
-) -> Outcome:
+) -> TrainingOutcome:
     from rich.progress import TextColumn
 
     from kara_core.pipeline.progress import progress
@@ -194,7 +194,7 @@ def _fit(
             f"training stopped: {monitor.diverged}; {kept}; "
             "lower train.learning_rate (or model.options.learning_rate)"
         )
-    return Outcome(
+    return TrainingOutcome(
         epochs_completed=monitor.completed, resumed_from_epoch=latest.epoch if latest else None,
         best_epoch=monitor.best_epoch, stopped_early=monitor.stopped_early,
         history=monitor.history, untrained_val_loss=monitor.untrained_val,

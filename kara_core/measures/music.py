@@ -1,0 +1,272 @@
+"""Is generated audio music-like? Measured on the audio, against real music of the same songs.
+
+A loss says how well a model predicts; it cannot say whether what the model *generates*
+sounds like music. These measures look at the generated audio itself (after the inverse
+transform), in log-mel frames, and divide each by the same measure on real excerpts of equal
+length from the held-out songs (the :class:`Yardstick`), so 1 means "like the real music"
+whatever the transform, model or collection. DESIGN.md section 6 defines them:
+
+- ``fd_ratio``: Fréchet distance of the clip's log-mel frames and their deltas to the
+  held-out songs, over the median of the same for real excerpts (lower is better; 1 is as
+  close as real music of equal length).
+- ``spread``: per-band standard deviation over time, over real excerpts' (a smear or a
+  frozen frame is far below 1).
+- ``loop``: mean distance of each frame to its nearest frame at least :data:`LOOP_LAG_S`
+  earlier, over real excerpts' (an exact loop or a frozen frame is far below 1).
+- ``diversity``: distance between two seeds' clips, over two real excerpts' distance.
+- ``level_db``: RMS level relative to the held-out music; ``silent``: the silent fraction.
+
+Typical failures and how they show: smear (spread low), frozen frame (spread and loop near
+0), exact loop (loop near 0), sustained drone or stationary noise (spread low, fd_ratio
+high), silence (level far below 0, silent near 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kara_core.measures.roundtrip import (
+    frechet_distance_from_stats,
+    log_mel_frames,
+    silent_fraction,
+)
+
+N_MELS = 64
+"""Bands of the log-mel frames every measure is computed on."""
+LOOP_LAG_S = 0.25
+"""A frame is compared with frames at least this long before it (nearer ones are the same
+note, not a repetition)."""
+REAL_EXCERPTS = 8
+"""Real excerpts the yardstick draws from the held-out songs."""
+FLOOR_DB = -80.0
+"""Log-mel values are floored here: a silent passage must not dominate distances."""
+
+TARGETS: Mapping[str, tuple[float, float]] = {
+    "spread": (0.8, 1.2),
+    "loop": (0.7, math.inf),
+    "fd_ratio": (0.0, 0.8),
+}
+"""The medians a good variant reaches over several prompts (DESIGN.md section 6)."""
+COLLAPSE = {"spread": 0.5, "loop": 0.3}
+"""Below these a clip has collapsed: one line says so in the run."""
+NO_CLIP_COLLAPSING = {"spread": 0.6, "loop": 0.5, "level_db": 12.0}
+"""What every clip must reach for a variant to meet the targets."""
+
+
+def mel_frames(wave: np.ndarray, rate: int) -> np.ndarray:
+    """Log-mel frames ``[T, N_MELS]`` in dB, floored at :data:`FLOOR_DB` below the peak of
+    0 dB full scale (float64)."""
+    frames = log_mel_frames(np.asarray(wave, np.float32), rate, N_MELS)
+    return np.maximum(frames, FLOOR_DB)
+
+
+def _with_deltas(frames: np.ndarray) -> np.ndarray:
+    if frames.shape[0] < 2:
+        return np.concatenate([frames, np.zeros_like(frames)], axis=1)
+    deltas = np.diff(frames, axis=0)
+    return np.concatenate([frames[1:], deltas], axis=1)
+
+
+def _stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = features.mean(axis=0)
+    cov = np.cov(features, rowvar=False) if features.shape[0] > 1 else (
+        np.zeros((features.shape[1], features.shape[1])))
+    return mean, np.atleast_2d(cov)
+
+
+def _rms_db(wave: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(np.asarray(wave, np.float64))))) if len(wave) else 0.0
+    return 20.0 * math.log10(max(rms, 1e-10))
+
+
+def _loop_distance(frames: np.ndarray, lag: int) -> float:
+    """Mean over frames of the distance to the nearest frame at least ``lag`` earlier."""
+    count = frames.shape[0]
+    if count <= lag:
+        return float("nan")
+    norms = np.einsum("ij,ij->i", frames, frames)
+    nearest = np.empty(count - lag)
+    for first in range(lag, count, 512):  # blocks keep memory flat on long clips
+        rows = frames[first : first + 512]
+        squared = norms[first : first + 512, None] + norms[None, :] - 2.0 * rows @ frames.T
+        allowed = np.arange(count)[None, :] <= (np.arange(first, first + len(rows))[:, None] - lag)
+        squared = np.where(allowed, squared, np.inf)
+        nearest[first - lag : first - lag + len(rows)] = squared.min(axis=1)
+    return float(np.sqrt(np.maximum(nearest, 0.0)).mean())
+
+
+def _pair_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance between aligned frames of two clips (the shorter length)."""
+    length = min(a.shape[0], b.shape[0])
+    if length == 0:
+        return float("nan")
+    return float(np.linalg.norm(a[:length] - b[:length], axis=1).mean())
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What real music of the held-out songs scores, for clips of ``seconds``.
+
+    Built once per evaluation by :func:`yardstick`; every generated clip is divided by it.
+    """
+
+    rate: int
+    seconds: float
+    mean: np.ndarray
+    cov: np.ndarray
+    fd: float
+    band_std: np.ndarray
+    loop: float
+    pair_distance: float
+    level_db: float
+    excerpts: int
+
+    @property
+    def lag(self) -> int:
+        """:data:`LOOP_LAG_S` in log-mel frames."""
+        hop = _analysis_hop(self.rate)
+        return max(1, round(LOOP_LAG_S * self.rate / hop))
+
+
+def _analysis_hop(rate: int) -> int:
+    n_fft = int(2 ** max(8, round(math.log2(max(rate, 1) * 0.0464))))
+    return n_fft // 4
+
+
+def real_excerpts(
+    songs: Sequence[np.ndarray], rate: int, seconds: float, count: int = REAL_EXCERPTS,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """``count`` excerpts of ``seconds`` from ``songs`` (mono waves), spread over the songs
+    in turn at seeded random offsets; a song shorter than ``seconds`` is used whole."""
+    usable = [np.asarray(s, np.float32) for s in songs if len(s) > 0]
+    if not usable:
+        raise ValueError("no held-out audio to measure against")
+    rng = np.random.default_rng(seed)
+    length = max(1, round(seconds * rate))
+    found = []
+    for number in range(count):
+        song = usable[number % len(usable)]
+        start = int(rng.integers(0, max(1, len(song) - length + 1)))
+        found.append(song[start : start + length])
+    return found
+
+
+def yardstick(
+    songs: Sequence[np.ndarray], rate: int, seconds: float, count: int = REAL_EXCERPTS,
+    seed: int = 0,
+) -> Yardstick:
+    """The yardstick for clips of ``seconds`` from held-out ``songs`` (mono waves at
+    ``rate``): reference statistics of all their frames, and the median measures of
+    ``count`` real excerpts of equal length."""
+    whole = [mel_frames(s, rate) for s in songs if len(s) > 0]
+    if not whole:
+        raise ValueError("no held-out audio to measure against")
+    mean, cov = _stats(np.concatenate([_with_deltas(f) for f in whole]))
+    clips = [mel_frames(x, rate) for x in real_excerpts(songs, rate, seconds, count, seed)]
+    fds = [frechet_distance_from_stats(*_stats(_with_deltas(f)), mean, cov) for f in clips]
+    hop = _analysis_hop(rate)
+    lag = max(1, round(LOOP_LAG_S * rate / hop))
+    loops = [v for v in (_loop_distance(f, lag) for f in clips) if math.isfinite(v)]
+    pairs = [_pair_distance(clips[i], clips[i + 1]) for i in range(0, len(clips) - 1, 2)]
+    level = _rms_db(np.concatenate([np.asarray(s, np.float32) for s in songs]))
+    return Yardstick(
+        rate=int(rate), seconds=float(seconds), mean=mean, cov=cov,
+        fd=float(np.median(fds)), band_std=np.median([f.std(axis=0) for f in clips], axis=0),
+        loop=float(np.median(loops)) if loops else float("nan"),
+        pair_distance=float(np.median(pairs)) if pairs else float("nan"),
+        level_db=level, excerpts=len(clips),
+    )
+
+
+def _ratio(value: float, reference: float) -> float:
+    if not math.isfinite(value) or not math.isfinite(reference) or reference <= 0:
+        return float("nan")
+    return value / reference
+
+
+def measure_clip(wave: np.ndarray, yard: Yardstick) -> dict[str, float]:
+    """``fd_ratio``, ``spread``, ``loop``, ``level_db`` and ``silent`` of one generated clip
+    (mono float32 at ``yard.rate``), each relative to real music as the module says."""
+    frames = mel_frames(wave, yard.rate)
+    fd = frechet_distance_from_stats(*_stats(_with_deltas(frames)), yard.mean, yard.cov)
+    spread = float(frames.std(axis=0).mean()) if frames.shape[0] > 1 else 0.0
+    return {
+        "fd_ratio": _ratio(fd, yard.fd),
+        "spread": _ratio(spread, float(yard.band_std.mean())),
+        "loop": _ratio(_loop_distance(frames, yard.lag), yard.loop),
+        "level_db": _rms_db(wave) - yard.level_db,
+        "silent": silent_fraction(np.asarray(wave, np.float32), yard.rate),
+    }
+
+
+def diversity(wave_a: np.ndarray, wave_b: np.ndarray, yard: Yardstick) -> float:
+    """How different two generations (two seeds, one prompt) are, over how different two
+    real excerpts are: near 0 means the seed changes nothing."""
+    a, b = mel_frames(wave_a, yard.rate), mel_frames(wave_b, yard.rate)
+    return _ratio(_pair_distance(a, b), yard.pair_distance)
+
+
+def collapse(measures: Mapping[str, float]) -> str | None:
+    """A one-line diagnosis when a clip collapsed (``None`` when it did not)."""
+    spread, loop = measures.get("spread", math.nan), measures.get("loop", math.nan)
+    low_spread = math.isfinite(spread) and spread < COLLAPSE["spread"]
+    low_loop = math.isfinite(loop) and loop < COLLAPSE["loop"]
+    if low_spread and low_loop:
+        return f"frozen: the audio stops changing (spread {spread:.2f}, loop {loop:.2f})"
+    if low_spread:
+        return f"smear: far less variation than the music (spread {spread:.2f})"
+    if low_loop:
+        return f"loop: frames repeat earlier ones almost exactly (loop {loop:.2f})"
+    return None
+
+
+WORST_IS_HIGHEST = {"fd_ratio", "silent"}
+
+
+def summarize(clips: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """``{"median": {...}, "worst": {...}}`` over several clips' measures. The worst is the
+    highest fd_ratio or silent fraction, the level furthest from the music, and the lowest
+    of the others (spread, loop, diversity fall when a clip collapses)."""
+    keys = sorted({k for clip in clips for k in clip})
+    median: dict[str, float] = {}
+    worst: dict[str, float] = {}
+    for key in keys:
+        values = [float(c[key]) for c in clips if key in c and math.isfinite(float(c[key]))]
+        if not values:
+            median[key] = worst[key] = float("nan")
+            continue
+        median[key] = float(np.median(values))
+        if key in WORST_IS_HIGHEST:
+            worst[key] = max(values)
+        elif key == "level_db":
+            worst[key] = max(values, key=abs)
+        else:
+            worst[key] = min(values)
+    return {"median": median, "worst": worst}
+
+
+def misses(clips: Sequence[Mapping[str, float]]) -> list[str]:
+    """What keeps these clips from the targets (empty when they meet them): the medians of
+    :data:`TARGETS` and no clip below :data:`NO_CLIP_COLLAPSING`."""
+    if not clips:
+        return ["no clips"]
+    summary = summarize(clips)["median"]
+    found = []
+    for key, (low, high) in TARGETS.items():
+        value = summary.get(key, math.nan)
+        if not (math.isfinite(value) and low <= value <= high):
+            found.append(f"median {key} {value:.2f} outside {low:g}-{high:g}")
+    for number, clip in enumerate(clips):
+        for key in ("spread", "loop"):
+            value = float(clip.get(key, math.nan))
+            if not (math.isfinite(value) and value >= NO_CLIP_COLLAPSING[key]):
+                found.append(f"clip {number + 1}: {key} {value:.2f} < {NO_CLIP_COLLAPSING[key]}")
+        level = float(clip.get("level_db", math.nan))
+        if not (math.isfinite(level) and abs(level) <= NO_CLIP_COLLAPSING["level_db"]):
+            found.append(f"clip {number + 1}: level {level:+.1f} dB from the music")
+    return found
