@@ -68,7 +68,8 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
     """Build a plugin manager with Kara's hook specs and every allowed entry point loaded.
 
     :param extra_plugins: ``(name, object)`` pairs registered directly; tests use this to
-        add inline plugins without packaging them.
+        add inline plugins without packaging them. An inline plugin replaces an installed one
+        of the same name (a plugin's own tests register the code under test).
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
@@ -76,7 +77,7 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
     blocked = _name_filter("KARA_DISABLE_PLUGINS") or set()
     plugins = Plugins(manager=manager, registry=Registry())
 
-    seen: set[str] = set()
+    seen: set[str] = {name for name, _obj in extra_plugins}
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         name = entry_point.name
         if name in seen or name in blocked or (only is not None and name not in only):

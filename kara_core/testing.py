@@ -9,8 +9,24 @@ built-in passes (see docs/plugins.md, "Testing your plugin").
 
 from __future__ import annotations
 
+from typing import Any
+
+from kara_core.plugins import get_plugin_manager
+from kara_core.registry import Registry
 from kara_core.testkit.decoders import check_decoder
 from kara_core.testkit.models import check_model
 from kara_core.testkit.transforms import check_transform, music_like_signal
 
-__all__: list[str] = ["check_decoder", "check_model", "check_transform", "music_like_signal"]
+
+
+def registry_with(name: str, plugin: Any) -> Registry:
+    """The registry Kara would build with ``plugin`` (a module or object with hook
+    implementations) installed as ``name``, without packaging it. It replaces an installed
+    plugin of the same name, so a plugin's tests see the code under test. Use
+    ``registry.get("transforms", "my_name")`` to find what it registered, and its owner."""
+    return get_plugin_manager(extra_plugins=((name, plugin),)).registry
+
+
+__all__: list[str] = [
+    "check_decoder", "check_model", "check_transform", "music_like_signal", "registry_with",
+]

@@ -18,7 +18,7 @@ from kara_core.measures.roundtrip import MAX_DB
 from kara_core.pipeline.audit import error_sensitivity, roundtrip_metrics
 from kara_core.report.plots import ROUNDTRIP_PNGS
 from kara_core.testing import music_like_signal
-from tests.helpers import REPO
+from tests.support.cli import REPO
 
 RATE = 22050
 JSON_KEYS = {

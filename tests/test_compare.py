@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kara_core.report import records
 from kara_core.report.table import COLUMNS
-from tests.helpers import REPO, run_kara
+from tests.support.cli import REPO, run_kara
 
 BASE = {
     "variant": "base", "status": "ok", "transform": "stft 1024/256", "model": "lstm_seq2seq",

@@ -9,7 +9,7 @@ import pytest
 from kara_core.config import deep_merge, load_config
 from kara_core.errors import ConfigError
 from kara_core.plugins import get_plugin_manager
-from tests.helpers import run_kara, write_yaml
+from tests.support.cli import run_kara, write_yaml
 
 BASE = """\
 name: exp

@@ -15,7 +15,7 @@ from kara_core.audio import mp3info
 from kara_core.errors import DecodeError, ToolMissingError
 from kara_core.pipeline.prepare.sniff import sniff
 from kara_core.testing import check_decoder
-from tests.fixtures_audio import (
+from tests.support.audio import (
     corrupt_middle,
     id3v2,
     lame_mp3,

@@ -16,8 +16,8 @@ import pytest
 
 from kara_core.errors import ConfigError
 from kara_core.pipeline.train import distribute
-from tests.helpers import REPO
-from tests.trainkit import MODEL, write_config, write_songs
+from tests.support.cli import REPO
+from tests.support.training import MODEL, write_config, write_songs
 
 TRAIN = "{{epochs: 1, batch_size: 16, seed: 0, distribute: {mode}, steps_per_epoch: 6}}"
 
@@ -31,7 +31,7 @@ if sys.argv[2] == "two-cpus":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from kara_core.pipeline.featurize.stage import featurize
 from kara_core.pipeline.train.stage import build_model, train_variant
-from tests.trainkit import variant_of, write_songs
+from tests.support.training import variant_of, write_songs
 folder = Path(sys.argv[1])
 variant = variant_of(folder / "kara.yaml")
 features = featurize(variant, write_songs(folder), show_progress=False)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, run_kara
+from tests.support.cli import REPO, run_kara
 
 EXAMPLE = REPO / "examples" / "kara-plugin-example"
 

@@ -22,9 +22,9 @@ import pytest
 import soundfile as sf
 
 from kara_core.storage.atomic import TEMP_MARK
-from tests.fixtures_audio import lame_mp3, need_lame
-from tests.fixtures_audio import signal as music
-from tests.helpers import run_kara, write_yaml
+from tests.support.audio import lame_mp3, need_lame
+from tests.support.audio import signal as music
+from tests.support.cli import run_kara, write_yaml
 
 RATE = 8000
 CONFIG = f"""\

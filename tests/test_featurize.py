@@ -11,7 +11,7 @@ import soundfile as sf
 
 from kara_core.errors import KaraError
 from kara_core.pipeline.featurize.stage import featurize
-from tests.trainkit import RATE, variant_of, write_config, write_songs
+from tests.support.training import RATE, variant_of, write_config, write_songs
 
 
 @pytest.fixture

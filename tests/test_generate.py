@@ -15,7 +15,7 @@ from kara_transforms.raw import RawOptions, RawTransform
 from kara_core.errors import KaraError
 from kara_core.pipeline import generate as gen
 from kara_core.pipeline.evaluate import drift_curve, teacher_windows
-from tests.helpers import run_kara
+from tests.support.cli import run_kara
 
 RATE = 8000
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kara_core.config import load_config
 from kara_core.errors import ConfigError
 from kara_core.plugins import get_plugin_manager
-from tests.helpers import run_kara
+from tests.support.cli import run_kara
 
 VALID: dict[str, Any] = {
     "name": "hostile",

@@ -12,7 +12,7 @@ from kara_core.components import NoOptions, RoundTripTolerance, Transform
 from kara_core.errors import PluginError
 from kara_core.hookspecs import hookimpl
 from kara_core.plugins import get_plugin_manager
-from tests.helpers import run_kara
+from tests.support.cli import run_kara
 
 BUILTINS = {"kara_baselines", "kara_lame", "kara_lstm", "kara_soundfile", "kara_transforms"}
 
@@ -158,31 +158,65 @@ def test_an_entry_point_plugin_is_usable_by_type_in_yaml(tmp_path):
     }
 
 
-def test_each_registration_hook_reaches_the_registry():
-    """kara_register_decoders, kara_register_transforms and kara_register_models all work."""
-    from kara_baselines.models import PersistenceModel
+def _registered_by(plugin: object, kind: str, name: str) -> str:
+    registry = get_plugin_manager(extra_plugins=(("inline", plugin),)).registry
+    return registry.get(kind, name).plugin
+
+
+def test_hook_kara_register_decoders():
     from kara_soundfile.decoder import SoundfileDecoder
 
     class MyDecoder(SoundfileDecoder):
         name = "my_decoder"
 
-    class MyModel(PersistenceModel):
-        name = "my_model"
-
-    class AllKinds:
+    class Plugin:
         @hookimpl
         def kara_register_decoders(self, register):
             register(MyDecoder)
 
-        @hookimpl
-        def kara_register_transforms(self, register):
-            register(Echo)
+    assert _registered_by(Plugin(), "decoders", "my_decoder") == "inline"
 
+
+def test_hook_kara_register_transforms():
+    assert _registered_by(InlinePlugin(), "transforms", "echo_test") == "inline"
+
+
+def test_hook_kara_register_models():
+    from kara_baselines.models import PersistenceModel
+
+    class MyModel(PersistenceModel):
+        name = "my_model"
+        baseline = False
+
+    class Plugin:
         @hookimpl
         def kara_register_models(self, register):
             register(MyModel)
 
-    registry = get_plugin_manager(extra_plugins=(("all_kinds", AllKinds()),)).registry
-    assert registry.get("decoders", "my_decoder").plugin == "all_kinds"
-    assert registry.get("transforms", "echo_test").plugin == "all_kinds"
-    assert registry.get("models", "my_model").plugin == "all_kinds"
+    assert _registered_by(Plugin(), "models", "my_model") == "inline"
+
+
+def test_defaults_and_baselines_come_from_the_plugins_not_the_core():
+    registry = get_plugin_manager().registry
+    assert registry.default("decoders").plugin == "kara_lame"
+    assert registry.default("transforms").plugin == "kara_transforms"
+    assert registry.default("models").plugin == "kara_lstm"
+    assert registry.baselines() == ["mean", "persistence"]
+
+
+def test_two_plugins_offering_a_default_make_the_user_choose():
+    from kara_transforms.raw import RawTransform
+
+    class OtherDefault(RawTransform):
+        name = "other_default"
+        default = True
+
+    class Plugin:
+        @hookimpl
+        def kara_register_transforms(self, register):
+            register(OtherDefault)
+
+    registry = get_plugin_manager(extra_plugins=(("inline", Plugin()),)).registry
+    with pytest.raises(KeyError, match=r"several plugins offer a default transform.*"
+                       r"'other_default' by plugin 'inline'.*set transform\.type"):
+        registry.default("transforms")

@@ -28,7 +28,7 @@ from kara_core.pipeline.prepare.stage import (
     run_prepare,
 )
 from kara_core.plugins import get_plugin_manager
-from tests.fixtures_audio import (
+from tests.support.audio import (
     corrupt_middle,
     id3v2,
     lame_mp3,
@@ -41,7 +41,7 @@ from tests.fixtures_audio import (
     tone,
     truncate,
 )
-from tests.helpers import REPO, run_kara, write_yaml
+from tests.support.cli import REPO, run_kara, write_yaml
 
 
 def config_text(decoder: str = "lame", fallback: str | None = None, rate: int = 22050,

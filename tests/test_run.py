@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.helpers import run_kara, write_yaml
+from tests.support.cli import run_kara, write_yaml
 
 RATE = 8000
 pytestmark = pytest.mark.skipif(shutil.which("lame") is None, reason="lame is not installed")

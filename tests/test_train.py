@@ -18,8 +18,8 @@ from kara_baselines.models import BaselineOptions, PersistenceModel
 from kara_core.errors import KaraError
 from kara_core.pipeline.featurize.stage import featurize
 from kara_core.pipeline.train.stage import load_trained_model, train_variant
-from tests.helpers import REPO
-from tests.trainkit import MODEL, variant_of, write_config, write_songs
+from tests.support.cli import REPO
+from tests.support.training import MODEL, variant_of, write_config, write_songs
 
 
 def with_options(variant, **options):
@@ -143,7 +143,7 @@ KILLED_RUN = """
 import sys
 from kara_core.pipeline.featurize.stage import featurize
 from kara_core.pipeline.train.stage import train_variant
-from tests.trainkit import variant_of, write_songs
+from tests.support.training import variant_of, write_songs
 from pathlib import Path
 folder = Path(sys.argv[1])
 songs = write_songs(folder)
@@ -192,8 +192,8 @@ variants:
 
 def test_kara_train_json_reports_each_variant_and_goes_on_after_a_failure(tmp_path):
     from kara_core.testkit.transforms import music_like_signal
-    from tests.fixtures_audio import sf_mp3
-    from tests.helpers import run_kara
+    from tests.support.audio import sf_mp3
+    from tests.support.cli import run_kara
 
     for number in range(3):
         sf_mp3(tmp_path / "dataset" / "mp3" / f"song{number}.mp3",
