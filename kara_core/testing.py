@@ -18,7 +18,6 @@ from kara_core.testkit.models import check_model
 from kara_core.testkit.transforms import check_transform, music_like_signal
 
 
-
 def registry_with(name: str, plugin: Any) -> Registry:
     """The registry Kara would build with ``plugin`` (a module or object with hook
     implementations) installed as ``name``, without packaging it. It replaces an installed
