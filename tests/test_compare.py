@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kara_core.report import records
 from kara_core.report.table import COLUMNS
-from tests.support.cli import REPO, run_kara
+from tests.support.cli import REPO
 
 BASE = {
     "variant": "base", "status": "ok", "transform": "stft 1024/256", "model": "lstm_seq2seq",
@@ -32,9 +32,9 @@ def experiment(tmp_path: Path) -> Path:
     return folder
 
 
-def test_table_from_an_experiment_folder_base_first(tmp_path):
+def test_table_from_an_experiment_folder_base_first(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = run_kara("compare", str(folder))
+    result = kara("compare", str(folder))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for text in ("0.4123", "0.5000", "+0.175", "93.2", "2.5e-07", "0.024", "12.3", "12.5",
@@ -45,9 +45,9 @@ def test_table_from_an_experiment_folder_base_first(tmp_path):
     assert "mel failed" in out and "non-finite frames" in out
 
 
-def test_json_holds_the_records_and_the_table_values(tmp_path):
+def test_json_holds_the_records_and_the_table_values(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = run_kara("compare", str(folder / "base"), str(folder / "mel"), "--json")
+    result = kara("compare", str(folder / "base"), str(folder / "mel"), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     base, mel = data["variants"]
@@ -58,9 +58,9 @@ def test_json_holds_the_records_and_the_table_values(tmp_path):
     assert mel["status"] == "failed" and mel["summary"]["val_loss"] is None
 
 
-def test_csv_has_one_row_per_variant_with_raw_numbers(tmp_path):
+def test_csv_has_one_row_per_variant_with_raw_numbers(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = run_kara("compare", str(folder), "--csv")
+    result = kara("compare", str(folder), "--csv")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["variant"] for r in rows] == ["base", "mel"]
@@ -70,10 +70,10 @@ def test_csv_has_one_row_per_variant_with_raw_numbers(tmp_path):
     assert rows[1]["val_loss"] == "" and rows[1]["status"] == "failed"
 
 
-def test_a_folder_without_records_is_one_line(tmp_path):
+def test_a_folder_without_records_is_one_line(tmp_path, kara):
     folder = experiment(tmp_path)
     for path in (folder / "not-a-run", tmp_path / "missing"):
-        result = run_kara("compare", str(path))
+        result = kara("compare", str(path))
         assert result.returncode == 2
         assert str(path) in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -91,9 +91,9 @@ def test_compare_only_reads_records_never_tensorflow(tmp_path):
     assert result.stdout.strip().endswith("NO-TF")
 
 
-def test_a_narrow_terminal_gets_the_table_turned_never_cut(tmp_path):
+def test_a_narrow_terminal_gets_the_table_turned_never_cut(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = run_kara("compare", str(folder), env={"COLUMNS": "80"})
+    result = kara("compare", str(folder), env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -104,9 +104,9 @@ def test_a_narrow_terminal_gets_the_table_turned_never_cut(tmp_path):
         assert text in result.stdout, text
 
 
-def test_json_never_holds_nan(tmp_path):
+def test_json_never_holds_nan(tmp_path, kara):
     folder = tmp_path / "runs" / "x"
     records.update_metrics(folder / "base", {**BASE, "val_loss": float("nan"), "skill": None})
-    result = run_kara("compare", str(folder), "--json")
+    result = kara("compare", str(folder), "--json")
     assert "NaN" not in result.stdout
     assert json.loads(result.stdout)["variants"][0]["metrics"]["val_loss"] is None

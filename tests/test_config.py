@@ -9,7 +9,7 @@ import pytest
 from kara_core.config import deep_merge, load_config
 from kara_core.errors import ConfigError
 from kara_core.plugins import get_plugin_manager
-from tests.support.cli import run_kara, write_yaml
+from tests.support.cli import REPO, run_kara, write_yaml
 
 BASE = """\
 name: exp
@@ -108,9 +108,9 @@ def test_yaml_tags_never_construct_objects(tmp_path, registry):
     assert "invalid YAML" in str(info.value)
 
 
-def test_check_command_exits_2_with_one_red_line(tmp_path):
+def test_check_command_exits_2_with_one_red_line(tmp_path, kara):
     config = write_yaml(tmp_path, BASE.replace("frame_size: 256", "frame_size: many"))
-    result = run_kara("check", str(config))
+    result = kara("check", str(config))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
@@ -125,8 +125,8 @@ def test_check_debug_shows_the_traceback(tmp_path):
     assert "Traceback" in result.stderr
 
 
-def test_check_accepts_the_shipped_kara_yaml():
-    result = run_kara("check", "kara.yaml", "--json")
+def test_check_accepts_the_shipped_kara_yaml(kara):
+    result = kara("check", str(REPO / "kara.yaml"), "--json")
     assert result.returncode == 0, result.stderr
     import json
 

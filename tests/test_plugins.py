@@ -48,8 +48,8 @@ class InlinePlugin:
         register(Echo)
 
 
-def test_plugins_json_lists_each_component_under_its_plugin():
-    result = run_kara("plugins", "--json")
+def test_plugins_json_lists_each_component_under_its_plugin(kara):
+    result = kara("plugins", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(rows) >= BUILTINS
@@ -114,10 +114,10 @@ def test_disable_plugins_env_blocks_the_named(monkeypatch):
     assert "kara_transforms" in plugins.infos
 
 
-def test_disabled_decoder_in_config_is_a_one_line_error(tmp_path):
+def test_disabled_decoder_in_config_is_a_one_line_error(tmp_path, kara):
     config = tmp_path / "kara.yaml"
     config.write_text("decoder: {type: lame}\ntransform: {type: raw}\nmodel: {type: persistence}\n")
-    result = run_kara("check", str(config), env={"KARA_DISABLE_PLUGINS": "kara_lame"})
+    result = kara("check", str(config), env={"KARA_DISABLE_PLUGINS": "kara_lame"})
     assert result.returncode == 2
     assert "decoder.type: unknown decoder 'lame'" in result.stderr
 
