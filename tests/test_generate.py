@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from kara_baselines.models import BaselineOptions, PersistenceModel
+from kara_lame.decoder import LameDecoder
+from kara_soundfile.decoder import SoundfileDecoder
 from kara_transforms.raw import RawOptions, RawTransform
 
 from kara_core.errors import KaraError
@@ -145,7 +147,9 @@ def test_audio_files_are_written_atomically_and_readable(tmp_path):
     np.testing.assert_allclose(back, wave, atol=1e-4)
     if not shutil.which("lame"):
         pytest.skip("lame not installed: mp3 output not testable")
-    gen.write_audio(tmp_path / "out.mp3", wave, RATE)
+    with pytest.raises(KaraError, match=r"out\.mp3: no decoder of this variant \(soundfile\)"):
+        gen.write_audio(tmp_path / "out.mp3", wave, RATE, [SoundfileDecoder()])
+    gen.write_audio(tmp_path / "out.mp3", wave, RATE, [SoundfileDecoder(), LameDecoder()])
     mp3, _rate = sf.read(tmp_path / "out.mp3", dtype="float32")
     assert mp3.shape[0] >= wave.shape[0] * 0.9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp3", "out.wav"]
