@@ -40,6 +40,8 @@ class Plugins:
     registry: Registry
     infos: dict[str, PluginInfo] = field(default_factory=dict)
     load_errors: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    """Plugins left out, by name, with the one-line reason (``kara plugins`` marks them)."""
 
     def components_of(self, plugin: str) -> dict[str, list[str]]:
         """Component names registered by ``plugin``, by kind."""
@@ -86,9 +88,7 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
         try:
             module = entry_point.load()
         except Exception as exc:  # a broken plugin must not take the others down
-            plugins.load_errors.append(
-                f"plugin {name!r} failed to load: {type(exc).__name__}: {exc}"
-            )
+            _leave_out(plugins, name, f"failed to load: {type(exc).__name__}: {exc}")
             continue
         manager.register(module, name=name)
         plugins.infos[name] = _dist_of(entry_point)
@@ -97,21 +97,44 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
         manager.register(obj, name=name)
         plugins.infos[name] = PluginInfo(name, "(inline)", "(inline)")
 
+    for name, plugin in list(manager.list_name_plugin()):
+        unknown = unknown_hooks(plugin)
+        if unknown:
+            manager.unregister(plugin)
+            _leave_out(plugins, name, f"implements {unknown}")
     try:
         manager.check_pending()
-    except pluggy.PluginValidationError as exc:
+    except pluggy.PluginValidationError as exc:  # what unknown_hooks() cannot see
         owner = manager.get_name(exc.plugin) or repr(exc.plugin)
-        hooks = [
-            name for name in dir(exc.plugin)
-            if name.startswith("kara_") and not hasattr(manager.hook, name)
-        ]
-        raise PluginError(
-            f"plugin {owner!r} implements unknown hook(s) {', '.join(hooks) or '?'}; "
-            "known hooks: kara_register_decoders, kara_register_models, "
-            "kara_register_transforms"
-        ) from exc
+        raise PluginError(f"plugin {owner!r}: {exc}") from exc
     _fill_registry(plugins)
     return plugins
+
+
+HOOK_NAMES = tuple(sorted(n for n in dir(hookspecs) if n.startswith("kara_")))
+
+
+def unknown_hooks(plugin: Any) -> str:
+    """``unknown hook 'kara_register_transfroms' (did you mean 'kara_register_transforms'?)``
+    for each hook implementation of ``plugin`` that Kara does not define; empty if none."""
+    import difflib
+
+    marker = f"{hookspecs.PROJECT_NAME}_impl"  # what @hookimpl sets on a function
+    found = []
+    for attribute in dir(plugin):
+        if attribute in HOOK_NAMES or not hasattr(getattr(plugin, attribute, None), marker):
+            continue
+        close = difflib.get_close_matches(attribute, HOOK_NAMES, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        found.append(f"unknown hook {attribute!r}{hint}")
+    return "; ".join(found)
+
+
+def _leave_out(plugins: Plugins, name: str, reason: str) -> None:
+    plugins.broken[name] = reason
+    plugins.load_errors.append(
+        f"plugin {name!r} {reason}; left out (KARA_DISABLE_PLUGINS={name} hides this)"
+    )
 
 
 def _fill_registry(plugins: Plugins) -> None:

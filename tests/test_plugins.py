@@ -89,14 +89,38 @@ def test_registering_a_non_component_is_a_plugin_error():
         get_plugin_manager(extra_plugins=(("bad_plugin", Bad()),))
 
 
-def test_misspelled_hook_is_caught_by_check_pending():
-    class Typo:
-        @hookimpl
-        def kara_register_transfroms(self, register):
-            register(Echo)
+class Typo:
+    @hookimpl
+    def kara_register_transfroms(self, register):
+        register(Echo)
 
-    with pytest.raises(PluginError, match="typo_plugin"):
-        get_plugin_manager(extra_plugins=(("typo_plugin", Typo()),))
+
+def test_misspelled_hook_is_named_with_the_nearest_real_one_and_the_rest_load():
+    plugins = get_plugin_manager(extra_plugins=(("typo_plugin", Typo()),))
+    assert plugins.load_errors == [
+        "plugin 'typo_plugin' implements unknown hook 'kara_register_transfroms' (did you "
+        "mean 'kara_register_transforms'?); left out (KARA_DISABLE_PLUGINS=typo_plugin "
+        "hides this)"
+    ]
+    assert "echo_test" not in plugins.registry.names("transforms")
+    assert "stft" in plugins.registry.names("transforms")  # the others still load
+
+
+def test_kara_plugins_lists_the_rest_and_marks_the_broken_one(tmp_path):
+    fake_distribution(tmp_path, "typoplug", """
+        from kara_core import hookimpl
+
+        @hookimpl
+        def kara_register_transfroms(register):
+            pass
+    """)
+    result = run_kara("plugins", "--json", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) >= BUILTINS | {"typoplug"}
+    assert "did you mean 'kara_register_transforms'" in rows["typoplug"]["broken"]
+    table = run_kara("plugins", env={"PYTHONPATH": str(tmp_path)})
+    assert "broken" in table.stdout and "kara_transforms" in table.stdout
 
 
 def test_load_plugins_env_loads_only_the_named(monkeypatch):

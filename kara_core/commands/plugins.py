@@ -27,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
             "components": plugins.components_of(name),
         }
         for name, info in sorted(plugins.infos.items())
+        if name not in plugins.broken
+    ] + [
+        {"name": name, "broken": reason} for name, reason in sorted(plugins.broken.items())
     ]
     if args.json:
         print_json(rows)
@@ -37,11 +40,15 @@ def run(args: argparse.Namespace) -> int:
     for column in ("plugin", "distribution", "version", "decoders", "transforms", "models"):
         table.add_column(column)
     for name, info in sorted(plugins.infos.items()):
+        if name in plugins.broken:
+            continue
         comps = plugins.components_of(name)
         table.add_row(
             name, info.distribution, info.version,
             ", ".join(comps["decoders"]), ", ".join(comps["transforms"]),
             ", ".join(comps["models"]),
         )
+    for name, reason in sorted(plugins.broken.items()):
+        table.add_row(f"[red]{name}[/]", "", "", f"[red]broken: {reason}[/]", "", "")
     out.print(table)
     return 0
