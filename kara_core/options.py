@@ -52,7 +52,7 @@ def _type_name(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is tuple:
+    if origin in (tuple, list):
         return "a list"
     if tp is Path:
         return "a path"
@@ -86,11 +86,18 @@ def coerce(value: Any, tp: Any, where: str, meta: Mapping[str, Any] | None = Non
         ):
             raise OptionError(f"{where}: expected {_type_name(tp)}, got {describe(value)}")
         return value
-    if origin is tuple:
+    if origin in (tuple, list):
         if not isinstance(value, list | tuple):
             raise OptionError(f"{where}: expected a list, got {describe(value)}")
-        (item_type, *_rest) = typing.get_args(tp)
-        return tuple(coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:  # tuple[int, int]: fixed
+            if len(value) != len(args):
+                raise OptionError(f"{where}: expected a list of {len(args)}, got {len(value)}")
+            return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in
+                         enumerate(zip(value, args, strict=True)))
+        item_type = args[0] if args else Any
+        items = [coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return build(tp, value, where)
     if tp is bool:
@@ -176,3 +183,31 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): to_plain(v) for k, v in obj.items()}
     return obj
+
+
+def options_class_problem(cls: Any) -> str | None:
+    """What is wrong with a component's ``Options`` class, or ``None``: checked when the
+    component is registered, so an author's mistake is the author's error, not a user's.
+
+    It must be a frozen dataclass (options are shared between variants), every field of a
+    supported type, and every default valid for its own type."""
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        return "Options must be a dataclass"
+    if not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        return "Options must be a frozen dataclass (@dataclass(frozen=True))"
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # a bad annotation names no field by itself
+        return f"Options annotations cannot be read ({type(exc).__name__}: {exc})"
+    for fld in dataclasses.fields(cls):
+        if fld.default is not dataclasses.MISSING:
+            default = fld.default
+        elif fld.default_factory is not dataclasses.MISSING:
+            default = fld.default_factory()
+        else:
+            continue
+        try:
+            coerce(default, hints[fld.name], f"Options.{fld.name} default", fld.metadata)
+        except OptionError as exc:
+            return str(exc)
+    return None

@@ -16,8 +16,9 @@ from typing import Any
 import pluggy
 
 from kara_core import hookspecs
-from kara_core.components import COMPONENT_KINDS
+from kara_core.components import BASE_CLASSES, COMPONENT_KINDS
 from kara_core.errors import PluginError
+from kara_core.options import options_class_problem
 from kara_core.registry import Registry
 
 ENTRY_POINT_GROUP = "kara"
@@ -148,6 +149,12 @@ def _fill_registry(plugins: Plugins) -> None:
             owner = impl.plugin_name
 
             def register(cls: Any, _kind: str = kind, _owner: str = owner) -> None:
+                base = BASE_CLASSES[_kind]
+                is_component = isinstance(cls, type) and issubclass(cls, base)
+                problem = options_class_problem(cls.Options) if is_component else None
+                if problem is not None:
+                    raise PluginError(f"plugin {_owner!r}: {_kind[:-1]} "
+                                      f"{getattr(cls, 'name', cls)!r}: {problem}")
                 plugins.registry.add(_kind, cls, _owner)
 
             try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from kara_core.components import NoOptions, RoundTripTolerance, Transform
-from kara_core.errors import PluginError
+from kara_core.config import load_config
+from kara_core.errors import ConfigError, PluginError
 from kara_core.hookspecs import hookimpl
 from kara_core.plugins import get_plugin_manager
 from tests.support.cli import run_kara
@@ -244,3 +247,57 @@ def test_two_plugins_offering_a_default_make_the_user_choose():
     with pytest.raises(KeyError, match=r"several plugins offer a default transform.*"
                        r"'other_default' by plugin 'inline'.*set transform\.type"):
         registry.default("transforms")
+
+
+def _transform_with(options_cls: type) -> type:
+    class WithOptions(Echo):
+        name = "with_options"
+        Options = options_cls
+
+    return WithOptions
+
+
+def _register_transform(cls: type) -> object:
+    class Plugin:
+        @hookimpl
+        def kara_register_transforms(self, register):
+            register(cls)
+
+    return get_plugin_manager(extra_plugins=(("author", Plugin()),))
+
+
+def test_options_mistakes_are_the_authors_error_at_registration():
+    @dataclass
+    class Mutable:
+        bins: int = 4
+
+    @dataclass(frozen=True)
+    class WrongDefault:
+        bins: int = "four"  # type: ignore[assignment]
+
+    with pytest.raises(PluginError, match=r"plugin 'author': transform 'with_options': "
+                       r"Options must be a frozen dataclass"):
+        _register_transform(_transform_with(Mutable))
+    with pytest.raises(PluginError, match=r"'with_options': Options.bins default: "
+                       r"expected int, got 'four'"):
+        _register_transform(_transform_with(WrongDefault))
+
+
+def test_list_literal_and_optional_options_reach_the_component(tmp_path):
+    @dataclass(frozen=True)
+    class Rich:
+        sizes: list[int] = field(default_factory=lambda: [1, 2])
+        pair: tuple[int, float] = (1, 2.0)
+        mode: Literal["a", "b"] = "a"
+        limit: float | None = None
+
+    plugins = _register_transform(_transform_with(Rich))
+    config = tmp_path / "kara.yaml"
+    config.write_text("transform: {type: with_options, options: {sizes: [3, 4, 5], "
+                      "pair: [2, 3], mode: b, limit: 0.5}}\n")
+    options = load_config(config, plugins.registry).base.transform.options
+    assert options == Rich(sizes=[3, 4, 5], pair=(2, 3.0), mode="b", limit=0.5)
+    config.write_text("transform: {type: with_options, options: {pair: [1]}}\n")
+    with pytest.raises(ConfigError, match=r"transform.options.pair: expected a "
+                       r"list of 2, got 1"):
+        load_config(config, plugins.registry)
