@@ -18,6 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: setup tools run test test-long lint bench clean help
 
 help:
+	@echo "make setup      create .venv, install Kara and lame (make run and make test do it too)"
 	@echo "make run        set up, then kara run $(CONFIG) on the bundled demo songs"
 	@echo "make test       set up, then lint (ruff, mypy) and the whole test suite"
 	@echo "make test-long  the test suite plus the long fault-injection tests"

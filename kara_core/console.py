@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 _CONSOLES: dict[str, Any] = {}
 
+PIPED_WIDTH = 200
+"""Width of tables written to a pipe or file, where no terminal says how wide to be."""
+
 DEBUG_ENV = "KARA_DEBUG"
 """The one debug channel: set by ``kara --debug`` (or by the user), inherited by every worker
 process, read through :func:`debugging`."""
@@ -47,6 +50,9 @@ def __getattr__(name: str) -> Any:
         from rich.console import Console
 
         console = Console(stderr=name == "err", highlight=False, soft_wrap=True)
+        if not console.is_terminal and not os.environ.get("COLUMNS"):
+            # piped (`kara plugins | cat`, a log file): rich would cut tables at 80 columns
+            console.width = PIPED_WIDTH
         _CONSOLES[name] = console
     return console
 
@@ -72,7 +78,31 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def safe_text(text: str) -> str:
+    """``text`` fit for a terminal and for any encoding: control characters (an ``ESC[2J``
+    in a file name would clear the screen, a newline would split the one line) and the
+    surrogates that stand for a file name's non-UTF-8 bytes are shown as escapes
+    (``\\x1b``, ``\\xe9``); everything printable is left alone."""
+    if text.isprintable():
+        return text
+    parts = []
+    for char in text:
+        code = ord(char)
+        if char.isprintable() or char == " ":
+            parts.append(char)
+        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for byte code - 0xDC00
+            parts.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            parts.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            parts.append(f"\\u{code:04x}")
+        else:
+            parts.append(f"\\U{code:08x}")
+    return "".join(parts)
+
+
 def _escape(text: str) -> str:
+    """Rich markup characters and control characters escaped (see :func:`safe_text`)."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(safe_text(text))

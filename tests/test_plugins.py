@@ -301,3 +301,16 @@ def test_list_literal_and_optional_options_reach_the_component(tmp_path):
     with pytest.raises(ConfigError, match=r"transform.options.pair: expected a "
                        r"list of 2, got 1"):
         load_config(config, plugins.registry)
+
+
+def test_piped_tables_are_not_cut_at_80_columns():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-m", "kara_core", "plugins"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "kara_transforms" in line)
+    assert "fft, mel, raw, stft" in row  # one row, not folded into an 80-column box
