@@ -5,11 +5,14 @@ dies, so a lock left by a killed run is stale by construction and the next run t
 over; the file only carries the holder's pid and command for the waiting message. A second
 process waits, saying who holds the lock, and gives up with a one-line error after
 ``KARA_LOCK_TIMEOUT`` seconds (default: wait as long as it takes; Ctrl-C stops waiting).
+On a read-only folder the lock file is opened for reading (``flock`` needs no write), and
+on a read-only file system without one no lock is needed: nobody can write there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -17,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from kara_core.errors import KaraError
 
@@ -63,14 +67,24 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        writable = True
     except OSError as exc:
-        raise KaraError(f"{folder}: cannot create lock file ({exc.strerror or exc})") from exc
+        handle = _read_only_handle(folder, exc)
+        writable = False
+        if handle is None:  # a read-only file system: no writer can race this process
+            _held[key] = 1
+            try:
+                yield
+            finally:
+                _held.pop(key, None)
+            return
     try:
         _acquire(handle, folder, purpose)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "command": purpose}))
-        handle.flush()
+        if writable:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "command": purpose}))
+            handle.flush()
         _held[key] = 1
         try:
             yield
@@ -78,6 +92,19 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
             _held.pop(key, None)
     finally:
         handle.close()  # closing releases the flock
+
+
+def _read_only_handle(folder: Path, error: OSError) -> Any:
+    """The lock file opened for reading (``flock`` works on it) when it cannot be opened
+    for writing; ``None`` on a read-only file system without one. Any other failure is the
+    one-line :class:`KaraError`."""
+    try:
+        return open(folder / LOCK_NAME, encoding="utf-8")
+    except OSError:
+        pass
+    if error.errno == errno.EROFS and folder.is_dir():
+        return None
+    raise KaraError(f"{folder}: cannot create lock file ({error.strerror or error})") from error
 
 
 def _acquire(handle: object, folder: Path, purpose: str) -> None:
@@ -101,3 +128,22 @@ def _acquire(handle: object, folder: Path, purpose: str) -> None:
             print(f"waiting: {folder} is in use by {holder} ...", file=sys.stderr, flush=True)
             told = True
         time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def held_unless_busy(folder: Path) -> Iterator[str | None]:
+    """Take the lock of an existing ``folder`` without waiting: yields ``None`` while it is
+    held, or who holds it (``pid 12 (kara train base)``) when another process does."""
+    try:
+        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise KaraError(f"{folder}: cannot lock ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield _holder(folder / LOCK_NAME)
+            return
+        yield None
+    finally:
+        handle.close()
