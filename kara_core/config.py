@@ -53,14 +53,21 @@ class TrainConfig:
     stride: int | None = field(default=None, metadata={"min": 1, "max": 1_000_000})
     steps_per_epoch: int | None = field(default=None, metadata={"min": 1, "max": 10_000_000})
     baselines: tuple[str, ...] | None = None
+    judge_seconds: float = field(default=6.0, metadata={"min": 0.0, "max": 60.0})
+    """Seconds generated from a held-out prompt after every epoch and measured on the audio
+    (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
+    0 turns this off (the lowest val_loss is kept then)."""
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
     """What to generate after training."""
 
-    seconds: float = field(default=10.0, metadata={"min": 0.1, "max": 3600.0})
+    seconds: float = field(default=30.0, metadata={"min": 0.1, "max": 3600.0})
     prompt_seconds: float = field(default=2.0, metadata={"min": 0.0, "max": 3600.0})
+    prompts: int = field(default=6, metadata={"min": 1, "max": 100})
+    """Prompts generated from (different held-out songs where there are enough), each
+    measured; the table shows the median and the worst."""
     temperature: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
     mp3: bool = False

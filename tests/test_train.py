@@ -51,7 +51,12 @@ def test_metrics_put_the_model_beside_both_baselines(trained):
     assert metrics["skill_vs_mean"] == pytest.approx(1 - metrics["val_loss"] / base["mean"])
     assert metrics["epochs_completed"] == 2 and metrics["resumed_from_epoch"] is None
     assert len(metrics["history"]["val_loss"]) == 2
-    assert metrics["val_loss"] == pytest.approx(min(metrics["history"]["val_loss"]))
+    # the kept epoch is the one that generates best (train.judge_seconds), not the lowest
+    # val_loss; its val_loss is what the metrics report
+    best = metrics["training"]["best_epoch"]
+    assert metrics["val_loss"] == pytest.approx(metrics["history"]["val_loss"][best - 1])
+    scores = metrics["training"]["judge"]["per_epoch"]["score"]
+    assert len(scores) == 2 and metrics["training"]["best_by"] == "generation"
     on_disk = json.loads((variant.run_dir / "metrics.json").read_text())
     assert on_disk["val_loss"] == metrics["val_loss"] and on_disk["baselines"] == base
     assert list((variant.run_dir / "tensorboard").glob("events.out.tfevents.*"))

@@ -124,6 +124,9 @@ class Yardstick:
     pair_distance: float
     level_db: float
     excerpts: int
+    excerpt_seconds: float = math.nan
+    """The real excerpts' median length: ``seconds``, unless the songs are shorter than
+    twice that (see :func:`real_excerpts`)."""
 
     @property
     def lag(self) -> int:
@@ -142,7 +145,9 @@ def real_excerpts(
     seed: int = 0,
 ) -> list[np.ndarray]:
     """``count`` excerpts of ``seconds`` from ``songs`` (mono waves), spread over the songs
-    in turn at seeded random offsets; a song shorter than ``seconds`` is used whole."""
+    in turn at seeded random offsets. An excerpt is at most half its song: an excerpt that
+    is the whole song is the reference itself (a Fréchet distance of 0 and two identical
+    excerpts), which would turn every ratio into a division by almost nothing."""
     usable = [np.asarray(s, np.float32) for s in songs if len(s) > 0]
     if not usable:
         raise ValueError("no held-out audio to measure against")
@@ -151,8 +156,9 @@ def real_excerpts(
     found = []
     for number in range(count):
         song = usable[number % len(usable)]
-        start = int(rng.integers(0, max(1, len(song) - length + 1)))
-        found.append(song[start : start + length])
+        size = min(length, max(1, len(song) // 2))
+        start = int(rng.integers(0, max(1, len(song) - size + 1)))
+        found.append(song[start : start + size])
     return found
 
 
@@ -167,7 +173,8 @@ def yardstick(
     if not whole:
         raise ValueError("no held-out audio to measure against")
     mean, cov = _stats(np.concatenate([_with_deltas(f) for f in whole]))
-    clips = [mel_frames(x, rate) for x in real_excerpts(songs, rate, seconds, count, seed)]
+    excerpts = real_excerpts(songs, rate, seconds, count, seed)
+    clips = [mel_frames(x, rate) for x in excerpts]
     fds = [frechet_distance_from_stats(*_stats(_with_deltas(f)), mean, cov) for f in clips]
     hop = _analysis_hop(rate)
     lag = max(1, round(LOOP_LAG_S * rate / hop))
@@ -180,6 +187,7 @@ def yardstick(
         loop=float(np.median(loops)) if loops else float("nan"),
         pair_distance=float(np.median(pairs)) if pairs else float("nan"),
         level_db=level, excerpts=len(clips),
+        excerpt_seconds=float(np.median([len(x) for x in excerpts])) / rate,
     )
 
 
@@ -223,6 +231,46 @@ def collapse(measures: Mapping[str, float]) -> str | None:
     if low_loop:
         return f"loop: frames repeat earlier ones almost exactly (loop {loop:.2f})"
     return None
+
+
+def _outside(value: float, low: float, high: float) -> float:
+    """How far ``value`` lies outside ``[low, high]`` (0 inside)."""
+    return max(0.0, low - value, value - high)
+
+
+SCORE_LEVEL_DB = 12.0
+"""Level differences up to this many dB cost nothing in :func:`generation_score`."""
+
+
+def generation_score(measures: Mapping[str, float]) -> float:
+    """One number for "how well does this clip generate", lower is better, 0 when the clip
+    meets every target; what the training monitor keeps the best checkpoint by.
+
+    The sum of each measure's distance to its target range, in natural-log units (so that
+    being twice too far costs the same whatever the measure)::
+
+        score = dist(ln spread, [ln 0.8, ln 1.2])        # smear, or erratic jumps
+              + max(0, ln 0.7 - ln loop)                 # exact loops, frozen frames
+              + max(0, ln fd_ratio - ln 0.8)             # unlike the music's sound
+              + max(0, |level_db| - 12) / 12             # far too quiet or too loud
+
+    A missing or non-finite measure (a silent clip has no loop distance) scores ``inf``.
+    Examples: real music about 0-0.2; a smear (spread 0.22, loop 0.15, fd_ratio 2.2) 3.8.
+    """
+    spread = float(measures.get("spread", math.nan))
+    loop = float(measures.get("loop", math.nan))
+    fd_ratio = float(measures.get("fd_ratio", math.nan))
+    level = float(measures.get("level_db", 0.0))
+    if not all(math.isfinite(v) for v in (spread, loop, fd_ratio, level)):
+        return math.inf
+    if spread <= 0 or loop <= 0:
+        return math.inf
+    spread_low, spread_high = TARGETS["spread"]
+    score = _outside(math.log(spread), math.log(spread_low), math.log(spread_high))
+    score += max(0.0, math.log(TARGETS["loop"][0]) - math.log(loop))
+    score += max(0.0, math.log(max(fd_ratio, 1e-12)) - math.log(TARGETS["fd_ratio"][1]))
+    score += max(0.0, abs(level) - SCORE_LEVEL_DB) / SCORE_LEVEL_DB
+    return float(score)
 
 
 WORST_IS_HIGHEST = {"fd_ratio", "silent"}

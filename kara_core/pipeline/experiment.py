@@ -110,10 +110,15 @@ def generate_and_evaluate(
 ) -> dict[str, Any]:
     """Generate, measure, plot and write the listening page; return the merged metrics.
 
-    Writes ``prompt.wav``, ``roundtrip.wav``, ``generated.wav`` (and ``generated.mp3``
-    when ``generate.mp3`` is on), ``spectrograms.png``, ``drift.png``, ``drift.json``,
-    ``loss.png`` (when a training history exists) and ``report.html``.
+    Continues ``generate.prompts`` prompts (:mod:`kara_core.pipeline.clips`; only the
+    user's with ``prompt_file``) and writes ``prompt.wav``, ``roundtrip.wav`` (both of the
+    first prompt), ``generated.wav``, ``generated-2.wav`` ... (and ``generated.mp3`` when
+    ``generate.mp3`` is on), ``spectrograms.png``, ``drift.png``, ``drift.json``,
+    ``loss.png`` (when a training history exists) and ``report.html``. The ``music``
+    section of metrics.json measures every clip; one line names each collapsed clip.
     """
+    from kara_core.console import print_warning
+    from kara_core.pipeline import clips as several
     from kara_core.pipeline import generate as gen
     from kara_core.pipeline.audit import roundtrip
     from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
@@ -125,26 +130,29 @@ def generate_and_evaluate(
     if prompt_file is not None:
         wave = gen.load_prompt_file(prompt_file, variant)
         cap = int(gen.MAX_ROUNDTRIP_SECONDS * rate)
-        prompt = gen.PromptAudio(wave=wave[:cap], source=str(prompt_file), held_out=False)
+        prompts = [gen.PromptAudio(wave=wave[:cap], source=str(prompt_file), held_out=False)]
     else:
-        prompt = gen.heldout_prompt(features, transform, variant)
+        prompts = several.heldout_prompts(features, transform, variant)
+        if not prompts[0].held_out:
+            note(f"{variant.name}: no song is held out: the prompts and the real music the "
+                 "audio is measured against come from training songs")
+    prompt = prompts[0]
     length = seconds if seconds is not None else variant.generate.seconds
-    note(f"{variant.name}: generating {length:g} s from {Path(prompt.source).name}")
-    generation = gen.generate_audio(
-        model, transform, features, prompt.wave, rate=rate,
-        prompt_seconds=variant.generate.prompt_seconds, seconds=length,
-        temperature=variant.generate.temperature, seed=variant.generate.seed,
-    )
-    if generation.clipped_fraction > 0.001:
-        note(f"{variant.name}: {generation.clipped_fraction:.1%} of the generated features left "
-             "the training songs' range and were limited to it (lower generate.temperature?)")
-    if generation.peak_normalised:
-        note(f"{variant.name}: generated audio peaked at {generation.peak:.2f}; scaled to 0.99")
-    files = ["prompt.wav", "roundtrip.wav", "generated.wav"]
+    sources = sorted({Path(p.source).name for p in prompts})
+    note(f"{variant.name}: generating {len(prompts)} x {length:g} s from "
+         f"{', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}")
+    made = several.generate_clips(model, transform, features, prompts, variant, length)
+    generation = made.generations[0]
+    for line in made.notes(variant.name):
+        note(line)
     write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
     restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
     write_wav(run_dir / "roundtrip.wav", restored, rate)
-    write_wav(run_dir / "generated.wav", generation.wave, rate)
+    files = ["prompt.wav", "roundtrip.wav"]
+    for number, clip in enumerate(made.generations):
+        files.append(several.clip_file(number))
+        write_wav(run_dir / files[-1], clip.wave, rate)
+    _remove_stale_clips(run_dir, len(made.generations))
     if variant.generate.mp3:
         gen.write_audio(run_dir / "generated.mp3", generation.wave, rate,
                         variant.build_decoders())
@@ -158,6 +166,13 @@ def generate_and_evaluate(
         features, transform, rate, variant.generate.prompt_seconds, length
     )
     evaluation = evaluate_audio(generation.wave, reference, rate, real=real)
+    waves, held_out = gen.heldout_waves(features, transform, rate)
+    music = several.evaluate_music(made, waves, rate, held_out=held_out)
+    for line in several.collapse_lines(variant.name, music, prompts):
+        print_warning(line)
+    if music["yardstick"]["excerpt_seconds"] < music["seconds"] - 0.01:
+        note(f"{variant.name}: the held-out songs are shorter than twice {length:g} s: the "
+             f"real music is measured in excerpts of {music['yardstick']['excerpt_seconds']:g} s")
     songs, _held_out = gen.heldout_songs(features)
     prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
     drift = drift_curve(
@@ -178,8 +193,10 @@ def generate_and_evaluate(
         "transform": transform.describe(),
         "model": variant.model.type,
         "roundtrip": ceiling,
-        "generation": gen.generation_record(generation, prompt, variant, files),
+        "generation": {**gen.generation_record(generation, prompt, variant, files),
+                       "prompts": len(prompts)},
         "evaluation": evaluation,
+        "music": music,
     })
     write_plots(variant, metrics, drift, transform.hop, {
         "prompt": generation.prompt_wave, "round trip": restored,
@@ -189,6 +206,16 @@ def generate_and_evaluate(
 
     write_variant_report(run_dir, metrics)
     return metrics
+
+
+def _remove_stale_clips(run_dir: Path, count: int) -> None:
+    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
+    import re
+
+    for path in run_dir.glob("generated-*.wav"):
+        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
+        if match and int(match.group(1)) > count:
+            path.unlink(missing_ok=True)
 
 
 def write_plots(

@@ -40,11 +40,14 @@ class PromptAudio:
         excerpt (or the user's file); the prompt is its first ``prompt_seconds``.
     :ivar source: the file it came from, for the record.
     :ivar held_out: False when no held-out song exists and a training song was used.
+    :ivar offset: where ``wave`` starts, in seconds from the start of the song's held-out
+        part (0 for the first prompt of a song; later prompts of one song start later).
     """
 
     wave: np.ndarray
     source: str
     held_out: bool
+    offset: float = 0.0
 
 
 @dataclass
@@ -110,14 +113,18 @@ def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
     raise KaraError(f"{path}: cannot decode the prompt ({'; '.join(reasons)})")
 
 
-def song_excerpt(song: Any, hop: int, rate: int, seconds: float | None = None) -> np.ndarray:
+def song_excerpt(
+    song: Any, hop: int, rate: int, seconds: float | None = None, offset: float = 0.0,
+) -> np.ndarray:
     """The held-out part of a cached song as audio: samples ``start*hop`` to ``stop*hop``
-    of its wav (frames ``start:stop`` of its cache), at most ``seconds`` long."""
+    of its wav (frames ``start:stop`` of its cache), from ``offset`` seconds into that part
+    on, at most ``seconds`` long."""
     wave = read_mono(Path(song.wav), rate)
     first = max(0, int(song.start) * int(hop))
     last = min(wave.shape[0], int(song.stop) * int(hop))
     if last <= first:
         last = wave.shape[0]
+    first = min(first + max(0, round(offset * rate)), max(first, last - 1))
     if seconds is not None:
         last = min(last, first + max(1, round(seconds * rate)))
     return np.ascontiguousarray(wave[first:last])
@@ -142,20 +149,30 @@ def heldout_prompt(features: Any, transform: Transform, variant: VariantConfig) 
     return PromptAudio(wave=wave, source=str(song.source), held_out=held_out)
 
 
-def heldout_reference(
-    features: Any, transform: Transform, rate: int, max_seconds: float = 120.0
-) -> np.ndarray:
-    """Held-out audio to compare generated audio with: the validation songs, up to
-    ``max_seconds`` in total (the training songs when nothing is held out)."""
-    songs, _held_out = heldout_songs(features)
-    parts: list[np.ndarray] = []
+def heldout_waves(
+    features: Any, transform: Transform, rate: int, max_seconds: float = 600.0,
+) -> tuple[list[np.ndarray], bool]:
+    """``(each held-out song's audio, held out?)``, at most ``max_seconds`` in all: real
+    music to measure generated audio against (the training songs when none is held out)."""
+    songs, held_out = heldout_songs(features)
+    waves: list[np.ndarray] = []
     remaining = max_seconds
     for song in songs:
         if remaining <= 0:
             break
         part = song_excerpt(song, transform.hop, rate, remaining)
-        parts.append(part)
+        if part.size:
+            waves.append(part)
         remaining -= part.shape[0] / rate
+    return waves, held_out
+
+
+def heldout_reference(
+    features: Any, transform: Transform, rate: int, max_seconds: float = 120.0
+) -> np.ndarray:
+    """Held-out audio to compare generated audio with: the validation songs, up to
+    ``max_seconds`` in total (the training songs when nothing is held out)."""
+    parts, _held_out = heldout_waves(features, transform, rate, max_seconds)
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 

@@ -90,6 +90,47 @@ def _players(run_dir: Path, prefix: str = "") -> str:
     return '<div class="players">' + "".join(figures) + "</div>"
 
 
+CLIP_MEASURES = (("fd_ratio", ".2f"), ("spread", ".2f"), ("loop", ".2f"),
+                 ("level_db", "+.1f"), ("silent", ".2f"))
+
+
+def _clips_html(run_dir: Path, music: Any) -> str:
+    """Every prompt's clip: a player, where the prompt came from, its measures (whole clip,
+    and in brackets its last seconds) and the collapse diagnosis, if any."""
+    if not isinstance(music, dict) or not isinstance(music.get("clips"), list):
+        return ""
+
+    def number(value: Any, fmt: str) -> str:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return format(float(value), fmt) if ok else "—"
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in (
+        "clip", "prompt from", "listen", *(k for k, _f in CLIP_MEASURES), "collapse"))
+    rows = []
+    for clip in music["clips"]:
+        if not isinstance(clip, dict):
+            continue
+        name = str(clip.get("file", ""))
+        player = (f'<audio controls preload="metadata" src="{escape(quote(name))}"></audio>'
+                  if name and (run_dir / name).is_file() else "")
+        found = clip.get("last_10s")
+        last: dict[str, Any] = found if isinstance(found, dict) else {}
+        cells = [f"<td>{escape(name)}</td>",
+                 f"<td>{escape(Path(str(clip.get('source', ''))).name)} at "
+                 f"{escape(number(clip.get('offset_seconds'), '.1f'))} s</td>",
+                 f"<td>{player}</td>"]
+        cells += [f'<td class="n">{escape(number(clip.get(k), f))} '
+                  f"({escape(number(last.get(k), f))})</td>" for k, f in CLIP_MEASURES]
+        cells.append(f"<td>{escape(str(clip.get('collapse') or ''))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    tail = music.get("last_10s")
+    last_seconds = tail.get("seconds", 10) if isinstance(tail, dict) else 10
+    return (f"<h2>Every prompt</h2><p>Measured on the audio against real excerpts of the "
+            f"held-out songs (1 = like the music); in brackets, the clip's last "
+            f"{escape(str(last_seconds))} s.</p>"
+            f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>")
+
+
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(data, dict):
         rows: list[tuple[str, str]] = []
@@ -110,6 +151,7 @@ def variant_report_html(run_dir: Path, metrics: dict[str, Any]) -> str:
         parts.append(f'<p class="failed">failed: {escape(record.error or "")}</p>')
     parts.append("<h2>Listen</h2>" + LEGEND + _players(run_dir))
     parts.append("<h2>Summary</h2>" + _table_html([record], lambda _r: None, lambda _r: "."))
+    parts.append(_clips_html(run_dir, metrics.get("music")))
     for label, name in IMAGE_FILES:
         if (run_dir / name).is_file():
             parts.append(f"<h2>{escape(label)}</h2>"

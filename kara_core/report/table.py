@@ -70,15 +70,34 @@ def _magnitude(value: Any) -> str:
     return format(float(value), ".0f" if size >= 100 else ".1f" if size >= 10 else ".3f")
 
 
+def _check(value: Any) -> str:
+    """``✓`` for True (meets the targets), ``✗`` for False, ``—`` when not measured."""
+    return "—" if not isinstance(value, bool) else ("✓" if value else "✗")
+
+
 @dataclass(frozen=True)
 class Column:
-    """A table column: its key in JSON/CSV, its header and where its value lives."""
+    """A table column: its key in JSON/CSV, its header and where its value lives.
+
+    A column with a ``worst`` path shows ``median (worst)``, e.g. ``0.91 (0.62)``; JSON and
+    CSV carry the worst as ``<key>_worst`` beside it.
+    """
 
     key: str
     header: str
     path: str
     show: Callable[[Any], str]
     scale: float = 1.0
+    worst: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its keys in JSON and CSV: ``key``, then ``key_worst`` for a median column."""
+        return (self.key, f"{self.key}_worst") if self.worst else (self.key,)
+
+    def worst_value(self, record: RunRecord) -> Any:
+        """The worst clip's value of a median column (``None`` when missing or no such)."""
+        return _get(record.metrics, self.worst) if self.worst else None
 
     def value(self, record: RunRecord) -> Any:
         """The raw value (scaled, e.g. fractions to percent), ``None`` when missing."""
@@ -101,6 +120,8 @@ class Column:
             return _short_path(record.run_dir)
         if self.key in ("variant", "transform"):
             return str(value) if value is not None else "—"
+        if self.worst and value is not None:
+            return f"{self.show(value)} ({self.show(self.worst_value(record))})"
         return self.show(value)
 
 
@@ -112,9 +133,20 @@ def _short_path(path: Path) -> str:
         return str(path)
 
 
+def _music(key: str, header: str, show: Callable[[Any], str]) -> Column:
+    return Column(key, header, f"music.summary.median.{key}", show,
+                  worst=f"music.summary.worst.{key}")
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("variant", "variant", "variant", str),
     Column("transform", "transform", "transform", str),
+    _music("fd_ratio", "fd_ratio\n(worst)", _number(".2f")),
+    _music("spread", "spread\n(worst)", _number(".2f")),
+    _music("loop", "loop\n(worst)", _number(".2f")),
+    Column("diversity", "diver-\nsity", "music.diversity", _number(".2f")),
+    _music("level_db", "level dB\n(worst)", _number("+.0f")),
+    Column("targets", "tar-\ngets", "music.meets_targets", _check),
     Column("roundtrip_snr_db", "round trip\nSNR dB", "roundtrip.snr_db", _number(".1f")),
     Column("roundtrip_spectral_convergence", "round trip\nspec. conv.",
            "roundtrip.spectral_convergence", _number(".3g")),
@@ -128,11 +160,30 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+MUSIC_NOTE = (
+    "fd_ratio, spread, loop, level: median over the prompts (worst clip in brackets), "
+    "measured on the generated audio against real excerpts of the held-out songs (1 = like "
+    "the music); targets ✓: medians spread 0.8-1.2, loop ≥ 0.7, fd_ratio ≤ 0.8 and no clip "
+    "collapsing"
+)
+"""Printed under the table: how to read its headline columns."""
+
+
 def summary(record: RunRecord) -> dict[str, Any]:
-    """The table's values for one record, by column key (plus status and error)."""
-    values = {column.key: column.value(record) for column in COLUMNS}
+    """The table's values for one record, by column key (plus status and error); a median
+    column's worst clip under ``<key>_worst``."""
+    values: dict[str, Any] = {}
+    for column in COLUMNS:
+        values[column.key] = column.value(record)
+        if column.worst:
+            values[f"{column.key}_worst"] = column.worst_value(record)
     values.update(status=record.status, error=record.error)
     return values
+
+
+def fields() -> list[str]:
+    """The CSV header: every column's keys, then status and error."""
+    return [key for column in COLUMNS for key in column.keys] + ["status", "error"]
 
 
 # --------------------------------------------------------------------------- loading
@@ -195,50 +246,63 @@ def print_table(records: Sequence[RunRecord], console: Console, title: str = "")
     from rich.markup import escape as rich_escape
     from rich.measure import Measurement
 
-    wide = _wide_table(records, title)
+    columns = shown_columns(records)
+    wide = _wide_table(records, title, columns)
     natural = Measurement.get(console, console.options.update_width(10_000), wide).maximum
     fits = natural <= console.width
-    console.print(wide if fits else _tall_table(records, title))
+    console.print(wide if fits else _tall_table(records, title, columns))
+    if len(columns) == len(COLUMNS):
+        console.print(MUSIC_NOTE, style="dim", highlight=False, soft_wrap=False)
     for record in records:
         if record.status == "failed":
             console.print(f"[red]{rich_escape(record.variant)} failed:[/] "
                           f"{rich_escape(record.error or 'unknown error')}")
 
 
-def _cells(record: RunRecord) -> list[str]:
+def shown_columns(records: Sequence[RunRecord]) -> tuple[Column, ...]:
+    """The terminal table's columns: all of them, but the music columns only when some
+    record was measured on the audio (records of older runs have no ``music`` section)."""
+    if any(isinstance(r.metrics.get("music"), dict) for r in records):
+        return COLUMNS
+    return tuple(c for c in COLUMNS if not c.path.startswith("music."))
+
+
+
+def _cells(record: RunRecord, columns: Sequence[Column]) -> list[str]:
     from rich.markup import escape as rich_escape
 
-    cells = [rich_escape(column.text(record)) for column in COLUMNS]
+    cells = [rich_escape(column.text(record)) for column in columns]
     if record.status == "failed":
         cells[0] = f"[red]{cells[0]} (failed)[/]"
     return cells
 
 
-def _wide_table(records: Sequence[RunRecord], title: str) -> Any:
+def _wide_table(records: Sequence[RunRecord], title: str, columns: Sequence[Column]) -> Any:
     from rich import box
     from rich.table import Table
 
     table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in COLUMNS:
+    for column in columns:
         numeric = column.key not in TEXT_WIDTHS
         table.add_column(column.header, justify="right" if numeric else "left",
                          overflow="fold", no_wrap=numeric, max_width=TEXT_WIDTHS.get(column.key))
     for record in records:
-        table.add_row(*_cells(record))
+        table.add_row(*_cells(record, columns))
     return table
 
 
-def _tall_table(records: Sequence[RunRecord], title: str) -> Any:
+def _tall_table(records: Sequence[RunRecord], title: str, columns: Sequence[Column]) -> Any:
     from rich import box
     from rich.table import Table
 
     table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
-    rows = [_cells(record) for record in records]
+    rows = [_cells(record, columns) for record in records]
     table.add_column("variant", no_wrap=True)
     for cells in rows:
         table.add_column(cells[0], justify="right", overflow="fold")
-    for i, column in enumerate(COLUMNS[1:], 1):
-        table.add_row(column.header.replace("\n", " "), *(cells[i] for cells in rows))
+    for i, column in enumerate(columns[1:], 1):
+        label = column.header.replace("-\n", "").replace("\n", " ")
+        table.add_row(label, *(cells[i] for cells in rows))
     return table
 
 
@@ -265,8 +329,7 @@ def _finite(data: Any) -> Any:
 def to_csv(records: Sequence[RunRecord]) -> str:
     """The table as CSV: one row per variant, raw numbers, then status and error."""
     buffer = io.StringIO()
-    keys = [column.key for column in COLUMNS] + ["status", "error"]
-    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields(), lineterminator="\n")
     writer.writeheader()
     for record in records:
         writer.writerow({k: ("" if v is None else v) for k, v in summary(record).items()})

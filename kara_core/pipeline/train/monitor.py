@@ -2,15 +2,23 @@
 
 :class:`EpochMonitor` is the :class:`kara_core.components.TrainingMonitor` the train stage
 hands to ``Model.fit``: it shows progress with the loss, scores the model closed loop on
-the validation windows (that score is ``val_loss``), writes a checkpoint and TensorBoard
-scalars, keeps the best epoch, stops early after ``patience`` epochs without improvement,
-and stops at once when the loss becomes NaN or infinite (the last good checkpoint stays).
+the validation windows (that score is ``val_loss``), has a *judge* generate a short clip
+from a held-out prompt and measure it on the audio (:mod:`kara_core.pipeline.train.judge`),
+writes a checkpoint and TensorBoard scalars (and the clip), keeps the best epoch, stops
+early after ``patience`` epochs without a new best, and stops at once when the loss
+becomes NaN or infinite (the last good checkpoint stays).
+
+The best epoch is the one that *generates* best: the lowest generation score
+(:func:`kara_core.measures.music.generation_score`; 0 meets every target), ties (e.g. two
+epochs both meeting the targets) going to the lower ``val_loss``. Without a judge
+(``train.judge_seconds: 0``) it is the lowest ``val_loss``. The checkpoint state records
+the best score, so a resumed run compares new epochs with the same best.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +31,8 @@ if TYPE_CHECKING:
     from kara_core.pipeline.train.checkpoints import CheckpointStore
 
 SCORE_BATCH = 256
+JUDGED = ("score", "fd_ratio", "spread", "loop", "level_db", "silent")
+"""The judge's measures kept per epoch (``judged`` in the state) and sent to TensorBoard."""
 
 
 def score(
@@ -49,12 +59,16 @@ class EpochMonitor(TrainingMonitor):
     :param state: the training state restored from the checkpoint resumed from (history,
         best val_loss and epoch, epochs without improvement); empty for a fresh run.
     :param identity: recorded in every checkpoint (architecture signature, data identity).
+    :param judge: ``judge(model) -> dict`` with ``score`` (lower is better), the measures
+        of :data:`JUDGED`, and optionally ``audio`` and ``rate`` for TensorBoard; ``None``
+        keeps the lowest val_loss instead.
     """
 
     def __init__(
         self, *, val: WindowSource, store: CheckpointStore | None, epochs: int,
         patience: int, state: Mapping[str, Any], identity: Mapping[str, Any],
         bar: Any, log_dir: Path | None, label: str,
+        judge: Callable[[Model], Mapping[str, Any]] | None = None,
     ) -> None:
         self.val = val
         self.store = store
@@ -69,6 +83,13 @@ class EpochMonitor(TrainingMonitor):
         self.wait = int(state.get("wait", 0))
         self.completed = int(state.get("epoch", 0))
         self.untrained_val: float | None = state.get("untrained_val_loss")
+        self.judge = judge
+        self.judged: dict[str, list[float | None]] = {
+            k: list(v) for k, v in dict(state.get("judged") or {}).items()
+        }
+        best_score = state.get("best_generation_score")
+        self.best_score = float(best_score) if isinstance(best_score, int | float) else math.inf
+        self.judge_seconds = 0.0
         self.bar = bar
         self.task: Any = None
         self.log_dir = log_dir
@@ -115,9 +136,13 @@ class EpochMonitor(TrainingMonitor):
         self.completed = epoch + 1
         self.history.setdefault("loss", []).append(loss)
         self.history.setdefault("val_loss", []).append(val_loss)
-        improved = val_loss < self.best_val
+        judged = self._judge()
+        generation = float(judged["score"]) if judged is not None else math.nan
+        improved = self.better(generation, val_loss)
         if improved:
             self.best_val, self.best_epoch, self.wait = val_loss, self.completed, 0
+            if judged is not None:
+                self.best_score = generation if math.isfinite(generation) else math.inf
         else:
             self.wait += 1
         if self.patience and self.wait >= self.patience and self.completed < self.epochs:
@@ -125,15 +150,16 @@ class EpochMonitor(TrainingMonitor):
             self.stop_requested = True
         if self.store is not None:
             self.store.save(self.model, self.state(), is_best=improved)
-        self._log_scalars(loss, val_loss)
+        self._log_scalars(loss, val_loss, judged)
         mark = "  (best)" if improved else ""
         self._print(
             f"{self.label} epoch {self.completed}/{self.epochs}: loss {loss:.4f}  "
-            f"val_loss {val_loss:.4f}{mark}"
+            f"val_loss {val_loss:.4f}{_judged_text(judged)}{mark}"
         )
         if self.stopped_early:
+            what = "the generation score" if self.judge is not None else "val_loss"
             self._print(
-                f"{self.label}: stopping early, val_loss has not improved for "
+                f"{self.label}: stopping early, {what} has not improved for "
                 f"{self.wait} epoch(s) (train.patience {self.patience})"
             )
 
@@ -142,6 +168,28 @@ class EpochMonitor(TrainingMonitor):
             self._writer.close()
         if self.task is not None:
             self.bar.remove_task(self.task)
+
+    # ------------------------------------------------------------------ judging
+
+    def better(self, score: float, val_loss: float) -> bool:
+        """Whether an epoch scoring ``score`` (NaN without a judge) and ``val_loss`` is a
+        new best: a lower generation score, or an equal one (both meeting the targets,
+        both non-finite) with a lower val_loss; without a judge, a lower val_loss."""
+        if self.judge is None:
+            return val_loss < self.best_val
+        score = score if math.isfinite(score) else math.inf
+        if score != self.best_score:
+            return score < self.best_score
+        return val_loss < self.best_val
+
+    def _judge(self) -> dict[str, Any] | None:
+        if self.judge is None or self.model is None:
+            return None
+        judged = dict(self.judge(self.model))
+        self.judge_seconds += float(judged.get("seconds", 0.0) or 0.0)
+        for key in JUDGED:
+            self.judged.setdefault(key, []).append(_finite(judged.get(key)))
+        return judged
 
     # ------------------------------------------------------------------ state
 
@@ -158,6 +206,10 @@ class EpochMonitor(TrainingMonitor):
             "wait": self.wait,
             "stopped_early": self.stopped_early,
             "untrained_val_loss": self.untrained_val,
+            "best_by": "generation" if self.judge is not None else "val_loss",
+            "generation_score": (self.judged.get("score") or [None])[-1],
+            "best_generation_score": self.best_score if math.isfinite(self.best_score) else None,
+            "judged": self.judged,
         }
 
     def _print(self, text: str) -> None:
@@ -167,7 +219,9 @@ class EpochMonitor(TrainingMonitor):
 
             console.print(escape(text), highlight=False)
 
-    def _log_scalars(self, loss: float, val_loss: float) -> None:
+    def _log_scalars(
+        self, loss: float, val_loss: float, judged: Mapping[str, Any] | None,
+    ) -> None:
         if self._writer is None:
             return
         import tensorflow as tf
@@ -175,4 +229,38 @@ class EpochMonitor(TrainingMonitor):
         with self._writer.as_default():
             tf.summary.scalar("loss", loss, step=self.completed)
             tf.summary.scalar("val_loss", val_loss, step=self.completed)
+            if judged is not None:
+                self._log_judged(tf, judged)
         self._writer.flush()
+
+    def _log_judged(self, tf: Any, judged: Mapping[str, Any]) -> None:
+        """``generation/<measure>`` scalars and the clip itself (``generation/audio``)."""
+        for key in JUDGED:
+            value = _finite(judged.get(key))
+            if value is not None:
+                tf.summary.scalar(f"generation/{key}", value, step=self.completed)
+        audio = judged.get("audio")
+        if audio is not None and np.size(audio):
+            clip = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)[None, :, None]
+            tf.summary.audio("generation/audio", clip, sample_rate=int(judged["rate"]),
+                             step=self.completed, max_outputs=1)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
+
+
+def _judged_text(judged: Mapping[str, Any] | None) -> str:
+    """``  gen 0.83 (spread 0.91 loop 0.72 fd 1.10)`` for the epoch line."""
+    if judged is None:
+        return ""
+
+    def show(key: str) -> str:
+        value = _finite(judged.get(key))
+        return format(value, ".2f") if value is not None else "—"
+
+    return (f"  gen {show('score')} (spread {show('spread')} loop {show('loop')} "
+            f"fd {show('fd_ratio')})")

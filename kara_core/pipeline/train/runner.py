@@ -39,6 +39,10 @@ class TrainingOutcome:
     reused: bool = False
     history: dict[str, list[float]] = field(default_factory=dict)
     untrained_val_loss: float | None = None
+    best_by: str = "val_loss"
+    best_generation_score: float | None = None
+    judged: dict[str, list[float | None]] = field(default_factory=dict)
+    judge_seconds: float = 0.0
 
     @property
     def train_loss(self) -> float | None:
@@ -57,6 +61,9 @@ class TrainingOutcome:
             stopped_early=bool(state.get("stopped_early", False)),
             history={k: list(v) for k, v in dict(state.get("history") or {}).items()},
             untrained_val_loss=state.get("untrained_val_loss"),
+            best_by=str(state.get("best_by", "val_loss")),
+            best_generation_score=state.get("best_generation_score"),
+            judged={k: list(v) for k, v in dict(state.get("judged") or {}).items()},
             **extra,
         )
 
@@ -90,10 +97,11 @@ def _mismatch(state: dict[str, Any], identity: dict[str, Any]) -> str | None:
 def fit_with_checkpoints(
     variant: VariantConfig, features: FeatureSet, model: Model, train: WindowSet,
     val: WindowSet, where: Placement, write_dir: Path, *, rebuild: bool, epochs: int,
-    show_progress: bool,
+    show_progress: bool, judge: Any = None,
 ) -> TrainingOutcome:
     """Train ``model`` to ``epochs`` epochs with checkpoints in ``write_dir``; on return
-    ``model`` holds the best epoch's weights, also exported to ``write_dir/model``."""
+    ``model`` holds the best epoch's weights, also exported to ``write_dir/model``.
+    ``judge`` (see :class:`EpochMonitor`) makes the best epoch the best-generating one."""
     from kara_core.pipeline.train.checkpoints import (
         CheckpointStore,
         export_model,
@@ -130,7 +138,7 @@ def fit_with_checkpoints(
                  " --rebuild trains again")
             return TrainingOutcome.of(latest.state, reused=True)
         outcome = _fit(variant, model, train, val, where, write_dir, store, latest, identity,
-                       epochs, show_progress)
+                       epochs, show_progress, judge)
         final = store.latest()
         if final is None:
             raise KaraError("training produced no checkpoint")
@@ -163,7 +171,7 @@ def _export_best(
 def _fit(
     variant: VariantConfig, model: Model, train: WindowSet, val: WindowSet, where: Placement,
     write_dir: Path, store: Any, latest: Checkpoint | None, identity: dict[str, Any],
-    epochs: int, show_progress: bool,
+    epochs: int, show_progress: bool, judge: Any = None,
 ) -> TrainingOutcome:
     from rich.progress import TextColumn
 
@@ -185,6 +193,7 @@ def _fit(
             val=val, store=store, epochs=epochs, patience=cfg.patience,
             state=latest.state if latest else {}, identity=identity, bar=bar,
             log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=variant.name,
+            judge=judge,
         )
         model.fit(train, val, settings, [monitor])
     if monitor.diverged is not None:
@@ -194,8 +203,7 @@ def _fit(
             f"training stopped: {monitor.diverged}; {kept}; "
             "lower train.learning_rate (or model.options.learning_rate)"
         )
-    return TrainingOutcome(
-        epochs_completed=monitor.completed, resumed_from_epoch=latest.epoch if latest else None,
-        best_epoch=monitor.best_epoch, stopped_early=monitor.stopped_early,
-        history=monitor.history, untrained_val_loss=monitor.untrained_val,
+    return TrainingOutcome.of(
+        monitor.state(), resumed_from_epoch=latest.epoch if latest else None,
+        judge_seconds=monitor.judge_seconds,
     )

@@ -9,7 +9,9 @@ training songs' mean frame) are scored on exactly the same windows, and
 1 is perfect; ``skill_vs_mean`` is the same against the mean baseline (where frames change
 too fast for persistence to mean anything, as raw samples do, this is the one to read).
 ``train_loss`` is the training loss (``model.options.loss``, teacher forced) of the epoch
-whose weights are kept. Training is resumed from the last checkpoint
+whose weights are kept: the epoch whose short generation from a held-out prompt measures
+best on the audio (:mod:`kara_core.pipeline.train.judge`; ``train.judge_seconds: 0`` keeps
+the lowest val_loss instead). Training is resumed from the last checkpoint
 unless ``rebuild``; the best epoch's weights are exported to ``<run_dir>/model``.
 """
 
@@ -120,6 +122,7 @@ def _train_variant(
     epochs: int | None, show_progress: bool,
 ) -> dict[str, Any]:
     from kara_core.pipeline.train.distribute import make_repeatable
+    from kara_core.pipeline.train.judge import make_judge
     from kara_core.pipeline.train.monitor import score
     from kara_core.pipeline.train.runner import fit_with_checkpoints, note
 
@@ -134,6 +137,7 @@ def _train_variant(
     outcome = fit_with_checkpoints(
         variant, features, model, train, val, where, write_dir,
         rebuild=rebuild, epochs=epochs or variant.train.epochs, show_progress=show_progress,
+        judge=make_judge(variant, features),
     )
     scores = score({"model": model, **baselines}, val)
     val_loss = scores.pop("model")
@@ -153,6 +157,13 @@ def _train_variant(
         "training": {
             "best_epoch": outcome.best_epoch,
             "untrained_val_loss": outcome.untrained_val_loss,
+            "best_by": outcome.best_by,
+            "judge": {
+                "seconds": variant.train.judge_seconds,
+                "best_score": outcome.best_generation_score,
+                "per_epoch": outcome.judged,
+                "judging_seconds": round(outcome.judge_seconds, 2),
+            },
             "stopped_early": outcome.stopped_early,
             "reused": outcome.reused,
             "loss": str(getattr(variant.model.options, "loss", "mse")),
