@@ -371,3 +371,23 @@ def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     assert first["audio"].shape == (RATE,) and first["rate"] == RATE
     assert first["score"] == music.generation_score(first) == again["score"]  # repeatable
     assert make_judge(with_train(variant, judge_seconds=0.0), features) is None
+
+
+def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower():
+    import numpy as np
+
+    from kara_core.pipeline import generate as gen
+    from kara_core.pipeline.clips import Clips
+
+    def drifted() -> gen.Generation:
+        empty = np.zeros(4, np.float32)
+        return gen.Generation(
+            prompt_wave=empty, prompt_frames=empty, frames=empty, wave=empty,
+            model_seconds=0.0, inverse_seconds=0.0, peak=0.5, peak_normalised=False,
+            seconds=1.0, clipped_fraction=0.2,
+        )
+
+    clips = Clips(prompts=[], generations=[drifted()], other_seed=None)
+    assert "lower generate.temperature?" in clips.notes("base", 1.0)[0]
+    at_zero = clips.notes("base", 0.0)[0]
+    assert "temperature" not in at_zero and "drifts out of range on its own" in at_zero

@@ -106,16 +106,19 @@ class Clips:
         seconds = sum(g.seconds for g in every)
         return sum(g.compute_seconds for g in every) / seconds if seconds > 0 else 0.0
 
-    def notes(self, name: str) -> list[str]:
+    def notes(self, name: str, temperature: float) -> list[str]:
         """What the clips' audio needed (features limited to the training range, peaks
-        scaled), one line each, over every clip."""
+        scaled), one line each, over every clip. Lowering the temperature is suggested only
+        where there is one to lower: at 0 the model itself drifts out of range."""
         lines = []
         count = len(self.generations)
         clipped = [g.clipped_fraction for g in self.generations if g.clipped_fraction > 0.001]
         if clipped:
+            cause = ("lower generate.temperature?" if temperature > 0
+                     else "the model drifts out of range on its own")
             lines.append(f"{name}: up to {max(clipped):.1%} of the generated features (in "
                          f"{len(clipped)} of {count} clips) left the training songs' range and "
-                         "were limited to it (lower generate.temperature?)")
+                         f"were limited to it ({cause})")
         scaled = [g.peak for g in self.generations if g.peak_normalised]
         if scaled:
             lines.append(f"{name}: generated audio peaked at up to {max(scaled):.2f} (in "

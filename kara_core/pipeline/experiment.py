@@ -143,7 +143,7 @@ def generate_and_evaluate(
          f"{', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}")
     made = several.generate_clips(model, transform, features, prompts, variant, length)
     generation = made.generations[0]
-    for line in made.notes(variant.name):
+    for line in made.notes(variant.name, variant.generate.temperature):
         note(line)
     write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
     restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
