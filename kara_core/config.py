@@ -26,6 +26,8 @@ from kara_core.registry import Registry
 BASE_VARIANT = "base"
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_VALUES = 100_000
+"""Values a kara.yaml may hold once its aliases are expanded: a real one holds hundreds."""
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,14 @@ class VariantConfig:
         return [component.cls(component.options) for component in chain]
 
     def build_transform(self) -> Transform:
-        """The transform, for the dataset's sample rate."""
+        """The transform, for the dataset's sample rate, its contract checked at every call
+        (:class:`~kara_core.components.boundary.CheckedTransform`)."""
+        from kara_core.components.boundary import CheckedTransform
+
         transform: Transform = self.transform.cls(
             self.transform.options, sample_rate=self.dataset.sample_rate
         )
-        return transform
+        return CheckedTransform(transform, self.transform.plugin)
 
     def build_model(self, frame_dim: int = 1) -> Model:
         """The model for frames of ``frame_dim`` features (no framework graph built yet)."""
@@ -218,14 +223,59 @@ def read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = exc.problem or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: int too long
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        values = expanded_size(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if values > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"{path}: its anchors and aliases expand to {_amount(values)} values "
+            f"(at most {MAX_CONFIG_VALUES:,} are accepted); a config this big is a mistake "
+            "or an attack"
+        )
+    return data
+
+
+def expanded_size(data: Any) -> int:
+    """How many values ``data`` holds once every YAML alias is expanded, counted without
+    expanding (a "billion laughs" file is a few shared lists); :class:`ValueError` when a
+    value contains itself."""
+    memo: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        if isinstance(node, Mapping):
+            children: list[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, list | tuple):
+            children = list(node)
+        else:
+            return 1
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in open_nodes:
+            raise ValueError("a value contains itself (an alias inside its own anchor)")
+        open_nodes.add(key)
+        total = 1 + sum(size(child) for child in children)
+        open_nodes.discard(key)
+        memo[key] = total
+        return total
+
+    return size(data)
+
+
+def _amount(n: int) -> str:
+    return f"{n:,}" if n < 10**12 else f"about 10^{int(n.bit_length() * 0.30103)}"
 
 
 def load_config(path: Path | str, registry: Registry) -> ExperimentConfig:
@@ -309,6 +359,9 @@ def _variant(
     runs_raw = raw.get("runs_dir", "runs")
     if not isinstance(runs_raw, str) or not runs_raw.strip():
         raise OptionError(f"{prefix}runs_dir: expected a path, got {describe(runs_raw)}")
+    if "\x00" in runs_raw:
+        raise OptionError(f"{prefix}runs_dir: a path cannot contain a NUL character")
+    check_outputs(dataset, _resolve_path(folder, Path(runs_raw)) / experiment, prefix)
     decoder_raw = raw.get("decoder")
     fallback = None
     if isinstance(decoder_raw, Mapping) and "fallback" in decoder_raw:
@@ -334,6 +387,55 @@ def _variant(
         generate=build(GenerateConfig, raw.get("generate"), f"{prefix}generate"),
         raw=raw,
     )
+
+
+def check_outputs(dataset: DatasetConfig, experiment_dir: Path, prefix: str = "") -> None:
+    """:class:`OptionError` when a folder Kara writes (``wav_dir``, ``cache_dir``, the
+    experiment's folder ``<runs_dir>/<name>``) lies inside ``mp3_dir`` or contains it —
+    Kara would write into the music folder and take its own output (``generated.mp3``)
+    for songs — or is a file where a folder is needed."""
+    music = _resolved(dataset.mp3_dir, f"{prefix}dataset.mp3_dir")
+    outputs = (("dataset.wav_dir", dataset.wav_dir), ("dataset.cache_dir", dataset.cache_dir),
+               ("runs_dir", experiment_dir))
+    for key, folder in outputs:
+        where = _resolved(folder, prefix + key)
+        if where == music or where.is_relative_to(music) or music.is_relative_to(where):
+            shown = folder if key != "runs_dir" else folder.parent
+            raise OptionError(
+                f"{prefix}{key}: {shown} and dataset.mp3_dir ({dataset.mp3_dir}) must not "
+                "contain each other: Kara never writes into the mp3 folder; put its output "
+                "beside it"
+            )
+    for key, folder in (("dataset.mp3_dir", dataset.mp3_dir), *outputs):
+        blocker = _file_in_the_way(folder)
+        if blocker is not None:
+            shown = folder if key != "runs_dir" else folder.parent
+            raise OptionError(
+                f"{prefix}{key}: {shown} cannot be a folder: {blocker} is a file"
+            )
+
+
+def _resolved(folder: Path, where: str) -> Path:
+    try:
+        return folder.resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic link loop
+        raise OptionError(f"{where}: {folder} cannot be resolved ({exc})") from None
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing path at or above ``folder`` when it is not a folder."""
+    import os
+    import stat
+
+    for candidate in (folder, *folder.parents):
+        try:
+            mode = os.stat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return None  # unreadable or too long: the stage that writes there says why
+        return None if stat.S_ISDIR(mode) else candidate
+    return None
 
 
 def _baselines(

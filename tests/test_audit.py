@@ -158,3 +158,58 @@ def test_bad_arguments_are_one_line(tmp_path: Path, song_dir: Path) -> None:
     assert result.returncode == 2 and "expected at least 1" in result.stderr
     result = run_audit_cli(tmp_path / "missing.yaml")
     assert result.returncode == 2 and "missing.yaml: no such file" in result.stderr
+
+
+SHORT_PLUGIN = """
+from kara_core import hookimpl
+from kara_transforms.raw import RawTransform
+
+
+class ShortInverse(RawTransform):
+    name = "short_inverse"
+
+    def inverse(self, frames, length):
+        return super().inverse(frames, length)[:-1]
+
+
+class Float64(RawTransform):
+    name = "float64_forward"
+
+    def forward(self, wave):
+        return super().forward(wave).astype("float64")
+
+
+@hookimpl
+def kara_register_transforms(register):
+    register(ShortInverse)
+    register(Float64)
+"""
+
+
+def test_a_transform_breaking_its_contract_is_one_line_and_the_audit_goes_on(
+    tmp_path: Path, song_dir: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "shortplug").mkdir(parents=True)
+    (site / "shortplug" / "__init__.py").write_text(SHORT_PLUGIN)
+    info = site / "shortplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shortplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[kara]\nshortplug = shortplug\n")
+    config = write_config(tmp_path, song_dir)
+    config.write_text(config.read_text() + "  short: {transform: {type: short_inverse}}\n"
+                      "  wide: {transform: {type: float64_forward}}\n")
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom kara_core.cli import main\n"
+            "sys.exit(main(['audit', sys.argv[2], '--json', '--seconds', '1']))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(site), str(config)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300,
+                            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert ("transform 'short_inverse' (plugin 'shortplug') broke its contract: inverse "
+            "returned 22049 samples for a length of 22050") in result.stderr
+    assert ("transform 'float64_forward' (plugin 'shortplug') broke its contract: forward "
+            "returned float64 frames, not float32") in result.stderr
+    rows = {row["variant"]: row for row in json.loads(result.stdout)["transforms"]}
+    assert rows["short"]["error"] and rows["wide"]["error"]
+    assert rows["raw"]["lossless"] and rows["raw"]["snr_db"] == MAX_DB  # the others went on

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kara_core.audio.wav import read_mono, write_wav
+from kara_core.components.boundary import ContractError
 from kara_core.errors import KaraError
 from kara_core.measures import roundtrip as metrics
 
@@ -296,9 +297,17 @@ def run_audit(
                     warn(str(exc))
                     bar.advance(task, len(auditors))
                     continue
-                for key, auditor in auditors.items():
+                for key, auditor in list(auditors.items()):
                     bar.update(task, description=f"audit {excerpt.name}: {auditor.result.type}")
-                    restored = auditor.add(excerpt)
+                    try:
+                        restored = auditor.add(excerpt)
+                    except ContractError as exc:  # the transform is broken, not the song
+                        warn(str(exc))
+                        for variant in owners.pop(key):
+                            rows[variant.name] = _failed(variant, str(exc))
+                        del auditors[key]
+                        bar.advance(task)
+                        continue
                     for variant in owners[key]:
                         _write_outputs(variant, auditor, excerpt, restored, write_audio, plotted)
                     bar.advance(task)
