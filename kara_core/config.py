@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import builtins
 import copy
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from kara_core.components import Decoder, Model, Transform
 from kara_core.errors import ConfigError
-from kara_core.options import OptionError, build, describe, key_text, to_plain
+from kara_core.options import OptionError, build, coerce, describe, key_text, to_plain
 from kara_core.registry import Registry
 
 BASE_VARIANT = "base"
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MAX_CONFIG_BYTES = 1_000_000
-MAX_CONFIG_VALUES = 100_000
-"""Values a kara.yaml may hold once its aliases are expanded: a real one holds hundreds."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,11 @@ class DatasetConfig:
     sample_rate: int = field(default=22050, metadata={"min": 4000, "max": 192000})
     channels: int = field(default=1, metadata={"min": 1, "max": 2})
     val_fraction: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+
+
+STEPS_PER_EVALUATION = 250
+"""With ``train.steps``, the steps between two evaluations (an "epoch": val_loss, the
+judge's generation, a checkpoint) unless ``train.steps_per_epoch`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,21 @@ class TrainConfig:
     stride: int | None = field(default=None, metadata={"min": 1, "max": 1_000_000})
     steps_per_epoch: int | None = field(default=None, metadata={"min": 1, "max": 10_000_000})
     baselines: tuple[str, ...] | None = None
+    steps: int | None = field(default=None, metadata={"min": 1, "max": 100_000_000})
+    """Total optimiser steps, for models trained on random crops (``lstm_lm``) rather than
+    passes over every window. When set it decides the length of training: epochs become
+    evaluation intervals of ``steps_per_epoch`` steps (default :data:`STEPS_PER_EVALUATION`)
+    and ``epochs`` is ``ceil(steps / steps_per_epoch)``, whatever ``epochs`` says."""
     judge_seconds: float = field(default=6.0, metadata={"min": 0.0, "max": 60.0})
     """Seconds generated from a held-out prompt after every epoch and measured on the audio
     (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
     0 turns this off (the lowest val_loss is kept then)."""
+
+    def __post_init__(self) -> None:
+        if self.steps is not None:
+            per_epoch = self.steps_per_epoch or min(self.steps, STEPS_PER_EVALUATION)
+            object.__setattr__(self, "steps_per_epoch", per_epoch)
+            object.__setattr__(self, "epochs", max(1, math.ceil(self.steps / per_epoch)))
 
 
 @dataclass(frozen=True)
@@ -131,18 +143,27 @@ class VariantConfig:
                                       seed=self.train.seed)
         return model
 
-    def resolved(self) -> dict[str, Any]:
-        """The whole variant as plain data, for ``config.resolved.yaml`` and ``kara check``."""
+    def resolved(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """The whole variant as plain data, for ``config.resolved.yaml`` and ``kara check``;
+        paths relative to ``relative_to`` (a run folder) when given."""
+        import os
+
         def component(c: ComponentConfig | None) -> Any:
             if c is None:
                 return None
             return {"type": c.type, "plugin": c.plugin, "options": to_plain(c.options)}
 
+        def path(value: Path) -> str:
+            return str(value) if relative_to is None else os.path.relpath(value, relative_to)
+
+        dataset = to_plain(self.dataset)
+        for key in ("mp3_dir", "wav_dir", "cache_dir"):
+            dataset[key] = path(getattr(self.dataset, key))
         return {
             "name": self.experiment,
             "variant": self.name,
-            "runs_dir": str(self.runs_dir),
-            "dataset": to_plain(self.dataset),
+            "runs_dir": path(self.runs_dir),
+            "dataset": dataset,
             "decoder": {**component(self.decoder), "fallback": component(self.decoder_fallback)},
             "transform": component(self.transform),
             "model": component(self.model),
@@ -206,81 +227,11 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse ``path`` with ``yaml.safe_load``; syntax errors become ``file:line: ...``."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: too large for a config file ({len(raw)} bytes)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: int too long
-        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0][:200]}") from None
-    try:
-        values = expanded_size(data)
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply") from None
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    if values > MAX_CONFIG_VALUES:
-        raise ConfigError(
-            f"{path}: its anchors and aliases expand to {_amount(values)} values "
-            f"(at most {MAX_CONFIG_VALUES:,} are accepted); a config this big is a mistake "
-            "or an attack"
-        )
-    return data
-
-
-def expanded_size(data: Any) -> int:
-    """How many values ``data`` holds once every YAML alias is expanded, counted without
-    expanding (a "billion laughs" file is a few shared lists); :class:`ValueError` when a
-    value contains itself."""
-    memo: dict[int, int] = {}
-    open_nodes: set[int] = set()
-
-    def size(node: Any) -> int:
-        if isinstance(node, Mapping):
-            children: list[Any] = [*node.keys(), *node.values()]
-        elif isinstance(node, list | tuple):
-            children = list(node)
-        else:
-            return 1
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        if key in open_nodes:
-            raise ValueError("a value contains itself (an alias inside its own anchor)")
-        open_nodes.add(key)
-        total = 1 + sum(size(child) for child in children)
-        open_nodes.discard(key)
-        memo[key] = total
-        return total
-
-    return size(data)
-
-
-def _amount(n: int) -> str:
-    return f"{n:,}" if n < 10**12 else f"about 10^{int(n.bit_length() * 0.30103)}"
-
-
 def load_config(path: Path | str, registry: Registry) -> ExperimentConfig:
     """Load, merge and validate every variant of ``path`` against the installed components."""
     path = Path(path)
+    from kara_core.options import read_yaml  # also bounds what YAML aliases expand to
+
     data = read_yaml(path)
     try:
         return _resolve(path, data, registry)
@@ -357,11 +308,8 @@ def _variant(
         val_fraction=dataset.val_fraction,
     )
     runs_raw = raw.get("runs_dir", "runs")
-    if not isinstance(runs_raw, str) or not runs_raw.strip():
-        raise OptionError(f"{prefix}runs_dir: expected a path, got {describe(runs_raw)}")
-    if "\x00" in runs_raw:
-        raise OptionError(f"{prefix}runs_dir: a path cannot contain a NUL character")
-    check_outputs(dataset, _resolve_path(folder, Path(runs_raw)) / experiment, prefix)
+    runs_dir = _resolve_path(folder, coerce(runs_raw, Path, f"{prefix}runs_dir"))  # no NUL
+    check_outputs(dataset, runs_dir / experiment / name, prefix)
     decoder_raw = raw.get("decoder")
     fallback = None
     if isinstance(decoder_raw, Mapping) and "fallback" in decoder_raw:
@@ -376,7 +324,7 @@ def _variant(
     return VariantConfig(
         name=name,
         experiment=experiment,
-        runs_dir=_resolve_path(folder, Path(runs_raw)),
+        runs_dir=runs_dir,
         dataset=dataset,
         decoder=_component("decoders", decoder_raw, f"{prefix}decoder", registry),
         decoder_fallback=fallback,
@@ -389,53 +337,17 @@ def _variant(
     )
 
 
-def check_outputs(dataset: DatasetConfig, experiment_dir: Path, prefix: str = "") -> None:
-    """:class:`OptionError` when a folder Kara writes (``wav_dir``, ``cache_dir``, the
-    experiment's folder ``<runs_dir>/<name>``) lies inside ``mp3_dir`` or contains it —
-    Kara would write into the music folder and take its own output (``generated.mp3``)
-    for songs — or is a file where a folder is needed."""
-    music = _resolved(dataset.mp3_dir, f"{prefix}dataset.mp3_dir")
-    outputs = (("dataset.wav_dir", dataset.wav_dir), ("dataset.cache_dir", dataset.cache_dir),
-               ("runs_dir", experiment_dir))
-    for key, folder in outputs:
-        where = _resolved(folder, prefix + key)
-        if where == music or where.is_relative_to(music) or music.is_relative_to(where):
-            shown = folder if key != "runs_dir" else folder.parent
-            raise OptionError(
-                f"{prefix}{key}: {shown} and dataset.mp3_dir ({dataset.mp3_dir}) must not "
-                "contain each other: Kara never writes into the mp3 folder; put its output "
-                "beside it"
-            )
-    for key, folder in (("dataset.mp3_dir", dataset.mp3_dir), *outputs):
-        blocker = _file_in_the_way(folder)
-        if blocker is not None:
-            shown = folder if key != "runs_dir" else folder.parent
-            raise OptionError(
-                f"{prefix}{key}: {shown} cannot be a folder: {blocker} is a file"
-            )
+def check_outputs(dataset: DatasetConfig, run_dir: Path, prefix: str = "") -> None:
+    """:class:`OptionError` when ``wav_dir``, ``cache_dir`` or ``run_dir`` lies inside
+    ``mp3_dir`` or contains it, or cannot be a folder (:mod:`kara_core.storage.layout`)."""
+    from kara_core.storage.layout import LayoutError
+    from kara_core.storage.layout import check_outputs as check
 
-
-def _resolved(folder: Path, where: str) -> Path:
+    outputs = [("dataset.wav_dir", dataset.wav_dir), ("dataset.cache_dir", dataset.cache_dir)]
     try:
-        return folder.resolve()
-    except (OSError, RuntimeError) as exc:  # a symbolic link loop
-        raise OptionError(f"{where}: {folder} cannot be resolved ({exc})") from None
-
-
-def _file_in_the_way(folder: Path) -> Path | None:
-    """The nearest existing path at or above ``folder`` when it is not a folder."""
-    import os
-    import stat
-
-    for candidate in (folder, *folder.parents):
-        try:
-            mode = os.stat(candidate).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError:
-            return None  # unreadable or too long: the stage that writes there says why
-        return None if stat.S_ISDIR(mode) else candidate
-    return None
+        check(dataset.mp3_dir, [*outputs, ("runs_dir", run_dir)])
+    except LayoutError as exc:
+        raise OptionError(f"{prefix}{exc.key}: {exc.message}") from None
 
 
 def _baselines(

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 T = TypeVar("T")
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_VALUES = 100_000
+"""Values a kara.yaml may hold once its aliases are expanded: a real one holds hundreds."""
 
 
 class OptionError(ValueError):
@@ -25,14 +28,27 @@ class OptionError(ValueError):
 
 
 def describe(value: Any) -> str:
-    """How a bad value is shown in an error: short and unambiguous."""
-    text = repr(value)
+    """How a bad value is shown in an error: short and unambiguous.
+
+    The type is looked at first and only a scalar is ever ``repr``-ed, cut short before:
+    a list built from YAML aliases can stand for billions of values, and an int of
+    thousands of digits cannot even be printed.
+    """
     if isinstance(value, Mapping):
-        text = "a mapping"
-    elif isinstance(value, list):
-        text = "a list"
-    elif value is None:
-        text = "nothing (null)"
+        return "a mapping"
+    if isinstance(value, list | tuple | set):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        text = repr(value[:61])
+    elif isinstance(value, bool | float):
+        text = repr(value)
+    elif isinstance(value, int):
+        digits = value.bit_length() * 0.30103
+        text = repr(value) if digits < 60 else f"an integer of about {digits:.0f} digits"
+    else:
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -41,7 +57,7 @@ def key_text(key: Any) -> str:
     printable string, else its repr, so a key holding a newline cannot split the one line."""
     if isinstance(key, str) and key.isprintable() and key.strip() == key and key:
         return key
-    return repr(key)
+    return describe(key)
 
 
 def _type_name(tp: Any) -> str:
@@ -112,7 +128,11 @@ def coerce(value: Any, tp: Any, where: str, meta: Mapping[str, Any] | None = Non
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise OptionError(f"{where}: expected a number, got {describe(value)}")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int of hundreds of digits
+            raise OptionError(f"{where}: must be a number within range, got "
+                              f"{describe(value)}") from None
         if not math.isfinite(number):
             raise OptionError(f"{where}: expected a finite number, got {describe(value)}")
         _check_bounds(number, where, meta)
@@ -139,9 +159,9 @@ def _check_bounds(number: float, where: str, meta: Mapping[str, Any] | None) -> 
         return
     low, high = meta.get("min"), meta.get("max")
     if low is not None and number < low:
-        raise OptionError(f"{where}: must be at least {low}, got {number!r}")
+        raise OptionError(f"{where}: must be at least {low}, got {describe(number)}")
     if high is not None and number > high:
-        raise OptionError(f"{where}: must be at most {high}, got {number!r}")
+        raise OptionError(f"{where}: must be at most {high}, got {describe(number)}")
 
 
 def build(cls: type[T], data: Any, where: str) -> T:
@@ -211,3 +231,81 @@ def options_class_problem(cls: Any) -> str | None:
         except OptionError as exc:
             return str(exc)
     return None
+
+
+def expanded_size(data: Any) -> int:
+    """How many values ``data`` holds once every YAML alias is expanded, counted without
+    expanding (a "billion laughs" file is a few shared lists); :class:`ValueError` when a
+    value contains itself."""
+    memo: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        if isinstance(node, Mapping):
+            children: list[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, list | tuple):
+            children = list(node)
+        else:
+            return 1
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in open_nodes:
+            raise ValueError("a value contains itself (an alias inside its own anchor)")
+        open_nodes.add(key)
+        total = 1 + sum(size(child) for child in children)
+        open_nodes.discard(key)
+        memo[key] = total
+        return total
+
+    return size(data)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse ``path`` with ``yaml.safe_load``; syntax errors become ``file:line: ...``, and
+    a file whose aliases expand to more than :data:`MAX_CONFIG_VALUES` values (a "billion
+    laughs") is refused before anything looks at its values."""
+    import yaml
+
+    from kara_core.errors import ConfigError
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too large for a config file ({len(raw)} bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: int too long
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        values = expanded_size(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if values > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"{path}: its anchors and aliases expand to {_amount(values)} values "
+            f"(at most {MAX_CONFIG_VALUES:,} are accepted); a config this big is a mistake "
+            "or an attack"
+        )
+    return data
+
+
+def _amount(n: int) -> str:
+    return f"{n:,}" if n < 10**12 else f"about 10^{int(n.bit_length() * 0.30103)}"

@@ -441,6 +441,7 @@ def _specs(name: str) -> tuple:
     fake.decoder = type("C", (), {"cls": entry.cls, "options": options,
                                   "type": name})()
     fake.decoder_fallback = None
+    fake.build_decoders = lambda: [entry.cls(options)]
     return resolve_decoders(fake, lambda _m: None)
 
 

@@ -17,6 +17,7 @@ Both read a few kilobytes (probe) or the file once (scan); memory stays small.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 from dataclasses import dataclass, field
@@ -312,7 +313,15 @@ def scan(path: Path | str, info: MpegInfo) -> Scan:
         length = info.audio_end
         if length <= info.audio_start:
             return result
-        with mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ) as buf:
+        size = os.fstat(handle.fileno()).st_size
+        if size < length:  # mapping past the end would fail (or SIGBUS on access)
+            raise OSError(errno.ESTALE, f"the file shrank to {size} bytes while it was read "
+                          f"(it had {length}); try again once it is complete")
+        try:
+            mapped = mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ)
+        except ValueError as exc:  # it shrank between the check and the mapping
+            raise OSError(errno.ESTALE, f"the file changed while it was read ({exc})") from None
+        with mapped as buf:
             pos = info.audio_start + (info.first.length if info.info_frame else 0)
             table = _table()
             end = info.audio_end

@@ -43,17 +43,26 @@ def read_mono(path: Path | str, rate: int, *, resample_to_rate: bool = False) ->
         :class:`KaraError` saying to rerun ``kara prepare`` (a prepared wav is never
         resampled silently).
     """
+    import os
+
     import soundfile as sf
 
     try:
-        samples, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+        # bytes: soundfile encodes a str name strictly, and a name with non-UTF-8 bytes
+        # (held as surrogates) would fail
+        samples, file_rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, sf.LibsndfileError, TypeError) as exc:
         raise KaraError(f"{path}: cannot read audio ({exc})") from None
     if int(file_rate) != int(rate) and not resample_to_rate:
         raise KaraError(
             f"{path}: sample rate {file_rate} Hz, expected {rate} Hz; rerun kara prepare"
         )
-    return resample(to_mono(samples), int(file_rate), int(rate))
+    mono = to_mono(samples)
+    if not np.isfinite(mono).all():
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise KaraError(f"{path}: {bad} of its samples are NaN or infinite; not audio Kara "
+                        "can use")
+    return resample(mono, int(file_rate), int(rate))
 
 
 def write_wav(
@@ -64,6 +73,27 @@ def write_wav(
     import soundfile as sf
 
     def writer(tmp: Path) -> None:
-        sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype=subtype, format="WAV")
+        try:
+            sf.write(tmp, np.asarray(wave, np.float32), int(rate), subtype=subtype,
+                     format="WAV")
+        except (sf.LibsndfileError, RuntimeError) as exc:  # "System error." on a full disk
+            import errno
+            import os
+
+            cause = getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
+            code = errno.ENOSPC if _disk_full(tmp) else errno.EIO
+            raise OSError(code, f"{os.strerror(code)}; libsndfile: {cause}") from exc
 
     atomic.write_with(Path(path), writer, suffix=".wav")
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the file system of ``path`` has no room left (what libsndfile's "System
+    error." usually means)."""
+    import os
+
+    try:
+        st = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20

@@ -18,14 +18,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_SECONDS = 1_000_000.0
+"""Longer than any song (11 days): beyond it sample counts stop being numbers."""
+
+
 def positive_seconds(text: str) -> float:
-    """A finite number of seconds above 0."""
+    """A finite number of seconds above 0, at most :data:`MAX_SECONDS`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_SECONDS:.0f} seconds, got {text}"
+        )
     return value
 
 

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.pipeline.audit import run_audit
 
     _plugins, experiment = load_experiment(args.config)
+    if args.write_audio is not None:
+        _check_write_audio(args.write_audio, experiment.select(args.variant))
     rows = run_audit(
         experiment.select(args.variant), files=args.files, seconds=args.seconds,
         write_audio=args.write_audio, show_progress=True, warn=print_warning,
@@ -67,6 +69,20 @@ def run(args: argparse.Namespace) -> int:
         if args.write_audio is not None:
             print_note(f"audio: {args.write_audio}/<variant>/")
     return 0 if any(row.error is None and row.songs for row in rows) else 2
+
+
+def _check_write_audio(folder: Path, variants: list[Any]) -> None:
+    """``--write-audio`` must not point into a music folder (Kara never writes there)."""
+    from kara_core.errors import KaraError
+    from kara_core.storage.layout import inside
+
+    for variant in variants:
+        music = variant.dataset.mp3_dir
+        if inside(folder.absolute(), music):
+            raise KaraError(
+                f"--write-audio {folder}: inside dataset.mp3_dir ({music}); Kara never "
+                "writes into the music folder: write elsewhere"
+            )
 
 
 def _json_row(row: Any) -> dict[str, Any]:

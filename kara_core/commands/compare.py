@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -24,9 +25,69 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the table; a folder without records is a one-line error."""
     from kara_core.console import out, print_json
+    from kara_core.errors import KaraError
     from kara_core.report.table import find_records, print_table, to_csv, to_json
 
-    records = find_records(args.run_dirs)
+    for run_dir in args.run_dirs:
+        check_records(Path(run_dir))
+    try:
+        return _show(args, find_records(args.run_dirs), out, print_json, print_table, to_csv,
+                     to_json)
+    except (OverflowError, RecursionError, ValueError) as exc:  # a record Kara did not write
+        raise KaraError(
+            f"{', '.join(args.run_dirs)}: a record there holds values Kara cannot show "
+            f"({type(exc).__name__}: {str(exc)[:100]})"
+        ) from None
+
+
+MAX_DEPTH = 32
+MAX_NUMBER = 1e300
+
+
+def check_records(folder: Path) -> None:
+    """:class:`KaraError` naming the first ``metrics.json`` (of ``folder`` and its
+    variants) that Kara could not have written: nested too deeply, numbers that do not fit
+    a float, or not JSON at all."""
+    import json
+
+    from kara_core.errors import KaraError
+
+    for path in (folder / "metrics.json", *sorted(folder.glob("*/metrics.json"))):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # missing or unreadable: the table says so
+        try:
+            problem = _problem(json.loads(text), 0)
+        except RecursionError:
+            problem = "nested too deeply"
+        except ValueError:
+            continue  # not JSON: the table shows the run without figures
+        if problem is not None:
+            raise KaraError(f"{path}: {problem}; not a record Kara wrote (rerun the variant "
+                            "to write it again)")
+
+
+def _problem(value: Any, depth: int) -> str | None:
+    if depth > MAX_DEPTH:
+        return "nested too deeply"
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return None if abs(value) <= MAX_NUMBER else "holds a number too large to show"
+    else:
+        return None
+    for child in children:
+        found = _problem(child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(args: argparse.Namespace, records: Any, out: Any, print_json: Any, print_table: Any,
+          to_csv: Any, to_json: Any) -> int:
     if args.json:
         print_json(to_json(records))
     elif args.csv:

@@ -35,14 +35,19 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds is not None and not 0 < args.seconds <= 3600:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
     _plugins, experiment = load_experiment(args.config)
+    variant = experiment.variant(args.variant)
+    if args.prompt is not None:  # checked before TensorFlow loads: a mistake costs no time
+        _check_prompt(args.prompt)
+    if args.out is not None:
+        _check_out(args.out, variant)
     from kara_core.commands._quiet import import_tensorflow
     from kara_core.console import debugging
 
     import_tensorflow(debug=debugging())
-    variant = experiment.variant(args.variant)
     from kara_core.pipeline.train.stage import load_trained_model
 
     features = DatasetCache().features(variant, reload=False, show_progress=True)
+    _check_trained_on(variant, features, args.config)
     model = load_trained_model(variant, features)
     if args.out is not None:
         return _generate_to_file(args, variant, features, model)
@@ -56,6 +61,65 @@ def run(args: argparse.Namespace) -> int:
     print_table([load_record(variant.run_dir)], out, title=f"variant {variant.name}")
     print_note(f"listen: {variant.run_dir / 'report.html'}")
     return 0
+
+
+def _check_trained_on(variant: Any, features: Any, config: str) -> None:
+    """:class:`KaraError` saying what changed, and the command that retrains, when the
+    variant's model was trained on other data than the current dataset."""
+    from kara_core.errors import KaraError
+    from kara_core.pipeline.featurize.identity import explain_change
+    from kara_core.pipeline.train.checkpoints import read_model_record
+
+    directory = variant.run_dir / "model"
+    record = read_model_record(directory)
+    if record is None or "data" not in record or record["data"] == features.identity():
+        return  # not trained, or trained on these features: load_trained_model says the rest
+    import shlex
+
+    again = shlex.join(["kara", "train", str(config), "--variant", variant.name])
+    raise KaraError(
+        f"variant {variant.name!r}: {directory} was trained on other data than the current "
+        f"dataset: {explain_change(features, record['data'])}; retrain it on the current "
+        f"songs with '{again}'"
+    )
+
+
+def _check_prompt(path: Path) -> None:
+    """A prompt must be a regular file: a folder, a FIFO or a device (``/dev/zero`` never
+    ends) is one line saying what it is."""
+    import stat
+
+    from kara_core.errors import KaraError
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KaraError(f"--prompt {path}: no such file") from None
+    except OSError as exc:
+        raise KaraError(f"--prompt {path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise KaraError(f"--prompt {path}: is a folder; give an mp3 or wav file")
+    if not stat.S_ISREG(mode):
+        raise KaraError(f"--prompt {path}: not a regular file (a pipe, socket or device); "
+                        "give an mp3 or wav file")
+
+
+def _check_out(path: Path, variant: Any) -> None:
+    """``--out`` must not write into the music folder (Kara would take it for a song), and
+    temporary files of an earlier killed ``--out`` to the same file are removed."""
+    from kara_core.errors import KaraError
+    from kara_core.storage import atomic
+    from kara_core.storage.layout import inside
+
+    target = path.absolute()
+    if inside(target, variant.dataset.mp3_dir):
+        raise KaraError(
+            f"--out {path}: inside dataset.mp3_dir ({variant.dataset.mp3_dir}); Kara never "
+            "writes into the music folder (the next run would train on it): write elsewhere"
+        )
+    if target.is_dir():
+        raise KaraError(f"--out {path}: is a folder; give a .wav or .mp3 file name")
+    atomic.clean_stale_temps_of(target)
 
 
 def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, model: Any) -> int:

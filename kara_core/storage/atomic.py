@@ -3,6 +3,11 @@
 A killed run therefore never leaves a half-written file under a name a later run trusts:
 either the old content or the new one is there, plus at worst a ``.tmp`` file that
 :func:`clean_stale_temps` removes.
+
+Files get the mode any program gets from the user's umask (``0644`` under umask 022),
+not ``mkstemp``'s ``0600``: run folders are meant to be shared and served. A failure to
+write is a :class:`WriteError`, one line naming the file and the cause: callers tell it
+from a problem with the data they read (a bad song is skipped, a full disk stops the stage).
 """
 
 from __future__ import annotations
@@ -21,6 +26,22 @@ from kara_core.storage.faults import fault_point
 TEMP_MARK = ".kara-tmp-"
 
 
+class WriteError(KaraError):
+    """Kara could not write one of its own files (disk full, permission, read-only): an
+    error of the whole stage, never a reason to skip one song."""
+
+
+def _read_umask() -> int:
+    """This process's umask, read once (setting it back at once: only at import, before
+    any thread could create a file in between)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it over ``dest`` if the block succeeds.
@@ -35,7 +56,9 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
             prefix=TEMP_MARK + dest.name + ".", suffix=suffix or dest.suffix, dir=dest.parent
         )
     except OSError as exc:
-        raise KaraError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
+        raise WriteError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
+    with contextlib.suppress(OSError):  # mkstemp's 0600 would keep it from everyone else
+        os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -46,7 +69,7 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise KaraError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
+        raise WriteError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -64,8 +87,9 @@ def write_bytes(dest: Path | str, data: bytes) -> None:
 
 
 def write_text(dest: Path | str, text: str) -> None:
-    """Write UTF-8 ``text`` to ``dest`` atomically."""
-    write_bytes(dest, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``dest`` atomically (a file name's non-UTF-8 bytes, held as
+    surrogates, are written as backslash escapes rather than failing the write)."""
+    write_bytes(dest, text.encode("utf-8", "backslashreplace"))
 
 
 def write_json(dest: Path | str, data: Any) -> None:
@@ -79,6 +103,21 @@ def write_with(dest: Path | str, writer: Callable[[Path], None], suffix: str = "
         writer(tmp)
 
 
+def clean_stale_temps_of(dest: Path) -> int:
+    """Remove the temporary files a killed write of ``dest`` left beside it (only those:
+    the folder may be the user's own); return how many."""
+    removed = 0
+    prefix = f"{TEMP_MARK}{Path(dest).name}."
+    try:
+        for path in Path(dest).parent.iterdir():
+            if path.name.startswith(prefix) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    except OSError:  # a folder that cannot be listed holds nothing we can remove
+        return removed
+    return removed
+
+
 def clean_stale_temps(folder: Path) -> int:
     """Remove temporary files left by killed runs under ``folder``; return how many."""
     removed = 0
@@ -86,6 +125,9 @@ def clean_stale_temps(folder: Path) -> int:
         return 0
     for path in folder.rglob(TEMP_MARK + "*"):
         if path.is_file():
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a read-only folder: nothing can be half-written there now
+                continue
             removed += 1
     return removed

@@ -101,10 +101,20 @@ def _read_only_handle(folder: Path, error: OSError) -> Any:
     try:
         return open(folder / LOCK_NAME, encoding="utf-8")
     except OSError:
-        pass
-    if error.errno == errno.EROFS and folder.is_dir():
-        return None
-    raise KaraError(f"{folder}: cannot create lock file ({error.strerror or error})") from error
+        if error.errno == errno.EROFS and folder.is_dir():
+            return None
+        raise KaraError(
+            f"{folder}: cannot create lock file ({error.strerror or error})"
+        ) from error
+
+
+def _locked_now(fd: int) -> bool:
+    """Take the lock if nobody holds it; False (without waiting) when somebody does."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _acquire(handle: object, folder: Path, purpose: str) -> None:
@@ -113,11 +123,8 @@ def _acquire(handle: object, folder: Path, purpose: str) -> None:
     started = time.monotonic()
     told = False
     while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _locked_now(fd):
             return
-        except BlockingIOError:
-            pass
         holder = _holder(folder / LOCK_NAME)
         waited = time.monotonic() - started
         if deadline_after is not None and waited >= deadline_after:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -54,6 +56,14 @@ PIPE_BYTES = 1 << 20
 PIPE_WAIT_S = 0.004  # lame fills a 1 MiB pipe in about 10 ms
 BASE_TIMEOUT_S = 120.0
 BYTES_PER_TIMEOUT_S = 50_000  # lame decodes MBs per second; this only catches a hang
+VERSION_TIMEOUT_S = 30.0
+
+
+class LameFailed(DecodeError):
+    """lame itself failed (hung, or was killed by a signal), not the file: ``transient``
+    tells ``kara prepare`` to try lame again on this file on its next run."""
+
+    transient = True
 
 
 def lame_executable() -> str:
@@ -67,16 +77,27 @@ def lame_executable() -> str:
 @functools.lru_cache(maxsize=4)
 def _version_of(exe: str) -> str:
     try:
-        result = subprocess.run(
-            [exe, "--version"], capture_output=True, text=True, check=False, timeout=30
+        proc = subprocess.Popen(
+            [exe, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ToolMissingError(f"{exe} does not run ({exc}); {INSTALL_HINT}") from exc
-    lines = (result.stdout or result.stderr).strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise ToolMissingError(f"{exe} --version failed (exit {result.returncode}); "
+    try:
+        stdout, stderr = proc.communicate(timeout=VERSION_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ToolMissingError(f"{exe} --version did not answer within "
+                               f"{VERSION_TIMEOUT_S:.0f} s; {INSTALL_HINT}") from None
+    # bytes, not text: a build that prints non-UTF-8 bytes must not crash prepare
+    output = (stdout or stderr or b"").decode("utf-8", "replace")
+    lines = output.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise ToolMissingError(f"{exe} --version failed (exit {proc.returncode}); "
                                f"{INSTALL_HINT}")
-    first = lines[0].strip()
+    first = "".join(c if c.isprintable() else "?" for c in lines[0].strip())[:200]
     # "LAME 64bits version 3.100 (http://lame.sf.net)" -> drop the URL
     return first.split(" (")[0] or first
 
@@ -177,10 +198,12 @@ class LameDecoder(Decoder):
         timeout = BASE_TIMEOUT_S + size / BYTES_PER_TIMEOUT_S
         with tempfile.TemporaryFile() as errors:
             try:
+                # its own process group: a timeout kills lame and anything it started (a
+                # wrapper script's child would otherwise hold the pipe open forever)
                 proc = subprocess.Popen(
                     [exe, "--decode", "--quiet", str(path), "-"],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
-                    bufsize=0,
+                    bufsize=0, start_new_session=True,
                 )
             except OSError as exc:
                 raise ToolMissingError(f"{exe} does not run ({exc}); {INSTALL_HINT}") from exc
@@ -219,13 +242,25 @@ class _Run:
 
     def _kill(self) -> None:
         self.timed_out = True
-        self.proc.kill()
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        """SIGKILL lame's whole process group (it leads its own session)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone (its group with it)
+        except OSError:
+            self.proc.kill()
 
     def finish(self, frames: int) -> None:
         """Wait for lame; raise :class:`DecodeError` unless it exited 0 after ``frames``."""
         code = self.proc.wait()
         if self.timed_out:
-            raise DecodeError(f"lame did not finish within {self.timeout:.0f} s")
+            raise LameFailed(f"lame did not finish within {self.timeout:.0f} s and was stopped")
+        if code < 0:
+            name = _signal_name(-code)
+            raise LameFailed(f"lame was killed by {name}")
         if code != 0:
             detail = _last_line(self.errors)
             raise DecodeError(f"lame failed (exit {code})" + (f": {detail}" if detail else ""))
@@ -264,10 +299,17 @@ class _Run:
         self.finish(frames)
 
     def stop(self) -> None:
-        """End the process whatever happened (the consumer may have stopped early)."""
+        """End the process and its group whatever happened (the consumer may have stopped
+        early), so no child of lame outlives the decode."""
         self.watchdog.cancel()
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self._kill_group()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc.wait()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

@@ -1,15 +1,19 @@
 """One song's cached frames: computed once, written atomically, verified before use.
 
 ``<name>-<wav hash>.npy`` holds the transform's float32 frames ``[T, D]`` and
-``<name>-<wav hash>.json`` (written after it) records the shape, dtype and byte size. A
-cache entry is trusted only when the sidecar exists, the file has exactly that size, and
-its header (read through ``np.load(mmap_mode="r")``) gives that shape and dtype; otherwise
-it is rebuilt. Both writes go through :mod:`kara_core.storage.atomic`, so a killed run leaves the
-old entry, no entry, or a temp file, never a half-written ``.npy`` under a trusted name.
+``<name>-<wav hash>.json`` (written after it) records the shape, dtype, byte size, mtime
+and SHA-256. A cache entry is trusted only when the sidecar exists, the file has exactly
+that size, its header (read through ``np.load(mmap_mode="r")``) gives that shape and
+dtype, and, when its mtime is not the one recorded, its SHA-256 matches (a file rewritten
+in place with NaN or zeros is caught); otherwise it is rebuilt, with one line saying why
+when the file was there but wrong. Both writes go through :mod:`kara_core.storage.atomic`,
+so a killed run leaves the old entry, no entry, or a temp file, never a half-written
+``.npy`` under a trusted name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -40,21 +44,43 @@ def entry_paths(directory: Path, wav: Path, wav_sha: str) -> tuple[Path, Path]:
     return directory / f"{stem}.npy", directory / f"{stem}.json"
 
 
-def read_valid(npy: Path, sidecar: Path, frame_dim: int) -> dict[str, Any] | None:
-    """The sidecar of a complete, consistent entry; ``None`` when it must be rebuilt."""
+def check(npy: Path, sidecar: Path, frame_dim: int) -> tuple[dict[str, Any] | None, str | None]:
+    """``(sidecar, None)`` for a trustworthy entry, else ``(None, problem)``: the problem
+    is ``None`` when there simply is no entry yet, else what is wrong with the one there."""
+    if not npy.exists():
+        return None, None
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
         shape = tuple(int(n) for n in meta["shape"])
-        if npy.stat().st_size != int(meta["bytes"]):
-            return None
+        st = npy.stat()
+        if st.st_size != int(meta["bytes"]):
+            return None, f"{st.st_size} bytes instead of {meta['bytes']}"
         frames = np.load(npy, mmap_mode="r")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except FileNotFoundError:
+        return None, "its record is missing"
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        return None, f"unreadable ({type(exc).__name__})"
     if frames.shape != shape or frames.dtype != np.float32 or len(shape) != 2:
-        return None
+        return None, f"holds {frames.dtype} {frames.shape}, its record says float32 {shape}"
     if shape[1] != frame_dim or shape[0] < 1:
+        return None, f"frames of shape {shape}, expected [T, {frame_dim}]"
+    digest = meta.get("sha256")
+    if not isinstance(digest, str):
+        return None, "written by an older Kara without a checksum"
+    if meta.get("mtime_ns") != st.st_mtime_ns and _sha256(npy) != digest:
+        return None, "its content changed since it was written"
+    return dict(meta), None
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
         return None
-    return dict(meta)
+    return digest.hexdigest()
 
 
 def cached_frames(
@@ -64,9 +90,13 @@ def cached_frames(
     """``(npy path, frames, wav samples)`` of ``wav``, computing the entry when needed."""
     npy, sidecar = entry_paths(directory, Path(wav), wav_sha)
     if not reload:
-        meta = read_valid(npy, sidecar, transform.frame_dim)
+        meta, problem = check(npy, sidecar, transform.frame_dim)
         if meta is not None:
             return npy, int(meta["shape"][0]), int(meta["samples"])
+        if problem is not None:
+            from kara_core.console import print_warning
+
+            print_warning(f"{npy}: {problem}; rebuilt")
     wave = read_mono(Path(wav), sample_rate)
     if wave.shape[0] == 0:
         raise KaraError(f"{wav}: the wav is empty")
@@ -83,9 +113,11 @@ def cached_frames(
     if not np.isfinite(frames).all():
         raise KaraError(f"{transform.describe()} returned NaN or infinite values for {wav}")
     atomic.write_with(npy, lambda tmp: np.save(tmp, frames, allow_pickle=False), suffix=".npy")
+    st = npy.stat()
     atomic.write_json(sidecar, {
         "wav": str(wav), "wav_sha256": wav_sha, "transform": transform.describe(),
-        "shape": list(frames.shape), "dtype": "float32", "bytes": npy.stat().st_size,
+        "shape": list(frames.shape), "dtype": "float32", "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns, "sha256": _sha256(npy),
         "samples": int(wave.shape[0]),
     })
     return npy, int(frames.shape[0]), int(wave.shape[0])

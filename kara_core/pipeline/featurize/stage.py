@@ -24,6 +24,7 @@ import numpy as np
 
 from kara_core.errors import KaraError
 from kara_core.storage import atomic
+from kara_core.storage.atomic import WriteError
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
@@ -79,6 +80,7 @@ class SongFeatures:
     n_samples: int
     mean: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
     std: np.ndarray = field(repr=False, default_factory=lambda: np.ones(0, np.float32))
+    decoder: str | None = None  # which decoder made the wav, when prepare says
 
     @property
     def n_frames(self) -> int:
@@ -196,6 +198,8 @@ def featurize(
                     transform, song.wav, directory, memo.sha256(Path(song.wav)),
                     variant.dataset.sample_rate, reload=reload,
                 )
+            except WriteError:
+                raise  # Kara's own cache cannot be written: the stage fails, not the song
             except KaraError as exc:
                 print_warning(f"{song.source}: left out: {exc}")
                 skipped.append(f"{song.source}: {exc}")
@@ -218,7 +222,7 @@ def _split(
     def whole(item: _Cached) -> SongFeatures:
         return SongFeatures(
             str(item.song.source), Path(item.song.wav), item.npy, 0, item.n_frames,
-            item.n_samples,
+            item.n_samples, decoder=getattr(item.song, "decoder", None),
         )
 
     note = None
@@ -247,7 +251,12 @@ def _split(
     mean, std, low, high = _statistics(train, directory)
     for song in (*train, *val):
         song.mean, song.std = mean, std
-    return FeatureSet(transform, key, directory, mean, std, train, val, note, skipped, low, high)
+    from kara_core.pipeline.featurize.identity import write_record
+
+    features = FeatureSet(transform, key, directory, mean, std, train, val, note, skipped, low,
+                          high)
+    write_record(features)  # so a model trained on other data can be told what changed
+    return features
 
 
 def _window(variant: VariantConfig) -> int:
@@ -271,8 +280,9 @@ def _statistics(
         std = np.asarray(data["std"], np.float32)
         low = np.asarray(data["low"], np.float32)
         high = np.asarray(data["high"], np.float32)
+        finite = all(np.isfinite(a).all() for a in (mean, std, low, high))
         if (mean.shape == std.shape == low.shape == high.shape and mean.ndim == 1
-                and np.all(std > 0)):
+                and finite and np.all(std > 0)):
             return mean, std, low, high
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: recompute below

@@ -8,6 +8,12 @@ they would fail every other file too.
 Decoder chain: the configured decoder, then the fallback (``decoder.fallback`` in
 kara.yaml) when the first raises :class:`DecodeError` or returns a short decode. WAV, AIFF,
 FLAC and Ogg data named ``.mp3`` is read with libsndfile directly, whatever the decoder.
+
+When the primary failed for a reason that is not the file's (the tool is missing, hung or
+crashed: a :class:`ToolMissingError`, a read error, or a :class:`DecodeError` whose
+``transient`` attribute is true), the outcome says so (``retry_primary``): the next run
+decodes the file with the primary again, so a dataset never stays a mix of two decoders
+because of one bad moment.
 """
 
 from __future__ import annotations
@@ -90,6 +96,12 @@ class FileOutcome:
     input_channels: int | None = None
     encoder_delay: int | None = None
     encoder_padding: int | None = None
+    retry_primary: bool = False  # a fallback decoded it because the primary tool failed
+    wav_bytes: int | None = None  # size of the WAV written, checked when it is reused
+    wav_sha256: str | None = None  # its SHA-256, checked when its size or mtime changed
+    wav_mtime_ns: int | None = None
+    ctime_ns: int | None = None  # of the source: a file replaced in place changes it
+    inode: int | None = None
 
     def skip(self, kind: str, reason: str) -> FileOutcome:
         """Mark as skipped and return self."""
@@ -189,6 +201,20 @@ def _completeness(info: MpegInfo, path: Path, conv: Converted, decoder: str) -> 
     return warnings
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether a decoder's failure is the tool's (missing, hung, crashed), not the file's."""
+    if isinstance(exc, ShortDecode):
+        return False
+    return isinstance(exc, ToolMissingError | OSError) or bool(getattr(exc, "transient", False))
+
+
+def record_wav(out: FileOutcome, wav: Path) -> None:
+    """Size, mtime and SHA-256 of the WAV just written, for the manifest."""
+    st = os.stat(wav)
+    out.wav_bytes, out.wav_mtime_ns = st.st_size, st.st_mtime_ns
+    out.wav_sha256 = sha256_of(wav)
+
+
 def _decode(job: Job, decoder: Decoder, sniffed: Sniffed) -> tuple[Converted, list[str]]:
     """Decode with one decoder and commit the WAV only if the result is complete."""
     with decoder.stream(job.path) as audio, atomic_path(job.wav, suffix=".wav") as tmp:
@@ -214,6 +240,7 @@ def prepare_file(job: Job) -> FileOutcome:
     if not stat.S_ISREG(st.st_mode):
         return out.skip("not-a-file", "not a regular file (a pipe, socket or device)")
     out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
+    out.ctime_ns, out.inode = st.st_ctime_ns, st.st_ino
     try:
         out.sha256 = sha256_of(job.path)
         sniffed = sniff(job.path)
@@ -239,7 +266,8 @@ def prepare_file(job: Job) -> FileOutcome:
     versions = {spec.name: spec.version for spec in job.decoders}
     failures: list[str] = []
     short = False
-    for decoder in chain:
+    retry = False
+    for number, decoder in enumerate(chain):
         try:
             conv, warnings = _decode(job, decoder, sniffed)
         except ShortDecode as exc:
@@ -248,19 +276,26 @@ def prepare_file(job: Job) -> FileOutcome:
             continue
         except ToolMissingError as exc:
             failures.append(str(exc))
+            retry = retry or number == 0
             continue
         except DecodeError as exc:
             failures.append(f"{decoder.name}: {exc}")
+            retry = retry or (number == 0 and transient(exc))
             continue
         except OSError as exc:  # a decoder that lets a read error escape
             failures.append(f"{decoder.name}: cannot read it ({exc.strerror or exc})")
+            retry = retry or number == 0
             continue
         out.status, out.kind, out.reason = "decoded", None, None
         if sniffed.readable_container:
             name = CONTAINERS[sniffed.kind]
             warnings.insert(0, f"holds {name} data, not mp3; read it as {name}")
         if failures:
-            warnings.insert(0, f"{failures[-1]}; decoded with the fallback {decoder.name}")
+            again = f"; {chain[0].name} is tried again on the next run" if retry else ""
+            warnings.insert(
+                0, f"{failures[-1]}; decoded with the fallback {decoder.name}{again}"
+            )
+            out.retry_primary = retry
         if conv.clipped:
             warnings.append(f"{conv.clipped} samples clipped after resampling")
         out.warnings = warnings
@@ -269,6 +304,7 @@ def prepare_file(job: Job) -> FileOutcome:
         out.decoder = decoder.name
         out.decoder_version = versions.get(decoder.name) or decoder.version()
         out.input_rate, out.input_channels = conv.input_rate, conv.input_channels
+        record_wav(out, job.wav)
         return out
     kind = "short-decode" if short else "decode-failed"
     message = "; ".join(failures)

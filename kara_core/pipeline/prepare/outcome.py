@@ -15,6 +15,7 @@ class PreparedSong:
     wav: Path  # absolute path of the decoded wav
     duration_s: float
     flags: tuple[str, ...]  # e.g. ("silent",) or ("short",); "silent" songs must not be trained on
+    decoder: str | None = None  # which decoder made the wav (recorded with the features)
 
 
 @dataclass

@@ -18,6 +18,7 @@ Other stages call :func:`prepare_dataset` and use :attr:`PrepareReport.songs`.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -80,8 +81,16 @@ def resolve_decoders(
     return tuple(specs)
 
 
-def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path) -> str:
-    """``cached``, ``cached-skip``, ``hash`` (reuse if the content hash matches) or ``no``."""
+def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path,
+           warn: Callable[[str], None]) -> str:
+    """``cached``, ``cached-skip``, ``hash`` (reuse if the content hash matches) or ``no``.
+
+    A WAV is reused only when it is still what prepare wrote (:func:`wav_problem`; one
+    warning line when it is not), and a file the fallback decoded because the primary
+    decoder failed (``retry_primary``) is decoded again. A source whose size and mtime
+    match but whose inode or ctime changed (replaced in place, its mtime copied) is checked
+    against its recorded SHA-256.
+    """
     if not entry or entry.get("key") != key:
         return "no"
     try:
@@ -89,13 +98,55 @@ def _reuse(entry: dict[str, Any] | None, key: str, path: Path, wav_dir: Path) ->
     except OSError:
         return "no"
     wav = entry.get("wav")
-    wav_ok = entry.get("status") == "decoded" and bool(wav) and (wav_dir / str(wav)).is_file()
+    wav_ok = entry.get("status") == "decoded" and bool(wav)
+    if wav_ok:
+        problem = wav_problem(entry, wav_dir / str(wav))
+        if problem is not None and problem != "missing":
+            warn(f"{wav_dir / str(wav)}: {problem} since prepare wrote it; decoding "
+                 f"{entry.get('source')} again")
+        wav_ok = problem is None
+    if wav_ok and entry.get("retry_primary"):
+        return "no"
     same = entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
-    if same and wav_ok:
+    moved = any(
+        entry.get(name) is not None and entry.get(name) != value
+        for name, value in (("ctime_ns", st.st_ctime_ns), ("inode", st.st_ino))
+    )
+    if same and wav_ok and not moved:
         return "cached"
-    if same and entry.get("status") == "skipped" and entry.get("kind") not in TRANSIENT_KINDS:
+    if same and not moved and entry.get("status") == "skipped" and \
+            entry.get("kind") not in TRANSIENT_KINDS:
         return "cached-skip"
     return "hash" if wav_ok else "no"
+
+
+def wav_problem(entry: dict[str, Any], wav: Path) -> str | None:
+    """``None`` when ``wav`` is still the file prepare wrote: its recorded size and, when
+    its mtime changed, its recorded SHA-256 (a manifest of an older Kara records neither:
+    the file only has to exist); else what is wrong."""
+    try:
+        st = os.stat(wav)
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a file"
+    size = entry.get("wav_bytes")
+    if size is None:
+        return None
+    if st.st_size != size:
+        return f"{st.st_size} bytes instead of {size}"
+    if entry.get("wav_mtime_ns") == st.st_mtime_ns:
+        return None
+    from kara_core.pipeline.prepare.one_file import sha256_of
+
+    try:
+        same = sha256_of(wav) == entry.get("wav_sha256")
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if not same:
+        return "content changed"
+    entry["wav_mtime_ns"] = st.st_mtime_ns  # touched, not changed
+    return None
 
 
 # --------------------------------------------------------------------------- running
@@ -157,9 +208,11 @@ def _prepare_locked(
     specs = resolve_decoders(variant, view.warn)
     values = manifest.settings(ds.sample_rate, ds.channels, specs)
     key = manifest.settings_key(values)
-    old, note = manifest.load(wav_dir)
-    if note:
-        view.warn(note)
+    loaded = manifest.load(wav_dir)
+    if loaded.note:
+        view.warn(loaded.note)
+    _check_owner(loaded, mp3_dir, wav_dir, view.warn)
+    old = loaded.entries
     atomic.clean_stale_temps(wav_dir)
 
     entries: dict[str, dict[str, Any]] = {}
@@ -177,7 +230,7 @@ def _prepare_locked(
             continue
         owners[wav_rel] = source
         entry = old.get(source)
-        reuse = _reuse(entry, key, path, wav_dir)
+        reuse = _reuse(entry, key, path, wav_dir, view.warn)
         if reuse in ("cached", "cached-skip") and entry is not None:
             entries[source] = entry
             report_status[source] = "cached" if reuse == "cached" else "skipped"
@@ -189,20 +242,26 @@ def _prepare_locked(
     for job in jobs:  # until a job is done (or if the run is interrupted) its old entry,
         if job.source in old:  # and so its WAV, stays in the manifest
             entries[job.source] = old[job.source]
+    owned = {str(e.get("wav")) for e in old.values() if e.get("wav")}
+    pending = sorted({*loaded.pending, *(wav_name(j.source) for j in jobs)} - owned)
+    if pending:  # a run killed before its first save must not leave unnamed WAVs behind
+        manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending))
     last_save = time.monotonic()
 
     def on_done(job: Job, outcome: FileOutcome) -> None:
         nonlocal last_save
         if outcome.status == "cached" and job.source in old:
             entry = dict(old[job.source])
-            entry.update(size=outcome.size, mtime_ns=outcome.mtime_ns)
+            entry.update(size=outcome.size, mtime_ns=outcome.mtime_ns,
+                         ctime_ns=outcome.ctime_ns, inode=outcome.inode)
         else:
             entry = _entry(outcome, key, wav_name(job.source))
         entries[job.source] = entry
         report_status[job.source] = outcome.status
         view.file_done(job, outcome)
         if time.monotonic() - last_save > SAVE_EVERY_S:
-            manifest.save(wav_dir, values, entries.values())
+            manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir,
+                                                     pending))
             last_save = time.monotonic()
 
     n_workers = workers if workers is not None else default_workers()
@@ -215,8 +274,11 @@ def _prepare_locked(
             for job, outcome in finished:
                 on_done(job, outcome)
     finally:
-        removed = _remove_stale(old, entries, wav_dir)
-        manifest.save(wav_dir, values, entries.values())
+        candidates = [str(e.get("wav")) for e in old.values() if e.get("wav")] + pending
+        removed = _remove_stale(candidates, entries, wav_dir)
+        document = manifest.document(values, entries.values(), mp3_dir)
+        if removed or not manifest.same(document, loaded.raw):
+            manifest.save(wav_dir, document)  # nothing changed: nothing written
     report = _report(entries, report_status, wav_dir, removed, specs[0].name)
     view.summary(variant, report)
     return report
@@ -231,17 +293,17 @@ def _entry(outcome: FileOutcome, key: str, wav_rel: str | None) -> dict[str, Any
     return entry
 
 
-def _remove_stale(old: dict[str, dict[str, Any]], entries: dict[str, dict[str, Any]],
+def _remove_stale(candidates: list[str], entries: dict[str, dict[str, Any]],
                   wav_dir: Path) -> int:
-    """Delete WAVs the old manifest lists that no current entry owns; prune empty folders."""
+    """Delete the WAVs named in ``candidates`` (the old manifest's, and those a killed run
+    had pending) that no current entry owns; prune empty folders."""
     keep = {str(e.get("wav")) for e in entries.values() if e.get("wav")}
     removed = 0
     root = wav_dir.resolve()
-    for entry in old.values():
-        wav = entry.get("wav")
-        if not wav or str(wav) in keep:
+    for wav in dict.fromkeys(candidates):
+        if not wav or wav in keep:
             continue
-        path = (wav_dir / str(wav)).resolve()
+        path = (wav_dir / wav).resolve()
         if not path.is_relative_to(root) or path.suffix.lower() != ".wav":
             continue  # never delete outside wav_dir, whatever the manifest says
         try:
@@ -254,6 +316,27 @@ def _remove_stale(old: dict[str, dict[str, Any]], entries: dict[str, dict[str, A
             parent.rmdir()
             parent = parent.parent
     return removed
+
+
+def _check_owner(loaded: manifest.Loaded, mp3_dir: Path, wav_dir: Path,
+                 warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds the WAVs of another music folder: two
+    configs sharing it would delete each other's WAVs as "deleted mp3s"."""
+    if loaded.mp3_dir is None or not loaded.entries:
+        return
+    mine = mp3_dir.resolve()
+    theirs = Path(loaded.mp3_dir)
+    if theirs == mine:
+        return
+    if not theirs.exists():  # the music was moved, and kara.yaml follows it
+        warn(f"{wav_dir} was prepared from {theirs}, which no longer exists; "
+             f"it now belongs to {mine}")
+        return
+    raise KaraError(
+        f"{wav_dir} holds the WAVs of {theirs}, not of {mine}: give this config its own "
+        f"dataset.wav_dir (or delete {wav_dir / manifest.MANIFEST_NAME} if {theirs} is "
+        "no longer used)"
+    )
 
 
 def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir: Path,
@@ -272,7 +355,8 @@ def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir:
             by_reason[kind] = by_reason.get(kind, 0) + 1
         elif wav is not None:
             report.songs.append(PreparedSong(source, wav.absolute(),
-                                             float(entry.get("duration_s") or 0.0), flags))
+                                             float(entry.get("duration_s") or 0.0), flags,
+                                             entry.get("decoder")))
         report.files.append({
             "source": source,
             "status": state,

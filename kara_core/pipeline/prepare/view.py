@@ -43,10 +43,13 @@ def _print(markup: str) -> None:
 
 
 def escape(text: str) -> str:
-    """``text`` with rich markup characters escaped."""
+    """``text`` with rich markup and control characters escaped (file names reach the
+    terminal as text, never as commands)."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    from kara_core.console import safe_text
+
+    return rich_escape(safe_text(text))
 
 
 def _duration(seconds: float) -> str:

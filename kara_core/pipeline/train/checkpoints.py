@@ -5,15 +5,20 @@ Layout under ``<run_dir>/checkpoints/``::
     epoch-00007/          the model's save_state() plus checkpoint.json (epoch, history,
                           early-stopping counters, architecture signature, data identity)
     latest.json           {"dir": "epoch-00007", ...}: where a resumed run starts
-    best.json             {"dir": "epoch-00005", ...}: the lowest val_loss so far
+    best.json             {"dir": "epoch-00005", ...}: the best so far (the epoch that
+                          generates best, see monitor.py; else the lowest val_loss)
 
 A checkpoint is written into a temporary folder, renamed to ``epoch-NNNNN`` and only then
 named by ``latest.json`` (an atomic file replace), so a ``kill -9`` at any moment leaves
-the previous checkpoint intact. Folders named by neither pointer are removed.
+the previous checkpoint intact. Each folder records its files' sizes and SHA-256
+(``contents.json``) and is verified before it is used: a damaged latest checkpoint falls
+back to the previous one (kept for that), a damaged ``best.json`` to the best epoch the
+latest checkpoint records. Other folders are removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,8 +32,66 @@ if TYPE_CHECKING:
     from kara_core.components import Model
 
 STATE_FILE = "checkpoint.json"
+CONTENTS_FILE = "contents.json"
 LATEST = "latest.json"
 BEST = "best.json"
+
+
+def contents_of(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file under ``folder`` (what a checkpoint or an exported
+    model consists of), by path relative to it."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name not in (CONTENTS_FILE, STATE_FILE, MODEL_RECORD):
+            found[path.relative_to(folder).as_posix()] = {
+                "bytes": path.stat().st_size, "sha256": _sha256(path),
+            }
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def damage(folder: Path, recorded: Any) -> str | None:
+    """What is wrong with the files of ``folder`` against ``recorded`` (from
+    :func:`contents_of`), or ``None`` when every file is as written. Folders written
+    before files were recorded (``recorded`` is None) are trusted."""
+    if recorded is None:
+        return None
+    if not isinstance(recorded, dict):
+        return f"{folder / CONTENTS_FILE}: unreadable"
+    for name, expected in recorded.items():
+        path = folder / str(name)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{path}: missing"
+        if not isinstance(expected, dict) or size != expected.get("bytes"):
+            wanted = expected.get("bytes") if isinstance(expected, dict) else "?"
+            return f"{path}: {size} bytes instead of {wanted}"
+        try:
+            if _sha256(path) != expected.get("sha256"):
+                return f"{path}: its content changed since it was written"
+        except OSError as exc:
+            return f"{path}: unreadable ({exc.strerror or exc})"
+    return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError):
+        return _UNREADABLE
+
+
+_UNREADABLE = object()
 
 
 @dataclass(frozen=True)
@@ -45,38 +108,96 @@ class Checkpoint:
 
 
 class CheckpointStore:
-    """The checkpoints of one run folder."""
+    """The checkpoints of one run folder.
+
+    Every checkpoint records its files' sizes and SHA-256 (``contents.json``) and is
+    verified before use: a damaged latest checkpoint falls back to the previous one, an
+    unreadable ``best.json`` to the best epoch the latest checkpoint records, each with one
+    warning line.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._told: set[str] = set()
+
+    def _warn(self, message: str) -> None:
+        if message not in self._told:
+            self._told.add(message)
+            from kara_core.console import print_warning
+
+            print_warning(message)
+
+    def _load(self, folder: Path) -> tuple[Checkpoint | None, str | None]:
+        """The verified checkpoint in ``folder``, or ``(None, what is wrong)``."""
+        state = _read_json(folder / STATE_FILE)
+        if state is None:
+            return None, f"{folder / STATE_FILE}: missing"
+        if not isinstance(state, dict):
+            return None, f"{folder / STATE_FILE}: unreadable"
+        contents = _read_json(folder / CONTENTS_FILE)
+        problem = damage(folder, None if contents is None else
+                         (contents if isinstance(contents, dict) else "unreadable"))
+        if problem is not None:
+            return None, problem
+        return Checkpoint(folder, state), None
+
+    def _pointer(self, pointer: str) -> str | None:
+        """The folder name a pointer file names (not verified), or None."""
+        data = _read_json(self.root / pointer)
+        if isinstance(data, dict) and isinstance(data.get("dir"), str) and \
+                data["dir"].startswith("epoch-") and "/" not in data["dir"]:
+            return str(data["dir"])
+        return None
 
     def _read(self, pointer: str) -> Checkpoint | None:
-        try:
-            data = json.loads((self.root / pointer).read_text(encoding="utf-8"))
-            folder = self.root / str(data["dir"])
-            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError):
+        name = self._pointer(pointer)
+        if name is None:
             return None
-        return Checkpoint(folder, state) if isinstance(state, dict) else None
+        found, _problem = self._load(self.root / name)
+        return found
 
     def latest(self) -> Checkpoint | None:
-        """The newest complete checkpoint (the pointer, else the highest epoch folder)."""
-        found = self._read(LATEST)
-        if found is not None:
-            return found
-        best: Checkpoint | None = None
-        for folder in sorted(self.root.glob("epoch-*")):
-            try:
-                state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+        """The newest intact checkpoint: the one ``latest.json`` names, else (damaged or
+        unnamed) the highest intact epoch folder, saying so."""
+        name = self._pointer(LATEST)
+        problem = None
+        if name is not None:
+            found, problem = self._load(self.root / name)
+            if found is not None:
+                return found
+        elif (self.root / LATEST).exists():
+            problem = f"{self.root / LATEST}: unreadable"
+        for folder in sorted(self.root.glob("epoch-*"), reverse=True):
+            if folder.name == name:
                 continue
-            if isinstance(state, dict) and (best is None or state.get("epoch", 0) > best.epoch):
-                best = Checkpoint(folder, state)
-        return best
+            found, _other = self._load(folder)
+            if found is not None:
+                if problem is not None:
+                    self._warn(f"{problem}; using the checkpoint of epoch {found.epoch}")
+                return found
+        if problem is not None:
+            self._warn(f"{problem}; no intact checkpoint is left: training starts over")
+        return None
 
     def best(self) -> Checkpoint | None:
-        """The checkpoint with the lowest validation loss (else the latest)."""
-        return self._read(BEST) or self.latest()
+        """The checkpoint kept as the best; when ``best.json`` is unreadable or names a
+        damaged folder, the best epoch recorded by the latest checkpoint (else the latest)."""
+        found = self._read(BEST)
+        if found is not None:
+            return found
+        latest = self.latest()
+        if not (self.root / BEST).exists() or latest is None:
+            return latest
+        epoch = int(latest.state.get("best_epoch") or 0)
+        if epoch:
+            recovered, _problem = self._load(self.root / f"epoch-{epoch:05d}")
+            if recovered is not None:
+                self._warn(f"{self.root / BEST}: unreadable or names a damaged checkpoint; "
+                           f"the best epoch ({epoch}) is taken from the latest checkpoint")
+                return recovered
+        self._warn(f"{self.root / BEST}: unreadable and the best epoch's checkpoint is not "
+                   f"intact; using the latest (epoch {latest.epoch})")
+        return latest
 
     def save(self, model: Model, state: dict[str, Any], *, is_best: bool) -> Checkpoint:
         """Write ``model.save_state()`` and ``state`` as epoch ``state["epoch"]``."""
@@ -87,6 +208,7 @@ class CheckpointStore:
         tmp.mkdir()
         try:
             model.save_state(tmp)
+            atomic.write_json(tmp / CONTENTS_FILE, contents_of(tmp))
             atomic.write_json(tmp / STATE_FILE, state)
             final = self.root / name
             shutil.rmtree(final, ignore_errors=True)
@@ -106,13 +228,31 @@ class CheckpointStore:
         atomic.write_json(checkpoint.directory / STATE_FILE, state)
         return Checkpoint(checkpoint.directory, state)
 
+    def _kept(self) -> set[str]:
+        """Epoch folders to keep: the latest, the one before it (the fall-back should the
+        latest be damaged), and the best (from ``best.json``, else from the latest's
+        record)."""
+        folders = sorted(f.name for f in self.root.glob("epoch-*") if f.is_dir())
+        latest = self._pointer(LATEST) or (folders[-1] if folders else None)
+        keep = {latest} if latest else set()
+        earlier = [f for f in folders if latest is None or f < latest]
+        if earlier:
+            keep.add(earlier[-1])
+        best = self._pointer(BEST)
+        if best is None and latest is not None:
+            state = _read_json(self.root / latest / STATE_FILE)
+            epoch = state.get("best_epoch") if isinstance(state, dict) else None
+            best = f"epoch-{int(epoch):05d}" if isinstance(epoch, int) and epoch else None
+            if best is None:  # nothing tells which is best: keep every folder
+                keep.update(folders)
+        if best is not None:
+            keep.add(best)
+        return {k for k in keep if k}
+
     def prune(self) -> None:
-        """Remove epoch folders named by neither pointer, and temporaries of killed runs."""
-        keep = set()
-        for pointer in (LATEST, BEST):
-            found = self._read(pointer)
-            if found is not None:
-                keep.add(found.directory.name)
+        """Remove epoch folders no longer needed (see :meth:`_kept`), and temporaries of
+        killed runs."""
+        keep = self._kept()
         for folder in self.root.iterdir() if self.root.is_dir() else ():
             stale = folder.name.startswith(atomic.TEMP_MARK) and folder.is_dir()
             if stale or (folder.name.startswith("epoch-") and folder.name not in keep):
@@ -135,7 +275,8 @@ class CheckpointStore:
 
 def export_model(model: Model, destination: Path, record: dict[str, Any]) -> None:
     """Save ``model`` to ``destination`` through a temporary folder swapped in at the end;
-    ``record`` (signature, data identity, epochs) goes to ``kara-model.json`` inside."""
+    ``record`` (signature, data identity, epochs) goes to ``kara-model.json`` inside, with
+    the size and SHA-256 of every file :meth:`Model.save` wrote (``files``)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = destination.parent / f"{atomic.TEMP_MARK}{destination.name}-{os.getpid()}"
     old = destination.parent / f"{atomic.TEMP_MARK}{destination.name}-old-{os.getpid()}"
@@ -144,7 +285,7 @@ def export_model(model: Model, destination: Path, record: dict[str, Any]) -> Non
     tmp.mkdir()
     try:
         model.save(tmp)
-        atomic.write_json(tmp / MODEL_RECORD, record)
+        atomic.write_json(tmp / MODEL_RECORD, {**record, "files": contents_of(tmp)})
         if destination.exists():
             os.rename(destination, old)
         os.rename(tmp, destination)
@@ -157,9 +298,17 @@ MODEL_RECORD = "kara-model.json"
 
 
 def read_model_record(directory: Path) -> dict[str, Any] | None:
-    """The record written by :func:`export_model`, or ``None`` when absent or unreadable."""
-    try:
-        data = json.loads((directory / MODEL_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The record written by :func:`export_model`, or ``None`` when absent, unreadable, or
+    when a file of the model is not what was written (one warning line: training exports
+    it again from the checkpoints)."""
+    data = _read_json(directory / MODEL_RECORD)
+    if not isinstance(data, dict):
         return None
-    return data if isinstance(data, dict) else None
+    problem = damage(directory, data.get("files"))
+    if problem is not None:
+        from kara_core.console import print_warning
+
+        print_warning(f"{problem}; the exported model is not used ('kara train' exports it "
+                      "again from the checkpoints)")
+        return None
+    return data
