@@ -391,3 +391,29 @@ def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower
     assert "lower generate.temperature?" in clips.notes("base", 1.0)[0]
     at_zero = clips.notes("base", 0.0)[0]
     assert "temperature" not in at_zero and "drifts out of range on its own" in at_zero
+
+
+def test_each_prompt_has_its_own_seed_and_the_diversity_clip_another(monkeypatch):
+    """One seed for every prompt drives a model that forgets its prompt to one clip."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kara_core.pipeline import clips as clips_module
+    from kara_core.pipeline import generate as gen
+
+    seeds: list[int] = []
+
+    def fake_generate(*args, seed, **kwargs):
+        seeds.append(seed)
+        return "clip"
+
+    monkeypatch.setattr(gen, "generate_audio", fake_generate)
+    variant = SimpleNamespace(
+        generate=SimpleNamespace(seed=5, temperature=1.0, prompt_seconds=1.0),
+        dataset=SimpleNamespace(sample_rate=8000),
+    )
+    prompts = [gen.PromptAudio(np.zeros(8, np.float32), f"song {i}", True) for i in range(3)]
+    made = clips_module.generate_clips(None, None, None, prompts, variant, 1.0)
+    assert seeds == [5, 6, 7, 8]
+    assert len(made.generations) == 3 and made.other_seed == "clip"

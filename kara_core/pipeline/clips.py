@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 LAST_SECONDS = 10.0
 """The end of every clip is measured on its own too: music-like to the end."""
-OTHER_SEED = 1
-"""The diversity clip uses ``generate.seed`` plus this, on the first prompt."""
+def prompt_seed(seed: int, number: int) -> int:
+    """The seed of prompt ``number``: ``generate.seed + number``. One seed for every prompt
+    would drive a model whose state forgets its prompt to the same clip six times over."""
+    return int(seed) + int(number)
 
 
 def clip_file(number: int) -> str:
@@ -133,8 +135,9 @@ def generate_clips(
     model: Model, transform: Transform, features: Any, prompts: Sequence[gen.PromptAudio],
     variant: VariantConfig, seconds: float, *, diversity: bool = True,
 ) -> Clips:
-    """Continue every prompt for ``seconds`` with the variant's temperature and seed; then
-    the first prompt with the seed plus :data:`OTHER_SEED` (when ``diversity``)."""
+    """Continue every prompt for ``seconds`` with the variant's temperature, prompt ``i``
+    with seed ``generate.seed + i``; then the first prompt again with a seed no prompt used
+    (when ``diversity``)."""
     settings = variant.generate
 
     def one(prompt: gen.PromptAudio, seed: int) -> gen.Generation:
@@ -144,8 +147,9 @@ def generate_clips(
             temperature=settings.temperature, seed=seed,
         )
 
-    generations = [one(prompt, settings.seed) for prompt in prompts]
-    other = one(prompts[0], settings.seed + OTHER_SEED) if diversity and prompts else None
+    generations = [one(p, prompt_seed(settings.seed, i)) for i, p in enumerate(prompts)]
+    other = (one(prompts[0], prompt_seed(settings.seed, len(prompts)))
+             if diversity and prompts else None)
     return Clips(list(prompts), generations, other)
 
 
