@@ -155,7 +155,11 @@ def _fill_registry(plugins: Plugins) -> None:
                 if problem is not None:
                     raise PluginError(f"plugin {_owner!r}: {_kind[:-1]} "
                                       f"{getattr(cls, 'name', cls)!r}: {problem}")
-                plugins.registry.add(_kind, cls, _owner)
+                info = plugins.infos.get(_owner)
+                if info is None:
+                    plugins.registry.add(_kind, cls, _owner)
+                else:
+                    plugins.registry.add(_kind, cls, _owner, info.distribution, info.version)
 
             try:
                 impl.function(register=register)

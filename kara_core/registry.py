@@ -13,14 +13,21 @@ from kara_core.errors import PluginError
 KIND_SINGULAR = {"decoders": "decoder", "transforms": "transform", "models": "model"}
 
 
+UNKNOWN = "(unknown)"
+
+
 @dataclass(frozen=True)
 class Entry:
-    """A registered component class and the plugin that owns it."""
+    """A registered component class, the plugin that owns it, and the distribution that
+    installed that plugin with its version (part of every cache key made with the
+    component, so upgrading the plugin never reuses what the old one made)."""
 
     kind: str
     name: str
     cls: type
     plugin: str
+    distribution: str = UNKNOWN
+    version: str = UNKNOWN
 
 
 @dataclass
@@ -31,8 +38,12 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in COMPONENT_KINDS}
     )
 
-    def add(self, kind: str, cls: Any, plugin: str) -> None:
-        """Store ``cls`` under ``cls.name``; raise :class:`PluginError` when invalid or taken."""
+    def add(
+        self, kind: str, cls: Any, plugin: str, distribution: str = UNKNOWN,
+        version: str = UNKNOWN,
+    ) -> None:
+        """Store ``cls`` under ``cls.name`` as a component of ``plugin`` (installed by
+        ``distribution`` at ``version``); raise :class:`PluginError` when invalid or taken."""
         base = BASE_CLASSES[kind]
         singular = KIND_SINGULAR[kind]
         if not isinstance(cls, type) or not issubclass(cls, base):
@@ -53,7 +64,8 @@ class Registry:
                 f"{singular} {name!r} is registered twice: by plugin {existing.plugin!r} "
                 f"and by plugin {plugin!r}; disable one with KARA_DISABLE_PLUGINS"
             )
-        self.entries[kind][name] = Entry(kind=kind, name=name, cls=cls, plugin=plugin)
+        self.entries[kind][name] = Entry(kind=kind, name=name, cls=cls, plugin=plugin,
+                                         distribution=distribution, version=version)
 
     def get(self, kind: str, name: str) -> Entry:
         """The entry for ``name``; :class:`KeyError` carries a did-you-mean message."""

@@ -112,3 +112,107 @@ def test_json_never_holds_nan(tmp_path, kara):
     result = kara("compare", str(folder), "--json")
     assert "NaN" not in result.stdout
     assert json.loads(result.stdout)["variants"][0]["metrics"]["val_loss"] is None
+
+
+# --------------------------------------------------------------------- records Kara cannot read
+
+
+def test_an_unreadable_record_is_marked_and_compare_exits_2(tmp_path, kara):
+    folder = experiment(tmp_path)
+    (folder / "lstm").mkdir()
+    (folder / "lstm" / "metrics.json").write_text('{"variant": "lstm", "val_loss": 0.4')
+    result = kara("compare", str(folder))
+    assert result.returncode == 2, result.stderr
+    assert "(unreadable)" in result.stdout and "0.4123" in result.stdout
+    assert "lstm has an unreadable record:" in result.stdout
+    assert "metrics.json: not valid JSON" in result.stdout
+    data = json.loads(kara("compare", str(folder), "--json").stdout)
+    lstm = next(v for v in data["variants"] if v["variant"] == "lstm")
+    assert lstm["status"] == "unreadable" and "not valid JSON" in lstm["summary"]["error"]
+    assert kara("compare", str(folder), "--csv").returncode == 2
+
+
+def test_an_unreadable_metrics_json_is_moved_aside_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    truncated = '{"variant": "base", "val_loss": 0.41, "baselines": {"persis'
+    (run / "metrics.json").write_text(truncated)
+    capsys.readouterr()
+    merged = records.update_metrics(run, {"status": "ok"})
+    assert merged == {"status": "ok"}
+    assert (run / "metrics.json.damaged").read_text() == truncated
+    err = capsys.readouterr().err
+    assert "metrics.json: not valid JSON" in err and "moved to metrics.json.damaged" in err
+    assert len(err.strip().splitlines()) == 1
+    (run / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert records.read_metrics(run) == {}
+    assert records.read_metrics_checked(run)[1] == "nested too deeply"
+    assert records.read_metrics(tmp_path / "a-file" / "nowhere") == {}
+
+
+def test_names_are_printed_escaped_in_the_table_and_the_csv(tmp_path, kara):
+    folder = tmp_path / "runs" / "x"
+    records.update_metrics(folder / "base", {**BASE, "variant": "evil\x1b[2J",
+                                             "transform": "stft\r\n1024"})
+    table = kara("compare", str(folder))
+    assert "\x1b" not in table.stdout and "\r" not in table.stdout
+    assert "evil\\x1b[2J" in table.stdout
+    rows = list(csv.DictReader(io.StringIO(kara("compare", str(folder), "--csv").stdout)))
+    assert rows[0]["variant"] == "evil\\x1b[2J" and rows[0]["transform"] == "stft\\x0d\\x0a1024"
+
+
+def test_a_number_too_large_for_a_float_shows_as_missing(tmp_path):
+    from rich.console import Console
+
+    from kara_core.report.table import RunRecord, print_table, to_csv
+
+    huge = RunRecord("base", tmp_path, {**BASE, "val_loss": 10**400,
+                                         "evaluation": {"mel_frechet": -(10**301)}})
+    console = Console(file=io.StringIO(), width=300)
+    print_table([huge], console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "9999" not in text and "—" in text and "0.5000" in text
+    row = next(csv.DictReader(io.StringIO(to_csv([huge]))))
+    assert row["val_loss"] == "" and row["mel_frechet"] == ""
+
+
+# --------------------------------------------------------------------------- the model column
+
+
+def model_runs(tmp_path: Path) -> Path:
+    folder = tmp_path / "runs" / "demo"
+    lstm = {"layers": 1, "units": 8, "input_frames": 8, "output_frames": 4}
+    records.update_metrics(folder / "base", {**BASE, "model_options": lstm})
+    records.update_metrics(folder / "wide", {**BASE, "variant": "wide",
+                                             "model_options": {**lstm, "units": 16}})
+    records.update_metrics(folder / "ar", {**BASE, "variant": "ar", "model": "ar",
+                                           "model_options": {"order": 16}})
+    return folder
+
+
+def test_each_row_names_its_model_and_the_options_that_tell_rows_apart(tmp_path, kara):
+    folder = model_runs(tmp_path)
+    result = kara("compare", str(folder), env={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()
+             if line.strip() and ("stft" in line or "model" in line)}
+    assert "model" in lines["variant"]
+    assert "lstm_seq2seq units=8" in lines["base"] and "lstm_seq2seq units=16" in lines["wide"]
+    assert " ar " in lines["ar"] and "order" not in lines["ar"]
+    rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(
+        kara("compare", str(folder), "--csv").stdout))}
+    assert rows["ar"]["model"] == "ar" and rows["wide"]["model"] == "lstm_seq2seq units=16"
+    assert fields()[:3] == ["variant", "transform", "model"]
+    data = json.loads(kara("compare", str(folder), "--json").stdout)
+    assert [v["summary"]["model"] for v in data["variants"]] == [
+        "lstm_seq2seq units=8", "ar", "lstm_seq2seq units=16"]
+
+
+def test_the_model_column_stays_in_the_turned_table_of_a_narrow_terminal(tmp_path, kara):
+    folder = model_runs(tmp_path)
+    result = kara("compare", str(folder), env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
+    row = next(line for line in lines if line.split()[:1] == ["model"])
+    assert row.split()[1:] == ["lstm_seq2seq", "ar", "lstm_seq2seq"], result.stdout
+    assert "units=8" in result.stdout and "units=16" in result.stdout

@@ -141,3 +141,95 @@ def test_an_unreadable_wav_is_reported_and_the_others_go_on(setup, capsys):
     assert len(features.train) + len(features.val) == 3
     assert "song2.mp3" in capsys.readouterr().err
     assert any("song2.mp3" in line for line in features.skipped)
+
+
+# --------------------------------------------------------------------------- plugin upgrades
+
+FRAMER_PLUGIN = """
+from kara_core import hookimpl
+from kara_transforms.raw import RawTransform
+
+
+class Framer(RawTransform):
+    name = "framer"
+
+
+@hookimpl
+def kara_register_transforms(register):
+    register(Framer)
+"""
+
+
+def upgrade(site, name: str, old: str, new: str) -> None:
+    """``pip install -U`` of a fake distribution, in place."""
+    import importlib
+
+    info = site / f"{name}-{old}.dist-info"
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {new}\n")
+    info.rename(site / f"{name}-{new}.dist-info")
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def framer(tmp_path, monkeypatch):
+    """A third-party transform plugin ``framerplug`` 0.1 installed on ``tmp_path/site``,
+    and a config that featurizes with it."""
+    import sys
+
+    from tests.test_plugins import fake_distribution
+
+    site = tmp_path / "site"
+    fake_distribution(site, "framerplug", FRAMER_PLUGIN)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "framerplug", raising=False)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("type: raw", "type: framer"))
+    yield site, config, write_songs(tmp_path, count=3, seconds=1.0)
+    sys.modules.pop("framerplug", None)
+
+
+def test_a_transform_plugin_upgraded_in_place_is_featurized_again(framer, capsys):
+    site, config, songs = framer
+    variant = variant_of(config)
+    assert (variant.transform.distribution, variant.transform.version) == ("framerplug", "0.1")
+    first = featurize(variant, songs, show_progress=True)
+    again = featurize(variant_of(config), songs, show_progress=True)
+    assert again.key == first.key and stamps(again) == stamps(first)
+    assert "featurizing again" not in capsys.readouterr().err
+    upgrade(site, "framerplug", "0.1", "0.2")
+    upgraded = featurize(variant_of(config), songs, show_progress=True)
+    err = capsys.readouterr().err
+    assert ("framer: the transform's plugin changed (framerplug 0.1 -> 0.2): featurizing "
+            "again") in err, err
+    assert upgraded.key != first.key and upgraded.directory != first.directory
+    assert all(s.npy.parent == upgraded.directory for s in [*upgraded.train, *upgraded.val])
+    key = json.loads((upgraded.directory / "key.json").read_text())
+    assert key["component"] == {"plugin": "framerplug", "distribution": "framerplug",
+                                "version": "0.2", "cache_version": None}
+    # a model trained on the old frames is told why its data changed
+    from kara_core.pipeline.featurize.identity import explain_change
+
+    assert explain_change(upgraded, first.identity()).startswith(
+        "the transform's plugin changed (framerplug 0.1 -> 0.2)")
+
+
+def test_a_transform_s_own_cache_version_changes_its_key(framer, capsys, monkeypatch):
+    _site, config, songs = framer
+    variant = variant_of(config)
+    first = featurize(variant, songs, show_progress=True)
+    capsys.readouterr()
+    monkeypatch.setattr(variant.transform.cls, "cache_version", 2)
+    bumped = featurize(variant_of(config), songs, show_progress=True)
+    assert bumped.key != first.key
+    assert ("framer: the transform's cache_version changed (None -> 2): featurizing again"
+            in capsys.readouterr().err)
+
+
+def test_the_registry_records_each_component_s_distribution_and_version():
+    from importlib.metadata import version
+
+    from kara_core.plugins import get_plugin_manager
+
+    entry = get_plugin_manager().registry.get("transforms", "raw")
+    assert (entry.plugin, entry.distribution, entry.version) == (
+        "kara_transforms", "kara", version("kara"))

@@ -217,3 +217,72 @@ def test_generated_features_are_limited_to_what_the_training_songs_contain():
     assert fraction == 2 / 6
     inside, none = clip_to_training_range(drifted[[0, 2]], features)
     assert none == 0.0 and np.array_equal(inside, drifted[[0, 2]])
+
+
+def prompt_variant(tmp_path, prompt_seconds: float = 2.0):
+    from kara_core.config import load_config
+    from kara_core.plugins import get_plugin_manager
+
+    config = tmp_path / "kara.yaml"
+    config.write_text(f"dataset: {{sample_rate: {RATE}}}\ntransform: {{type: raw}}\n"
+                      f"model: {{type: persistence}}\ngenerate: {{prompt_seconds: "
+                      f"{prompt_seconds}}}\n")
+    return load_config(config, get_plugin_manager().registry).base
+
+
+def test_a_long_wav_prompt_is_read_only_as_far_as_it_is_used(tmp_path):
+    variant = prompt_variant(tmp_path)
+    long = np.tile(music(10.0), 15)  # 150 s
+    sf.write(tmp_path / "long.wav", long, RATE, subtype="PCM_16")
+    wave = gen.load_prompt_file(tmp_path / "long.wav", variant)
+    assert wave.shape == (int(gen.MAX_ROUNDTRIP_SECONDS * RATE),)
+    np.testing.assert_allclose(wave[:RATE], long[:RATE], atol=1e-4)
+    (tmp_path / "longer").mkdir()
+    longer = prompt_variant(tmp_path / "longer", prompt_seconds=90.0)  # a longer prompt
+    assert gen.load_prompt_file(tmp_path / "long.wav", longer).shape == (90 * RATE,)
+
+
+class Endless(SoundfileDecoder):
+    """A decoder whose stream never ends (a two-hour mp3, or worse): decode() would hang."""
+
+    name = "endless"
+    blocks_read = 0
+    closed = False
+
+    def check(self) -> None:
+        pass
+
+    def decode(self, path):
+        raise AssertionError("the whole file was decoded for a prompt")
+
+    def stream(self, path, block_frames: int = 65536):
+        import contextlib
+
+        from kara_core import AudioStream
+
+        @contextlib.contextmanager
+        def opened():
+            def blocks():
+                while True:
+                    Endless.blocks_read += 1
+                    yield np.full((4096, 2), 0.1, np.float32)
+
+            try:
+                yield AudioStream(RATE, 2, blocks())
+            finally:
+                Endless.closed = True
+
+        return opened()
+
+
+def test_an_mp3_prompt_is_streamed_and_the_decoder_stopped_once_enough_came(tmp_path):
+    import dataclasses
+
+    variant = prompt_variant(tmp_path)
+    endless = dataclasses.replace(variant.decoder, type="endless", cls=Endless)
+    variant = dataclasses.replace(variant, decoder=endless, decoder_fallback=None)
+    (tmp_path / "two-hours.mp3").write_bytes(b"\xff\xfb" * 100)
+    wave = gen.load_prompt_file(tmp_path / "two-hours.mp3", variant)
+    wanted = int(gen.MAX_ROUNDTRIP_SECONDS * RATE)
+    assert wave.shape == (wanted,) and np.allclose(wave, 0.1)
+    assert Endless.blocks_read == -(-wanted // 4096) and Endless.closed

@@ -213,3 +213,19 @@ def test_text_with_a_non_utf8_name_is_written(tmp_path):
     name = os.fsdecode(b"caf\xe9")
     atomic.write_text(tmp_path / "page.html", f"<p>{name}</p>")
     assert (tmp_path / "page.html").read_bytes() == b"<p>caf\\udce9</p>"
+
+
+def test_a_runs_dir_that_is_a_file_still_records_the_failure_in_one_line(tmp_path, capsys):
+    import dataclasses
+
+    from kara_core.config import load_config
+    from kara_core.pipeline.experiment import _record_failure
+    from kara_core.plugins import get_plugin_manager
+
+    variant = load_config(write_yaml(tmp_path, CONFIG), get_plugin_manager().registry).base
+    (tmp_path / "runs-file").write_text("not a folder")
+    variant = dataclasses.replace(variant, runs_dir=tmp_path / "runs-file")
+    metrics = _record_failure(variant, "cannot write the run folder")
+    assert metrics == {"variant": "base", "status": "failed",
+                       "error": "cannot write the run folder"}
+    assert "moved" not in capsys.readouterr().err  # nothing there to move aside

@@ -181,7 +181,8 @@ def test_an_entry_point_plugin_is_usable_by_type_in_yaml(tmp_path):
     assert result.returncode == 0, result.stderr
     base = json.loads(result.stdout)["variants"][0]
     assert base["transform"] == {
-        "type": "doubled", "plugin": "thirdparty", "options": {"frame_size": 8}
+        "type": "doubled", "plugin": "thirdparty", "distribution": "thirdparty",
+        "version": "0.1", "options": {"frame_size": 8}
     }
 
 

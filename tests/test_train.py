@@ -82,6 +82,82 @@ def test_a_finished_run_is_reused_and_more_epochs_resume_it(trained):
     assert more["history"]["val_loss"][:2] == metrics["history"]["val_loss"]
 
 
+def test_a_model_trained_on_other_data_says_what_changed(trained):
+    variant, _features, songs, _metrics = trained
+    fewer = featurize(variant, songs[:2], show_progress=False)
+    with pytest.raises(KaraError) as info:
+        load_trained_model(variant, fewer)
+    message = str(info.value)
+    assert "was trained on other data than the current dataset: " in message, message
+    assert "1 song(s) are gone (song2.mp3)" in message, message
+    assert message.endswith("run 'kara train CONFIG --variant base'")
+    # training on them says the same in its "training from scratch" line
+    from kara_core.pipeline.train.checkpoints import CheckpointStore
+    from kara_core.pipeline.train.runner import _mismatch
+
+    state = CheckpointStore(variant.run_dir / "checkpoints").recorded_state()
+    assert state is not None
+    identity = {"signature": state["signature"], "plugin": state["plugin"],
+                "data": fewer.identity()}
+    why = _mismatch(state, identity, fewer)
+    assert why is not None and why.startswith("the training data changed: ")
+    assert "1 song(s) are gone (song2.mp3)" in why, why
+
+
+def copy_of(variant, tmp_path):
+    """``variant`` with a copy of its run folder under ``tmp_path`` (the shared one stays)."""
+    import shutil
+
+    copy = dataclasses.replace(variant, runs_dir=tmp_path / "runs")
+    shutil.copytree(variant.run_dir, copy.run_dir)
+    return copy
+
+
+def test_changed_training_settings_are_said_and_the_record_keeps_what_was_trained(
+    trained, tmp_path, capsys,
+):
+    import yaml
+
+    from kara_core.pipeline.experiment import write_config_record
+
+    variant, features, _songs, _metrics = trained
+    changed = with_train(copy_of(variant, tmp_path), learning_rate=5.0, batch_size=4096)
+    capsys.readouterr()
+    metrics = train_variant(changed, features, show_progress=False)
+    assert metrics["training"]["reused"]
+    assert ("base: training settings changed (batch_size 32 -> 4096, learning_rate 0.001 -> "
+            "5.0) but the model was reused; --rebuild retrains") in capsys.readouterr().err
+    assert metrics["training"]["settings"]["learning_rate"] == 0.001
+    assert metrics["training"]["settings"]["batch_size"] == 32
+    state = json.loads((changed.run_dir / "model" / "kara-model.json").read_text())
+    assert state["train"]["learning_rate"] == 0.001
+    write_config_record(changed)
+    record = yaml.safe_load((changed.run_dir / "config.resolved.yaml").read_text())
+    assert record["train"]["learning_rate"] == 5.0  # what kara.yaml says now
+    assert record["trained_with"]["train"]["learning_rate"] == 0.001  # what the model had
+    assert record["trained_with"]["epochs_completed"] == metrics["epochs_completed"]
+    assert record["model"]["distribution"] == "kara" and record["model"]["version"]
+    assert not record["runs_dir"].startswith("/") and not record["dataset"]["mp3_dir"].startswith(
+        "/"), record
+
+
+def test_a_model_from_another_version_of_its_plugin_is_never_reused(trained, tmp_path, capsys):
+    variant, features, _songs, _metrics = trained
+    old = copy_of(variant, tmp_path)
+    assert old.model.distribution == "kara" and old.model.version not in ("", "(unknown)")
+    upgraded = dataclasses.replace(old, model=dataclasses.replace(old.model, version="99.0"))
+    with pytest.raises(KaraError, match=r"another version of the model's plugin: the "
+                       r"model's plugin changed \(kara .* -> 99\.0\)"):
+        load_trained_model(upgraded, features)
+    capsys.readouterr()
+    metrics = train_variant(upgraded, features, epochs=1, show_progress=True)
+    err = capsys.readouterr().err
+    assert f"base: the model's plugin changed (kara {old.model.version} -> 99.0): training " \
+        "from scratch" in err, err
+    assert not metrics["training"]["reused"] and metrics["resumed_from_epoch"] is None
+    load_trained_model(upgraded, features)
+
+
 def test_training_is_repeatable_with_one_seed(tmp_path, trained):
     variant, features, _songs, metrics = trained
     fresh = dataclasses.replace(variant, runs_dir=tmp_path / "other")

@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table; a folder without records is a one-line error."""
+    """Print the table; a folder without records is a one-line error, and a record that
+    cannot be read is marked in its row and makes the exit status 2."""
     from kara_core.console import out, print_json
     from kara_core.errors import KaraError
     from kara_core.report.table import find_records, print_table, to_csv, to_json
@@ -94,4 +95,4 @@ def _show(args: argparse.Namespace, records: Any, out: Any, print_json: Any, pri
         sys.stdout.write(to_csv(records))
     else:
         print_table(records, out, title="saved runs")
-    return 0
+    return 2 if any(record.problem is not None for record in records) else 0

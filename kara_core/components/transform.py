@@ -36,6 +36,11 @@ class Transform(ABC):
     default: ClassVar[bool] = False
     """Offered as the transform of a kara.yaml that names none; a plugin sets it on at most
     one transform, and two installed defaults make the user choose (``transform.type``)."""
+    cache_version: ClassVar[int | str | None] = None
+    """Part of the feature-cache key, beside the plugin's distribution and version: bump it
+    when ``forward`` gives other frames without a new release of the plugin (an editable
+    install), and Kara featurizes again (and retrains the models trained on the old
+    frames) instead of reusing what the old code made."""
 
     def __init__(self, options: Any = None, sample_rate: int = 22050) -> None:
         self.options = options if options is not None else self.Options()

@@ -50,13 +50,10 @@ class VariantOutcome:
 
 def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
     """``config.resolved.yaml`` and ``versions.json`` in the variant's run folder."""
-    import yaml
-
     from kara_core.report.versions import collect_versions
 
     run_dir = variant.run_dir
-    text = yaml.safe_dump(variant.resolved(), sort_keys=False, allow_unicode=True)
-    atomic.write_text(run_dir / CONFIG_FILE, text)
+    write_config_record(variant)
     decoder_version: str | None
     try:
         decoder_version = variant.build_decoders()[0].version()
@@ -65,6 +62,33 @@ def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
     atomic.write_json(
         run_dir / VERSIONS_FILE, collect_versions(plugin_infos, decoder_version=decoder_version)
     )
+
+
+def write_config_record(variant: VariantConfig) -> None:
+    """``config.resolved.yaml``: the variant as configured, paths relative to the run
+    folder, and under ``trained_with`` the training settings the model in the run folder
+    was trained with (from its checkpoint: a reused model may predate a change to
+    ``train:``)."""
+    import yaml
+
+    from kara_core.pipeline.train.checkpoints import CheckpointStore
+
+    run_dir = variant.run_dir
+    record = variant.resolved(relative_to=run_dir)
+    state = CheckpointStore(run_dir / "checkpoints").recorded_state()
+    if state is not None and isinstance(state.get("train"), dict):
+        record["trained_with"] = {"epochs_completed": state.get("epoch"),
+                                  "train": state["train"]}
+    text = yaml.safe_dump(record, sort_keys=False, allow_unicode=True)
+    atomic.write_text(run_dir / CONFIG_FILE, text)
+
+
+def model_options(variant: VariantConfig) -> dict[str, Any]:
+    """The model's options as plain data: the table names those that tell rows apart."""
+    from kara_core.options import to_plain
+
+    options = to_plain(variant.model.options)
+    return options if isinstance(options, dict) else {}
 
 
 def describe_transform(variant: VariantConfig) -> str:
@@ -192,6 +216,7 @@ def generate_and_evaluate(
         "variant": variant.name,
         "transform": transform.describe(),
         "model": variant.model.type,
+        "model_options": model_options(variant),
         "roundtrip": ceiling,
         "generation": {**gen.generation_record(generation, prompt, variant, files),
                        "prompts": len(prompts)},
@@ -282,6 +307,7 @@ def run_variant(
         records.update_metrics(variant.run_dir, {"status": "running", "error": None})
         features = cache.features(variant, reload=reload, show_progress=show_progress)
         train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
+        write_config_record(variant)  # now with the settings the kept model was trained with
         model = load_trained_model(variant, features)
         generate_and_evaluate(variant, features, model, show_progress=show_progress)
         metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
@@ -340,11 +366,12 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
     try:
         metrics = records.update_metrics(variant.run_dir, {
             "variant": variant.name, "transform": transform, "model": variant.model.type,
-            "status": "failed", "error": message,
+            "model_options": model_options(variant), "status": "failed", "error": message,
         })
         write_variant_report(variant.run_dir, metrics)  # the page must not claim success
         return metrics
-    except KaraError:  # the run folder itself is unwritable: the message already says why
+    except (KaraError, OSError, ValueError, RecursionError):
+        # the run folder itself is unwritable (or not a folder): the message says why
         return {"variant": variant.name, "status": "failed", "error": message}
 
 

@@ -87,17 +87,21 @@ class Generation:
 
 
 def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
-    """The user's ``--prompt`` file as float32 mono at the experiment's rate.
+    """The user's ``--prompt`` file as float32 mono at the experiment's rate: only its
+    first ``max(generate.prompt_seconds, MAX_ROUNDTRIP_SECONDS)`` seconds, all that is used
+    (a two-hour file costs no more than a minute of it).
 
-    mp3 goes through the configured decoder (then its fallback); anything else through
-    soundfile. Errors name the file.
+    mp3 is streamed through the configured decoder (then its fallback) and the decoder is
+    stopped once enough blocks arrived; anything else is read through soundfile up to that
+    many frames. Errors name the file.
     """
     path = Path(path)
     if not path.is_file():
         raise KaraError(f"{path}: --prompt file not found")
     rate = variant.dataset.sample_rate
+    seconds = max(variant.generate.prompt_seconds, MAX_ROUNDTRIP_SECONDS)
     if path.suffix.lower() != ".mp3":
-        wave = read_mono(path, rate, resample_to_rate=True)
+        wave = _read_start(path, seconds, rate)
         if wave.shape[0] == 0:
             raise KaraError(f"{path}: contains no audio")
         return wave
@@ -105,12 +109,53 @@ def load_prompt_file(path: Path, variant: VariantConfig) -> np.ndarray:
     for decoder in variant.build_decoders():
         try:
             decoder.check()
-            audio = decoder.decode(path)
+            samples, source_rate = _stream_start(decoder, path, seconds)
         except (DecodeError, ToolMissingError) as exc:
             reasons.append(f"{decoder.name}: {exc}")
             continue
-        return resample(to_mono(audio.samples), audio.rate, rate)
+        return resample(to_mono(samples), source_rate, rate)
     raise KaraError(f"{path}: cannot decode the prompt ({'; '.join(reasons)})")
+
+
+def _stream_start(decoder: Decoder, path: Path, seconds: float) -> tuple[np.ndarray, int]:
+    """``(samples [n, channels], rate)``: the first ``seconds`` of ``path`` as ``decoder``
+    streams it; the stream is closed (the decoder stopped) as soon as they arrived."""
+    with decoder.stream(path) as audio:
+        wanted = max(1, math.ceil(seconds * audio.rate))
+        blocks, count = [], 0
+        for block in audio.blocks:
+            blocks.append(np.asarray(block, np.float32))
+            count += blocks[-1].shape[0]
+            if count >= wanted:
+                break
+        channels = max(1, int(audio.channels))
+        samples = (np.concatenate(blocks)[:wanted] if blocks
+                   else np.zeros((0, channels), np.float32))
+        return samples, int(audio.rate)
+
+
+def _read_start(path: Path, seconds: float, rate: int) -> np.ndarray:
+    """The first ``seconds`` of a file soundfile reads (wav, flac, ogg ...), float32 mono
+    at ``rate``; :class:`KaraError` naming the file when it cannot be read or holds
+    non-finite samples."""
+    import os
+
+    import soundfile as sf
+
+    try:
+        # bytes: soundfile encodes a str name strictly (a non-UTF-8 name would fail)
+        with sf.SoundFile(os.fsencode(path)) as handle:
+            frames = max(1, math.ceil(seconds * handle.samplerate))
+            samples = handle.read(frames, dtype="float32", always_2d=True)
+            file_rate = int(handle.samplerate)
+    except (OSError, RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
+        raise KaraError(f"{path}: cannot read audio ({exc})") from None
+    mono = to_mono(samples)
+    if not np.isfinite(mono).all():
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise KaraError(f"{path}: {bad} of its samples are NaN or infinite; not audio Kara "
+                        "can use")
+    return resample(mono, file_rate, rate)
 
 
 def song_excerpt(

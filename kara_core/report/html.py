@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kara_core.report.columns import TEXT_KEYS
 from kara_core.report.records import read_metrics
-from kara_core.report.table import COLUMNS, RunRecord, experiment_records
+from kara_core.report.table import COLUMNS, RunRecord, experiment_records, label_models
 from kara_core.storage import atomic
 
 if TYPE_CHECKING:
@@ -61,16 +62,16 @@ def _table_html(
     (pages never show or use absolute paths: they must work after being moved)."""
     head = "".join(f"<th>{escape(c.header).replace(chr(10), '<br>')}</th>" for c in COLUMNS)
     rows = []
-    for record in records:
+    for record in label_models(records):
         cells = []
         for column in COLUMNS:
             text = escape(folder(record) if column.key == "run_dir" else column.text(record))
             href = link(record) if column.key == "variant" else None
             if href:
                 text = f'<a href="{escape(href)}">{text}</a>'
-            if column.key == "variant" and record.status == "failed":
-                text += ' <span class="failed">(failed)</span>'
-            numeric = column.key not in ("variant", "transform", "run_dir")
+            if column.key == "variant" and record.status in ("failed", "unreadable"):
+                text += f' <span class="failed">({record.status})</span>'
+            numeric = column.key not in TEXT_KEYS
             cells.append(f'<td class="n">{text}</td>' if numeric else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>"

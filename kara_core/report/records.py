@@ -2,33 +2,80 @@
 
 Stages add their figures to one ``metrics.json`` by merging a flat mapping into it, so
 ``kara train`` and ``kara generate`` can run separately and ``kara compare`` reads a
-single file per variant. Every write is atomic.
+single file per variant. Every write is atomic. A ``metrics.json`` that cannot be read
+(truncated, not JSON, nested beyond reason) is never silently replaced by a record
+without the figures it held: the next write moves it aside to ``metrics.json.damaged``
+and says so in one line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from kara_core.storage import atomic
 
 METRICS_FILE = "metrics.json"
+DAMAGED_SUFFIX = ".damaged"
+
+
+def read_metrics_checked(run_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """``(metrics, problem)``: the metrics recorded so far (empty when none), and what is
+    wrong with an existing ``metrics.json`` that cannot be read (``None`` when it is fine
+    or absent)."""
+    path = run_dir / METRICS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # no record (yet): nothing is wrong
+        return {}, None
+    except (OSError, ValueError) as exc:  # a folder, no permission, not UTF-8
+        return {}, f"cannot be read ({_reason(exc)})"
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        return {}, "nested too deeply"
+    except ValueError as exc:
+        return {}, f"not valid JSON ({_reason(exc)}; truncated?)"
+    if not isinstance(data, dict):
+        return {}, f"holds a {type(data).__name__}, not a record"
+    return data, None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc).splitlines()[0][:120]
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     """The metrics recorded so far (empty when none, or when the file is unreadable)."""
-    path = run_dir / METRICS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_metrics_checked(run_dir)[0]
 
 
 def update_metrics(run_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``values`` into ``metrics.json`` (top-level keys replace) and return the result."""
-    merged = read_metrics(run_dir)
+    """Merge ``values`` into ``metrics.json`` (top-level keys replace) and return the result.
+
+    An existing ``metrics.json`` that cannot be read is first moved aside to
+    ``metrics.json.damaged`` (one warning line), so the figures it may still hold (the
+    training results) are never overwritten unseen.
+    """
+    merged, problem = read_metrics_checked(run_dir)
+    if problem is not None:
+        _move_aside(run_dir / METRICS_FILE, problem)
     merged.update(values)
     atomic.write_json(run_dir / METRICS_FILE, merged)
     return merged
+
+
+def _move_aside(path: Path, problem: str) -> None:
+    from kara_core.console import print_warning
+
+    damaged = path.with_name(path.name + DAMAGED_SUFFIX)
+    try:
+        os.replace(path, damaged)
+    except OSError as exc:
+        print_warning(f"{path}: {problem}, and it cannot be moved aside ({_reason(exc)}); "
+                      "it is replaced by a record without its figures")
+        return
+    print_warning(f"{path}: {problem}; moved to {damaged.name}, and a new record is started "
+                  "('kara train' records the training results again)")

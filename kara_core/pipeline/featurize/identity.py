@@ -6,7 +6,8 @@ frames, their ranges and the normalisation). Featurize also writes
 cache file (named by the WAV's content hash), its range and the decoder that made its
 WAV. :func:`explain_change` compares that record with the current features and says, in
 one line, what changed since: songs decoded again by another decoder, changed, added or
-removed, a different split, another transform.
+removed, a different split, another transform or another version of its plugin
+(:func:`component_change`, from the ``key.json`` of each cache folder).
 """
 
 from __future__ import annotations
@@ -22,6 +23,58 @@ FeatureSet = Any  # kara_core.pipeline.featurize.stage.FeatureSet (which imports
 
 PREFIX = "identity-"
 SHOWN = 3  # names listed per kind of change
+KEY_FILE = "key.json"
+"""In each transform's cache folder: what its key hashes (transform, options, rate, and
+the plugin's distribution, version and ``cache_version``)."""
+
+
+def component_change(kind: str, old: Any, new: Any) -> str:
+    """``the transform's plugin changed (kara 0.1.0 -> 0.2.0)``, ``... cache_version
+    changed (1 -> 2)``: how the component of two records of
+    :meth:`~kara_core.config.ComponentConfig.identity` differs (``kind``: transform,
+    model)."""
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    what = f"the {kind}'s"
+    if not old:
+        return (f"{what} plugin was not recorded (now {new.get('distribution')} "
+                f"{new.get('version')})")
+    parts = []
+    was = (old.get("distribution"), old.get("version"))
+    now = (new.get("distribution"), new.get("version"))
+    if was != now:
+        shown = (f"{now[0]} {was[1]} -> {now[1]}" if was[0] == now[0]
+                 else f"{was[0]} {was[1]} -> {now[0]} {now[1]}")
+        parts.append(f"{what} plugin changed ({shown})")
+    if old.get("cache_version") != new.get("cache_version"):
+        parts.append(f"{what} cache_version changed ({old.get('cache_version')} -> "
+                     f"{new.get('cache_version')})")
+    if not parts and old.get("plugin") != new.get("plugin"):
+        parts.append(f"{what} plugin changed ({old.get('plugin')} -> {new.get('plugin')})")
+    return " and ".join(parts) or f"{what} plugin record changed"
+
+
+def read_key(directory: Path) -> dict[str, Any] | None:
+    """The ``key.json`` of a transform's cache folder, or ``None`` (absent, unreadable)."""
+    try:
+        data = json.loads((directory / KEY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def key_change(old_key: Any, features: FeatureSet) -> str | None:
+    """How the transform's plugin changed between the cache folder ``old_key`` and the
+    current one, when that is all that changed (the same transform, options and rate)."""
+    old = read_key(features.directory.parent / str(old_key))
+    new = read_key(features.directory)
+    if old is None or new is None:
+        return None
+    same = {k: v for k, v in old.items() if k != "component"} == {
+        k: v for k, v in new.items() if k != "component"}
+    if not same or old.get("component") == new.get("component"):
+        return None
+    return component_change("transform", old.get("component"), new.get("component"))
 
 
 def record_path(directory: Path, identity: str) -> Path:
@@ -82,7 +135,9 @@ def explain_change(features: FeatureSet, identity: Any) -> str:
                 "on (no record of those is left)")
     parts: list[str] = []
     if old.get("key") != features.key:
-        parts.append(f"the transform or its options changed ({old.get('key')} -> "
+        plugin = key_change(old.get("key"), features)
+        parts.append(plugin if plugin is not None else
+                     f"the transform or its options changed ({old.get('key')} -> "
                      f"{features.key})")
     before = {str(s.get("source")): s for s in old["songs"] if isinstance(s, dict)}
     now = describe(features)["songs"]

@@ -1,18 +1,22 @@
 """Featurize: prepared wavs -> transform frames, one cached ``.npy`` per song, then the split.
 
 Frames are cached un-normalised under ``<cache_dir>/<transform>-<key>/``, where ``key``
-hashes the transform type, its options and the sample rate, and each file name carries a
-hash of the wav's content: a changed song or transform never reuses stale frames, and a
-new song only costs its own transform. Each ``.npy`` is written atomically and followed by
-a sidecar ``.json`` (shape, dtype, byte size); a file whose sidecar is missing or does not
-match is rebuilt, never trusted. Songs are then split by song (deterministic from
-``train.seed``) and per-feature statistics are fitted on the training part only; frames
-are normalised when they are read (:meth:`SongFeatures.frames`, and batch by batch in
-:mod:`kara_core.pipeline.train.windows`), so the cache stays valid whatever the split.
+hashes the transform type, its options, the sample rate, and the distribution and version
+of the plugin that provides the transform with its ``cache_version`` (recorded in the
+folder's ``key.json``), and each file name carries a hash of the wav's content: a changed
+song, transform or plugin never reuses stale frames (the run says why it featurizes
+again), and a new song only costs its own transform. Each ``.npy`` is written atomically
+and followed by a sidecar ``.json`` (shape, dtype, byte size); a file whose sidecar is
+missing or does not match is rebuilt, never trusted. Songs are then split by song
+(deterministic from ``train.seed``) and per-feature statistics are fitted on the training
+part only; frames are normalised when they are read (:meth:`SongFeatures.frames`, and
+batch by batch in :mod:`kara_core.pipeline.train.windows`), so the cache stays valid
+whatever the split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -49,18 +53,51 @@ class SongLike(Protocol):
     flags: tuple[str, ...]
 
 
-def transform_key(variant: VariantConfig) -> str:
-    """``<type>-<hash>``: the cache folder of this transform, options and sample rate."""
+def key_identity(variant: VariantConfig) -> dict[str, Any]:
+    """What the cache key of ``variant``'s frames hashes (``key.json`` in the folder)."""
     from kara_core.options import to_plain
 
-    identity = {
+    identity: dict[str, Any] = json.loads(json.dumps({
         "version": CACHE_VERSION,
         "type": variant.transform.type,
         "options": to_plain(variant.transform.options),
         "sample_rate": variant.dataset.sample_rate,
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+        "component": variant.transform.identity(),
+    }, sort_keys=True, default=str))
+    return identity
+
+
+def transform_key(variant: VariantConfig) -> str:
+    """``<type>-<hash>``: the cache folder of this transform, its options, the sample rate
+    and the plugin (distribution, version, ``cache_version``) that provides it."""
+    identity = key_identity(variant)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
     return f"{variant.transform.type}-{digest.hexdigest()[:16]}"
+
+
+def _record_key(variant: VariantConfig, directory: Path, show_progress: bool) -> None:
+    """Write ``key.json`` in a new cache folder and, when an older folder holds the same
+    transform with the same options from another version of its plugin, say in one line
+    why the songs are featurized again."""
+    from kara_core.pipeline.featurize.identity import KEY_FILE, component_change, read_key
+
+    if (directory / KEY_FILE).is_file():
+        return
+    identity = key_identity(variant)
+    bare = {k: v for k, v in identity.items() if k != "component"}
+    older = []
+    for folder in directory.parent.glob(f"{variant.transform.type}-*"):
+        record = read_key(folder) if folder != directory else None
+        if record is not None and {k: v for k, v in record.items() if k != "component"} == bare:
+            with contextlib.suppress(OSError):
+                older.append(((folder / KEY_FILE).stat().st_mtime_ns, record))
+    if older and show_progress:
+        from kara_core.console import print_note
+
+        _when, record = max(older, key=lambda found: found[0])
+        change = component_change("transform", record.get("component"), identity["component"])
+        print_note(f"{variant.transform.type}: {change}: featurizing again")
+    atomic.write_json(directory / KEY_FILE, identity)
 
 
 @dataclass
@@ -190,6 +227,7 @@ def featurize(
     cached: list[_Cached] = []
     with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
         atomic.clean_stale_temps(directory)
+        _record_key(variant, directory, show_progress)
         memo = _HashMemo(variant.dataset.cache_dir / HASH_MEMO)
         task = bar.add_task(f"featurize {variant.transform.type}", total=len(usable))
         for song in usable:

@@ -156,6 +156,13 @@ class CheckpointStore:
         found, _problem = self._load(self.root / name)
         return found
 
+    def recorded_state(self) -> dict[str, Any] | None:
+        """The state ``latest.json``'s checkpoint records, read but not verified (for run
+        records; training verifies before it uses a checkpoint), or ``None``."""
+        name = self._pointer(LATEST)
+        state = _read_json(self.root / name / STATE_FILE) if name is not None else None
+        return state if isinstance(state, dict) else None
+
     def latest(self) -> Checkpoint | None:
         """The newest intact checkpoint: the one ``latest.json`` names, else (damaged or
         unnamed) the highest intact epoch folder, saying so."""

@@ -59,6 +59,8 @@ class EpochMonitor(TrainingMonitor):
     :param state: the training state restored from the checkpoint resumed from (history,
         best val_loss and epoch, epochs without improvement); empty for a fresh run.
     :param identity: recorded in every checkpoint (architecture signature, data identity).
+    :param settings: the training settings (``train:`` as plain data), recorded in every
+        checkpoint as ``train``: what the kept model was trained with.
     :param judge: ``judge(model) -> dict`` with ``score`` (lower is better), the measures
         of :data:`JUDGED`, and optionally ``audio`` and ``rate`` for TensorBoard; ``None``
         keeps the lowest val_loss instead.
@@ -67,7 +69,7 @@ class EpochMonitor(TrainingMonitor):
     def __init__(
         self, *, val: WindowSource, store: CheckpointStore | None, epochs: int,
         patience: int, state: Mapping[str, Any], identity: Mapping[str, Any],
-        bar: Any, log_dir: Path | None, label: str,
+        bar: Any, log_dir: Path | None, label: str, settings: Mapping[str, Any] | None = None,
         judge: Callable[[Model], Mapping[str, Any]] | None = None,
     ) -> None:
         self.val = val
@@ -75,6 +77,7 @@ class EpochMonitor(TrainingMonitor):
         self.epochs = epochs
         self.patience = patience
         self.identity = dict(identity)
+        self.settings = dict(settings) if settings is not None else None
         self.history: dict[str, list[float]] = {
             k: list(v) for k, v in dict(state.get("history") or {}).items()
         }
@@ -210,6 +213,7 @@ class EpochMonitor(TrainingMonitor):
             "generation_score": (self.judged.get("score") or [None])[-1],
             "best_generation_score": self.best_score if math.isfinite(self.best_score) else None,
             "judged": self.judged,
+            "train": self.settings,
         }
 
     def _print(self, text: str) -> None:

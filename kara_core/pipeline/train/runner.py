@@ -43,6 +43,9 @@ class TrainingOutcome:
     best_generation_score: float | None = None
     judged: dict[str, list[float | None]] = field(default_factory=dict)
     judge_seconds: float = 0.0
+    settings: dict[str, Any] | None = None
+    """The training settings (``train:``) the kept model was trained with, as recorded
+    in its checkpoint (``None`` for checkpoints written before they were recorded)."""
 
     @property
     def train_loss(self) -> float | None:
@@ -64,6 +67,7 @@ class TrainingOutcome:
             best_by=str(state.get("best_by", "val_loss")),
             best_generation_score=state.get("best_generation_score"),
             judged={k: list(v) for k, v in dict(state.get("judged") or {}).items()},
+            settings=state.get("train") if isinstance(state.get("train"), dict) else None,
             **extra,
         )
 
@@ -81,17 +85,52 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _mismatch(state: dict[str, Any], identity: dict[str, Any]) -> str | None:
+def _changes(old: Any, new: Any, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``["units 8 -> 6", ...]``: the keys whose values differ between two mappings."""
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    return [
+        f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+        if k not in ignore and old.get(k) != new.get(k)
+    ]
+
+
+def _mismatch(
+    state: dict[str, Any], identity: dict[str, Any], features: FeatureSet,
+) -> str | None:
     old, new = state.get("signature") or {}, identity["signature"]
     if old != new:
-        changed = [
-            f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)
-        ]
-        return f"the model architecture changed ({', '.join(changed)})"
+        return f"the model architecture changed ({', '.join(_changes(old, new))})"
+    from kara_core.pipeline.featurize.identity import component_change, explain_change
+
+    if state.get("plugin") != identity["plugin"]:
+        return component_change("model", state.get("plugin"), identity["plugin"])
     if state.get("data") != identity["data"]:
-        return "the training data changed (songs, split, transform or normalisation)"
+        return "the training data changed: " + explain_change(features, state.get("data"))
     return None
+
+
+IGNORED_SETTINGS = ("epochs", "steps", "baselines")
+"""Training settings a reused model is not compared on: more epochs (or steps) resume it,
+fewer keep it (the note says how many are done), and baselines are fitted afresh."""
+
+
+def training_settings(variant: VariantConfig) -> dict[str, Any]:
+    """``train:`` as plain data: recorded in every checkpoint, so the run record can say
+    what the kept model was trained with."""
+    from kara_core.options import to_plain
+
+    settings: dict[str, Any] = plain(to_plain(variant.train))
+    return settings
+
+
+def settings_changed(recorded: Any, current: dict[str, Any]) -> str | None:
+    """``learning_rate 0.001 -> 5.0, batch_size 64 -> 4096`` when the settings a checkpoint
+    was trained with differ from ``current`` (``None`` when equal or not recorded)."""
+    if not isinstance(recorded, dict):
+        return None
+    changed = _changes(recorded, current, IGNORED_SETTINGS)
+    return ", ".join(changed) or None
 
 
 def fit_with_checkpoints(
@@ -109,13 +148,15 @@ def fit_with_checkpoints(
     )
     from kara_core.storage.locks import folder_lock
 
-    identity = {"signature": plain(model.signature()), "data": features.identity()}
+    identity = {"signature": plain(model.signature()), "data": features.identity(),
+                "plugin": variant.model.identity()}
+    settings = training_settings(variant)
     store = CheckpointStore(write_dir / "checkpoints")
     model_dir = write_dir / MODEL_DIR
     with folder_lock(store.root, f"kara train {variant.name}"):
         latest = store.latest()
         why = "--rebuild" if rebuild else (
-            _mismatch(latest.state, identity) if latest is not None else None)
+            _mismatch(latest.state, identity, features) if latest is not None else None)
         if why is not None:
             note(show_progress, f"{variant.name}: {why}: training from scratch")
             store.clear()  # never load mismatched weights; start the logs afresh too
@@ -136,9 +177,15 @@ def fit_with_checkpoints(
                 _export_best(model, store, model_dir, identity, latest, export_model)
             note(show_progress, f"{variant.name}: already trained ({_why_done(latest, epochs)});"
                  " --rebuild trains again")
+            changed = settings_changed(latest.state.get("train"), settings)
+            if changed is not None:
+                from kara_core.console import print_warning
+
+                print_warning(f"{variant.name}: training settings changed ({changed}) but the "
+                              "model was reused; --rebuild retrains")
             return TrainingOutcome.of(latest.state, reused=True)
         outcome = _fit(variant, model, train, val, where, write_dir, store, latest, identity,
-                       epochs, show_progress, judge)
+                       settings, epochs, show_progress, judge)
         final = store.latest()
         if final is None:
             raise KaraError("training produced no checkpoint")
@@ -165,13 +212,14 @@ def _export_best(
     model.load_state(best.directory)
     export(model, model_dir, {
         **identity, "epoch": latest.epoch, "best_epoch": int(best.state.get("epoch", 0)),
+        "train": best.state.get("train"),
     })
 
 
 def _fit(
     variant: VariantConfig, model: Model, train: WindowSet, val: WindowSet, where: Placement,
     write_dir: Path, store: Any, latest: Checkpoint | None, identity: dict[str, Any],
-    epochs: int, show_progress: bool, judge: Any = None,
+    settings: dict[str, Any], epochs: int, show_progress: bool, judge: Any = None,
 ) -> TrainingOutcome:
     from rich.progress import TextColumn
 
@@ -181,8 +229,12 @@ def _fit(
     initial = latest.epoch if latest is not None else 0
     if latest is not None:
         note(show_progress, f"{variant.name}: resuming from the checkpoint of epoch {initial}")
+        changed = settings_changed(latest.state.get("train"), settings)
+        if changed is not None:
+            note(show_progress, f"{variant.name}: training settings changed ({changed}): "
+                 f"epochs after {initial} use the new ones; --rebuild retrains from scratch")
     cfg = variant.train
-    settings = FitSettings(
+    fit_settings = FitSettings(
         epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         seed=cfg.seed, patience=cfg.patience, initial_epoch=initial, run_dir=write_dir,
         distribute=cfg.distribute, steps_per_epoch=cfg.steps_per_epoch,
@@ -191,11 +243,11 @@ def _fit(
     with progress(show_progress, TextColumn("{task.fields[loss]}")) as bar:
         monitor = EpochMonitor(
             val=val, store=store, epochs=epochs, patience=cfg.patience,
-            state=latest.state if latest else {}, identity=identity, bar=bar,
+            state=latest.state if latest else {}, identity=identity, settings=settings, bar=bar,
             log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=variant.name,
             judge=judge,
         )
-        model.fit(train, val, settings, [monitor])
+        model.fit(train, val, fit_settings, [monitor])
     if monitor.diverged is not None:
         kept = (f"kept the checkpoint of epoch {monitor.completed}" if monitor.completed
                 else "no checkpoint was kept")

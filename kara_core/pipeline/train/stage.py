@@ -145,7 +145,11 @@ def _train_variant(
     skill = 1.0 - val_loss / persistence if persistence and math.isfinite(val_loss) else None
     mean = scores.get("mean")
     skill_vs_mean = 1.0 - val_loss / mean if mean and math.isfinite(val_loss) else None
+    from kara_core.options import to_plain
+
     metrics: dict[str, Any] = {
+        "model": variant.model.type,
+        "model_options": to_plain(variant.model.options),
         "train_loss": outcome.train_loss,
         "val_loss": val_loss,
         "baselines": scores,
@@ -166,6 +170,7 @@ def _train_variant(
             },
             "stopped_early": outcome.stopped_early,
             "reused": outcome.reused,
+            "settings": outcome.settings,
             "loss": str(getattr(variant.model.options, "loss", "mse")),
             "train_songs": len(features.train), "val_songs": len(features.val),
             "train_windows": len(train), "val_windows": len(val), "stride": train.stride,
@@ -194,7 +199,8 @@ def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
     """The variant's trained model (best epoch), ready for ``predict`` and ``generate``.
 
     Raises :class:`KaraError` when the variant was never trained, or was trained with a
-    different architecture or on different data than ``features``.
+    different architecture, another version of the model's plugin, or on different data
+    than ``features``.
     """
     from kara_core.pipeline.train.checkpoints import read_model_record
     from kara_core.pipeline.train.runner import MODEL_DIR, plain
@@ -210,10 +216,17 @@ def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
             f"variant {variant.name!r}: {directory} was trained with a different "
             f"architecture; {again}"
         )
+    from kara_core.pipeline.featurize.identity import component_change, explain_change
+
+    plugin = variant.model.identity()
+    if record.get("plugin") != plugin:
+        change = component_change("model", record.get("plugin"), plugin)
+        raise KaraError(f"variant {variant.name!r}: {directory} was made by another version "
+                        f"of the model's plugin: {change}; {again}")
     if record.get("data") != features.identity():
         raise KaraError(
-            f"variant {variant.name!r}: {directory} was trained on other songs or features "
-            f"than the current dataset; {again}"
+            f"variant {variant.name!r}: {directory} was trained on other data than the "
+            f"current dataset: {explain_change(features, record.get('data'))}; {again}"
         )
     model.load(directory)
     return model

@@ -1,203 +1,31 @@
-"""kara.yaml -> frozen dataclasses, one :class:`VariantConfig` per variant.
+"""kara.yaml -> :mod:`kara_core.config.schema`: read, merge the variants over the base,
+resolve paths and components, validate.
 
-The base experiment is the variant named ``base``; each entry of ``variants:`` deep-merges
-over it. Relative paths resolve against the YAML file's folder. Every error is one line
-naming the file and the YAML path, e.g.
-``kara.yaml: variants.mel.transform.options.n_mels: expected int, got 'many'``.
+Every error is one line naming the file and the YAML path.
 """
 
 from __future__ import annotations
 
-import builtins
 import copy
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from kara_core.components import Decoder, Model, Transform
+from kara_core.config.schema import (
+    ComponentConfig,
+    DatasetConfig,
+    ExperimentConfig,
+    GenerateConfig,
+    TrainConfig,
+    VariantConfig,
+)
 from kara_core.errors import ConfigError
-from kara_core.options import OptionError, build, coerce, describe, key_text, to_plain
+from kara_core.options import OptionError, build, coerce, describe, key_text
 from kara_core.registry import Registry
 
 BASE_VARIANT = "base"
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """Where the songs are and what audio the pipeline works on."""
-
-    mp3_dir: Path = Path("dataset/mp3")
-    wav_dir: Path = Path("dataset/wav")
-    cache_dir: Path = Path("dataset/cache")
-    sample_rate: int = field(default=22050, metadata={"min": 4000, "max": 192000})
-    channels: int = field(default=1, metadata={"min": 1, "max": 2})
-    val_fraction: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
-
-
-STEPS_PER_EVALUATION = 250
-"""With ``train.steps``, the steps between two evaluations (an "epoch": val_loss, the
-judge's generation, a checkpoint) unless ``train.steps_per_epoch`` says otherwise."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train; model-specific knobs live under ``model.options``."""
-
-    epochs: int = field(default=20, metadata={"min": 1, "max": 100000})
-    batch_size: int = field(default=64, metadata={"min": 1, "max": 65536})
-    learning_rate: float = field(default=1e-3, metadata={"min": 0.0, "max": 10.0})
-    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
-    distribute: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
-    patience: int = field(default=5, metadata={"min": 0, "max": 100000})
-    stride: int | None = field(default=None, metadata={"min": 1, "max": 1_000_000})
-    steps_per_epoch: int | None = field(default=None, metadata={"min": 1, "max": 10_000_000})
-    baselines: tuple[str, ...] | None = None
-    steps: int | None = field(default=None, metadata={"min": 1, "max": 100_000_000})
-    """Total optimiser steps, for models trained on random crops (``lstm_lm``) rather than
-    passes over every window. When set it decides the length of training: epochs become
-    evaluation intervals of ``steps_per_epoch`` steps (default :data:`STEPS_PER_EVALUATION`)
-    and ``epochs`` is ``ceil(steps / steps_per_epoch)``, whatever ``epochs`` says."""
-    judge_seconds: float = field(default=6.0, metadata={"min": 0.0, "max": 60.0})
-    """Seconds generated from a held-out prompt after every epoch and measured on the audio
-    (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
-    0 turns this off (the lowest val_loss is kept then)."""
-
-    def __post_init__(self) -> None:
-        if self.steps is not None:
-            per_epoch = self.steps_per_epoch or min(self.steps, STEPS_PER_EVALUATION)
-            object.__setattr__(self, "steps_per_epoch", per_epoch)
-            object.__setattr__(self, "epochs", max(1, math.ceil(self.steps / per_epoch)))
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    """What to generate after training."""
-
-    seconds: float = field(default=30.0, metadata={"min": 0.1, "max": 3600.0})
-    prompt_seconds: float = field(default=2.0, metadata={"min": 0.0, "max": 3600.0})
-    prompts: int = field(default=6, metadata={"min": 1, "max": 100})
-    """Prompts generated from (different held-out songs where there are enough), each
-    measured; the table shows the median and the worst."""
-    temperature: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
-    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
-    mp3: bool = False
-
-
-@dataclass(frozen=True)
-class ComponentConfig:
-    """A resolved component: its registered type, validated options and owning plugin."""
-
-    kind: str
-    type: str
-    options: Any
-    plugin: str
-    cls: builtins.type = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class VariantConfig:
-    """One fully resolved experiment: what ``kara run`` trains and evaluates."""
-
-    name: str
-    experiment: str
-    runs_dir: Path
-    dataset: DatasetConfig
-    decoder: ComponentConfig
-    decoder_fallback: ComponentConfig | None
-    transform: ComponentConfig
-    model: ComponentConfig
-    train: TrainConfig
-    generate: GenerateConfig
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
-    baselines: tuple[ComponentConfig, ...] = ()
-
-    @property
-    def run_dir(self) -> Path:
-        """``<runs_dir>/<name>/<variant>``."""
-        return self.runs_dir / self.experiment / self.name
-
-    # Each component is built here and nowhere else: options plus what the experiment knows.
-
-    def build_decoders(self) -> list[Decoder]:
-        """The decoder chain: the primary, then the fallback when one is configured."""
-        chain = [self.decoder] + ([self.decoder_fallback] if self.decoder_fallback else [])
-        return [component.cls(component.options) for component in chain]
-
-    def build_transform(self) -> Transform:
-        """The transform, for the dataset's sample rate, its contract checked at every call
-        (:class:`~kara_core.components.boundary.CheckedTransform`)."""
-        from kara_core.components.boundary import CheckedTransform
-
-        transform: Transform = self.transform.cls(
-            self.transform.options, sample_rate=self.dataset.sample_rate
-        )
-        return CheckedTransform(transform, self.transform.plugin)
-
-    def build_model(self, frame_dim: int = 1) -> Model:
-        """The model for frames of ``frame_dim`` features (no framework graph built yet)."""
-        model: Model = self.model.cls(self.model.options, frame_dim=frame_dim,
-                                      seed=self.train.seed)
-        return model
-
-    def resolved(self, relative_to: Path | None = None) -> dict[str, Any]:
-        """The whole variant as plain data, for ``config.resolved.yaml`` and ``kara check``;
-        paths relative to ``relative_to`` (a run folder) when given."""
-        import os
-
-        def component(c: ComponentConfig | None) -> Any:
-            if c is None:
-                return None
-            return {"type": c.type, "plugin": c.plugin, "options": to_plain(c.options)}
-
-        def path(value: Path) -> str:
-            return str(value) if relative_to is None else os.path.relpath(value, relative_to)
-
-        dataset = to_plain(self.dataset)
-        for key in ("mp3_dir", "wav_dir", "cache_dir"):
-            dataset[key] = path(getattr(self.dataset, key))
-        return {
-            "name": self.experiment,
-            "variant": self.name,
-            "runs_dir": path(self.runs_dir),
-            "dataset": dataset,
-            "decoder": {**component(self.decoder), "fallback": component(self.decoder_fallback)},
-            "transform": component(self.transform),
-            "model": component(self.model),
-            "train": {**to_plain(self.train), "baselines": [c.type for c in self.baselines]},
-            "generate": to_plain(self.generate),
-        }
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """A loaded kara.yaml: the base variant first, then the others in file order."""
-
-    path: Path
-    name: str
-    variants: tuple[VariantConfig, ...]
-
-    @property
-    def base(self) -> VariantConfig:
-        """The variant named ``base``."""
-        return self.variants[0]
-
-    def variant(self, name: str) -> VariantConfig:
-        """The variant called ``name``; :class:`ConfigError` lists the valid names."""
-        for variant in self.variants:
-            if variant.name == name:
-                return variant
-        names = ", ".join(v.name for v in self.variants)
-        raise ConfigError(f"{self.path}: no variant named {name!r}; variants: {names}")
-
-    def select(self, names: list[str] | None) -> list[VariantConfig]:
-        """The named variants (all when ``names`` is empty)."""
-        if not names:
-            return list(self.variants)
-        return [self.variant(n) for n in names]
 
 
 TOP_LEVEL_KEYS = (
@@ -369,7 +197,8 @@ def _baselines(
             )
         options = entry.cls.Options()  # type: ignore[attr-defined]
         found.append(ComponentConfig(
-            kind="models", type=name, options=options, plugin=entry.plugin, cls=entry.cls
+            kind="models", type=name, options=options, plugin=entry.plugin, cls=entry.cls,
+            distribution=entry.distribution, version=entry.version,
         ))
     return tuple(found)
 
@@ -396,5 +225,6 @@ def _component(
         raise OptionError(f"{type_where}: {exc.args[0]}") from None
     options = build(entry.cls.Options, raw.get("options"), f"{where}.options")  # type: ignore[attr-defined]
     return ComponentConfig(
-        kind=kind, type=type_name, options=options, plugin=entry.plugin, cls=entry.cls
+        kind=kind, type=type_name, options=options, plugin=entry.plugin, cls=entry.cls,
+        distribution=entry.distribution, version=entry.version,
     )
