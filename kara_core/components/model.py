@@ -54,6 +54,29 @@ class WindowSource(Protocol):
         """
         ...
 
+    def crop_length(self, crop_frames: int) -> int:
+        """The crop length :meth:`crops` uses: ``crop_frames``, or the longest song when
+        every song is shorter (0 without frames)."""
+        ...
+
+    def crop_batch(self, number: int, batch_size: int, crop_frames: int,
+                   seed: int = 0) -> np.ndarray:
+        """Batch ``number`` of the random-crop stream: normalised ``[B, crop, D]`` frames,
+        each a crop of one song (songs weighted by length, start uniform); a function of
+        ``(seed, number)`` alone. ``crop`` is ``crop_frames`` or the longest song if shorter.
+        """
+        ...
+
+    def crops(
+        self, batch_size: int, crop_frames: int, *, seed: int = 0,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+    ) -> Any:
+        """An endless ``tf.data.Dataset`` of :meth:`crop_batch` batches ``n = skip_batches,
+        skip_batches + 1, ...`` (with ``shard=(count, index)``: batch numbers
+        ``n * count + index``), read lazily from the memory-mapped cache: for models that
+        train on random crops for a number of steps (``train.steps``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class FitSettings:
@@ -155,6 +178,27 @@ class Model(ABC):
         """False for models whose ``fit`` only gathers statistics (baselines)."""
         return True
 
+    @property
+    def stochastic(self) -> bool:
+        """True when :meth:`generate` samples from a predicted distribution (at a positive
+        temperature two seeds give two different continuations); False for a model whose
+        output is one prediction (plus, at most, noise added to it)."""
+        return False
+
+    def heldout_score(self, train: WindowSource, val: WindowSource) -> dict[str, Any] | None:
+        """Is the model learning? Its held-out loss against a naive baseline *of its own
+        kind*, or ``None`` to be scored as a regression (closed-loop MSE of :meth:`predict`
+        against the persistence and mean baselines, as Kara does for every model).
+
+        A model whose output is a distribution returns ``{"measure": name, "model": its
+        loss on ``val``, "baseline": the baseline's, "gain": baseline - model, ...}``
+        (lower losses are better; positive ``gain`` means it learned something), e.g. a
+        density's negative log-likelihood in bits per frame against one Gaussian fitted to
+        the ``train`` frames, or a softmax's cross-entropy against the classes' unigram
+        frequencies (then also ``"skill": 1 - model / baseline``).
+        """
+        return None
+
     @abstractmethod
     def fit(
         self,
@@ -177,8 +221,11 @@ class Model(ABC):
     ) -> np.ndarray:
         """Continue ``prompt`` (``[T, D]``) autoregressively by ``n_frames`` frames.
 
-        ``temperature`` is the standard deviation of Gaussian noise (normalised units) added
-        to each frame before it is fed back; ``seed`` makes that noise repeatable.
+        For a regression model ``temperature`` is the standard deviation of Gaussian noise
+        (normalised units) added to each frame before it is fed back. A :attr:`stochastic`
+        model samples each frame from its predicted distribution, ``temperature`` scaling
+        that distribution's spread, and 0 meaning its most likely frame. Either way
+        ``seed`` makes the result repeatable.
         """
 
     @abstractmethod

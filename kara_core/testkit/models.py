@@ -10,7 +10,9 @@ Checks, on a small synthetic, learnable sequence (a few sinusoids per feature):
 2. ``predict`` returns ``[B, output_frames, D]`` float32, the same twice in a row;
 3. ``save`` then ``load`` into a fresh instance predicts the same;
 4. ``generate`` returns ``[n, D]`` finite float32, also from a prompt shorter than the
-   model's context, and an identical result for an identical seed;
+   model's context, and an identical result for an identical seed; a ``stochastic`` model
+   gives one output at temperature 0 whatever the seed, and different samples for two
+   seeds at a positive temperature;
 5. ``signature()`` is JSON data and equal for equal options.
 """
 
@@ -138,3 +140,13 @@ def _check_generate(model: Model, tin: int) -> None:
     first = np.asarray(model.generate(prompt, 7, temperature=0.5, seed=3))
     second = np.asarray(model.generate(prompt, 7, temperature=0.5, seed=3))
     assert np.array_equal(first, second), "generate with one seed is not repeatable"
+    if model.stochastic:
+        greedy = np.asarray(model.generate(prompt, 7, temperature=0.0, seed=3))
+        assert np.array_equal(greedy, np.asarray(model.generate(prompt, 7, 0.0, seed=4))), (
+            "a stochastic model's temperature 0 must be its most likely output, whatever "
+            "the seed"
+        )
+        other = np.asarray(model.generate(prompt, 7, temperature=0.5, seed=4))
+        assert not np.array_equal(first, other), (
+            "a stochastic model gave the same sample for two seeds at temperature 0.5"
+        )

@@ -1,6 +1,7 @@
-"""The LSTM encoder-decoder (seq2seq) model, on Keras 3 with TensorFlow.
+"""LSTM models on Keras 3 with TensorFlow: the encoder-decoder ``lstm_seq2seq`` (the
+original project's model) and the frame language model ``lstm_lm`` (sampled heads).
 
-Registers ``lstm_seq2seq``. Keras and TensorFlow are imported only when a model is built,
+Registers both. Keras and TensorFlow are imported only when a model is built,
 so ``kara plugins`` and ``kara check`` stay fast.
 """
 
@@ -11,7 +12,9 @@ from kara_core import Model, Register, hookimpl
 
 @hookimpl
 def kara_register_models(register: Register[Model]) -> None:
-    """Register ``lstm_seq2seq``."""
+    """Register ``lstm_seq2seq`` and ``lstm_lm``."""
+    from kara_lstm.lm_model import LstmLm
     from kara_lstm.model import LstmSeq2Seq
 
     register(LstmSeq2Seq)
+    register(LstmLm)

@@ -64,6 +64,28 @@ def make_train_step(net: Any, optimizer: Any, strategy: Any, loss_name: str,
     return step
 
 
+def make_step(per_example: Any, variables: Any, optimizer: Any, strategy: Any,
+              global_batch: int) -> Any:
+    """A compiled ``step(iterator) -> mean loss over the global batch`` for any model:
+    ``per_example(batch) -> [B]`` losses of one replica's batch (``lstm_lm`` uses it).
+    The same averaging over the global batch as :func:`make_train_step`."""
+    import tensorflow as tf
+
+    def replica_step(batch: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = tf.nn.compute_average_loss(per_example(batch), global_batch_size=global_batch)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+    @tf.function
+    def step(iterator: Any) -> Any:
+        losses = strategy.run(replica_step, args=(next(iterator),))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    return step
+
+
 def run_epochs(
     step: Any, data: Any, *, epochs: int, initial_epoch: int, steps_per_epoch: int,
     monitors: Sequence[TrainingMonitor],

@@ -59,7 +59,6 @@ class LstmSeq2Seq(Model):
     """``layers`` x LSTM(``units``) encoder and decoder, Dense(frame_dim) out."""
 
     name = "lstm_seq2seq"
-    default = True
     Options = LstmOptions
     options: LstmOptions
 

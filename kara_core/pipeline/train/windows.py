@@ -154,3 +154,63 @@ class WindowSet:
         )
         options.deterministic = True
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    # ------------------------------------------------------------------ random crops
+
+    def crop_length(self, crop_frames: int) -> int:
+        """The crop length actually used: ``crop_frames``, or the longest song when every
+        song is shorter (0 when there are no frames at all)."""
+        longest = max((int(s.shape[0]) for s in self.songs), default=0)
+        return min(int(crop_frames), longest)
+
+    def crop_batch(self, number: int, batch_size: int, crop_frames: int,
+                   seed: int = 0) -> np.ndarray:
+        """Batch ``number`` of the crop stream: ``[batch_size, crop, D]`` normalised frames,
+        each a random crop of one song (song drawn with probability proportional to its
+        number of crop starts, start uniform). A function of ``(seed, number)`` alone, so
+        any batch can be made again, skipped or given to another worker."""
+        crop = self.crop_length(crop_frames)
+        starts = np.array([max(0, int(s.shape[0]) - crop + 1) for s in self.songs], np.float64)
+        if crop < 1 or starts.sum() == 0:
+            raise ValueError("no song is long enough for a crop")
+        rng = np.random.default_rng([int(seed), int(number)])
+        which = rng.choice(len(self.songs), size=int(batch_size), p=starts / starts.sum())
+        out = np.empty((int(batch_size), crop, self.frame_dim), np.float32)
+        for row, song in enumerate(which):
+            first = int(rng.integers(0, int(starts[song])))
+            out[row] = self.songs[song][first : first + crop]
+        out -= self.mean
+        out *= self.scale
+        return out
+
+    def crops(
+        self, batch_size: int, crop_frames: int, *, seed: int = 0,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+    ) -> Any:
+        """An endless ``tf.data.Dataset`` of random crops ``[batch_size, crop, D]`` (see
+        :meth:`crop_batch`), read from the memory maps batch by batch and prefetched: memory
+        does not depend on the collection's size. The stream is ``crop_batch(n)`` for
+        ``n = skip_batches, skip_batches + 1, ...``; with ``shard=(count, index)`` this
+        worker reads batch numbers ``n * count + index`` (disjoint across workers)."""
+        import tensorflow as tf
+
+        count, index = (int(v) for v in shard)
+        crop = self.crop_length(crop_frames)
+        shape = (int(batch_size), crop, self.frame_dim)
+
+        def load(number: Any) -> Any:
+            frames = tf.numpy_function(
+                lambda n: self.crop_batch(int(n), batch_size, crop, seed), [number],
+                tf.float32, stateful=False)
+            frames.set_shape(shape)
+            return frames
+
+        numbers = tf.data.Dataset.range(int(skip_batches), 1 << 62)
+        ds = numbers.map(lambda n: n * count + index).map(
+            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF
+        )
+        options.deterministic = True
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,193 @@
+"""Music, not a smear: time-to-quality of ``lstm_lm`` on a folder of real music.
+
+Trains the frame language model on the folder's songs (log-mel 128, the songs held out
+whole by Kara's split) through the real pipeline (``kara run``), in rungs of a quarter of
+the default budget (``train.steps``), each rung resuming the last. After each rung the model
+continues ``--prompts`` held-out prompts for ``--seconds`` and the audio is measured
+(:mod:`kara_core.measures.music`): medians and worst of ``fd_ratio``, ``spread``, ``loop``
+and ``level_db`` against real excerpts of the held-out songs, whole clips and their last
+10 s. Reports, per head:
+
+- **time-to-quality**: training minutes until the clips first meet DESIGN §6's targets
+  (medians spread 0.8-1.2, loop >= 0.7, fd_ratio <= 0.8; every clip spread >= 0.6,
+  loop >= 0.5, level within 12 dB of the music), ``null`` when no rung does;
+- **the measures at the default budget** (the last rung), the held-out score against the
+  head's own baseline, training minutes (target: at most 20 on the 2-core reference CPU)
+  and generation speed (target: faster than real time, sampling and inversion included).
+
+Exit code 1 when the best head misses the targets at the default budget or the budgets.
+Writes ``benchmarks/results/music.json``, naming the music it ran on. Not for tuning on the
+demo songs (the default folder): give it real music, e.g. the 21 songs of
+``xmoto-data``, ``extremetuxracer-data`` and ``warzone2100-music`` (see the README).
+
+    .venv/bin/python benchmarks/bench_music.py [MUSIC_DIR] [--heads mixture,tokens]
+        [--steps 1500] [--rungs 4] [--work DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results" / "music.json"
+MAX_TRAIN_MINUTES = 20.0
+MIN_X_REALTIME = 1.0
+
+CONFIG = """\
+name: bench
+runs_dir: {work}/runs
+dataset: {{mp3_dir: {music}, wav_dir: {work}/wav, cache_dir: {work}/cache,
+           sample_rate: 22050, channels: 1, val_fraction: {val_fraction}}}
+decoder: {{type: lame, fallback: soundfile}}
+transform: {{type: mel, options: {{n_mels: 128}}}}
+model: {{type: lstm_lm, options: {{layers: 3, units: 128, head: mixture, crop_frames: 258}}}}
+train: {{steps: {steps}, steps_per_epoch: {per_epoch}, batch_size: 32, seed: 0,
+         distribute: none, patience: 0}}
+generate: {{seconds: {seconds}, prompt_seconds: 3, prompts: {prompts}, temperature: 1.0}}
+variants:
+{variants}
+"""
+
+
+def write_config(work: Path, music: Path, heads: list[str], steps: int, per_epoch: int,
+                 args: argparse.Namespace) -> Path:
+    """The benchmark's kara.yaml: one variant per head, everything else shared."""
+    variants = "\n".join(f"  {head}: {{model: {{options: {{head: {head}}}}}}}" for head in heads)
+    path = work / "kara.yaml"
+    path.write_text(CONFIG.format(
+        work=work, music=music, steps=steps, per_epoch=per_epoch, seconds=args.seconds,
+        prompts=args.prompts, val_fraction=args.val_fraction, variants=variants,
+    ), encoding="utf-8")
+    return path
+
+
+def run_rung(config: Path, head: str) -> dict[str, Any]:
+    """``kara run`` of one head (resuming its checkpoints): its metrics.json record."""
+    done = subprocess.run(
+        [sys.executable, "-m", "kara_core", "run", str(config), "--only", head, "--json"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    try:
+        found = json.loads(done.stdout)["variants"][0]
+    except (ValueError, KeyError, IndexError):
+        raise SystemExit(f"kara run failed for {head}:\n{done.stderr[-3000:]}") from None
+    if "metrics" not in found:
+        raise SystemExit(f"kara run failed for {head}: {found.get('error')}")
+    return dict(found["metrics"])
+
+
+def figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What one rung reports: the music section's medians and worst, whole and last 10 s."""
+    music = metrics.get("music") or {}
+    summary = music.get("summary") or {}
+    tail = (music.get("last_10s") or {}).get("summary") or {}
+    keys = ("fd_ratio", "spread", "loop", "level_db")
+
+    def pick(part: dict[str, Any]) -> dict[str, Any]:
+        return {f"{k}_{which}": (part.get(which) or {}).get(k) for k in keys
+                for which in ("median", "worst")}
+
+    rtf = music.get("rtf")
+    return {
+        "meets_targets": bool(music.get("meets_targets")),
+        "misses": music.get("misses", []),
+        **pick(summary),
+        "last_10s": pick(tail),
+        "diversity": music.get("diversity"),
+        "x_realtime": round(1.0 / rtf, 2) if rtf else None,
+        "heldout_score": metrics.get("heldout_score"),
+    }
+
+
+def bench_head(config_for: Any, head: str, steps: int, rungs: int) -> dict[str, Any]:
+    """Every rung of one head: training minutes so far and the figures after it."""
+    history = []
+    minutes = 0.0
+    reached = None
+    for rung in range(1, rungs + 1):
+        budget = max(1, round(steps * rung / rungs))
+        started = time.monotonic()
+        metrics = run_rung(config_for(budget), head)
+        train_seconds = float((metrics.get("training") or {}).get("seconds") or 0.0)
+        if (metrics.get("training") or {}).get("reused"):
+            train_seconds = 0.0
+        minutes += train_seconds / 60.0
+        row = {"steps": budget, "train_minutes": round(minutes, 2),
+               "wall_minutes": round((time.monotonic() - started) / 60.0, 2), **figures(metrics)}
+        history.append(row)
+        print(f"{head} {budget} steps, {minutes:.1f} min: fd {row['fd_ratio_median']} "
+              f"spread {row['spread_median']} loop {row['loop_median']} "
+              f"(worst {row['fd_ratio_worst']} / {row['spread_worst']} / {row['loop_worst']}) "
+              f"meets {row['meets_targets']}", flush=True)
+        if reached is None and row["meets_targets"]:
+            reached = row["train_minutes"]
+    final = history[-1]
+    return {"time_to_quality_minutes": reached, "at_default_budget": final, "rungs": history}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("music", nargs="?", default=str(REPO / "dataset" / "mp3"))
+    parser.add_argument("--heads", default="mixture", help="comma-separated lstm_lm heads")
+    parser.add_argument("--steps", type=int, default=1500, help="the default budget")
+    parser.add_argument("--rungs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--prompts", type=int, default=6)
+    parser.add_argument("--val-fraction", type=float, default=0.3)
+    parser.add_argument("--work", default=None, help="working folder (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true", help="100 steps, 2 rungs, 5 s clips")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.rungs, args.seconds, args.prompts = 100, 2, 5.0, 2
+    music = Path(args.music).resolve()
+    heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    with tempfile.TemporaryDirectory(prefix="kara-music-") as temp:
+        work = Path(args.work).resolve() if args.work else Path(temp)
+        work.mkdir(parents=True, exist_ok=True)
+        per_epoch = max(1, round(args.steps / args.rungs))
+
+        def config_for(budget: int) -> Path:
+            return write_config(work, music, heads, budget, per_epoch, args)
+
+        results = {head: bench_head(config_for, head, args.steps, args.rungs) for head in heads}
+    best = min(heads, key=lambda h: (
+        results[h]["time_to_quality_minutes"] is None,
+        results[h]["time_to_quality_minutes"] or 0.0,
+        results[h]["at_default_budget"]["fd_ratio_median"] or float("inf")))
+    final = results[best]["at_default_budget"]
+    missed = list(final["misses"])
+    if final["train_minutes"] > MAX_TRAIN_MINUTES:
+        missed.append(f"training took {final['train_minutes']:.1f} min > {MAX_TRAIN_MINUTES}")
+    if final["x_realtime"] is not None and final["x_realtime"] < MIN_X_REALTIME:
+        missed.append(f"generation at {final['x_realtime']}x real time")
+    report = {
+        "music": str(music), "songs": len(list(music.rglob("*.mp3"))),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "steps": args.steps, "seconds": args.seconds, "prompts": args.prompts,
+        "best_head": best, "heads": results, "missed": missed, "ok": not missed,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    ttq = results[best]["time_to_quality_minutes"]
+    print(f"best head {best}: time to quality "
+          f"{'not reached' if ttq is None else f'{ttq:.1f} min'}; at {args.steps} steps "
+          f"fd {final['fd_ratio_median']} spread {final['spread_median']} "
+          f"loop {final['loop_median']}, {final['train_minutes']:.1f} min training, "
+          f"generation {final['x_realtime']}x real time")
+    for line in missed:
+        print(f"missed: {line}", file=sys.stderr)
+    return 0 if not missed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

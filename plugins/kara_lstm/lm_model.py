@@ -1,0 +1,310 @@
+"""``lstm_lm``: a frame language model. An LSTM reads frames and predicts a distribution of
+the next frame at every position; generating samples from it, frame after frame.
+
+Why: an MSE model predicts the average of the possible next frames, and fed its own output
+without randomness it falls to a fixed point or a loop (on real music ``lstm_seq2seq``'s
+audio is a smear after half a second). Sampling from a predicted distribution is what keeps
+the continuation moving (see :mod:`kara_lstm.heads` for the three heads).
+
+Training: random crops of ``crop_frames`` frames from the memory-mapped songs
+(:meth:`WindowSource.crops`), every position a target, for ``train.steps`` steps (an epoch
+is an evaluation interval of ``steps_per_epoch`` steps). One compiled step under any
+``tf.distribute`` strategy (:func:`kara_lstm.loop.make_step`), as ``lstm_seq2seq``.
+The ``tokens`` head's codebook is fitted on training frames when training starts and is
+saved with the weights and in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from kara_core import (
+    FitResult,
+    FitSettings,
+    KaraError,
+    Model,
+    TrainingMonitor,
+    WindowSource,
+)
+from kara_lstm import lm_store
+
+PREDICT_BATCH = 256
+ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual")
+CODEBOOK_SAMPLE_BATCHES = 16
+"""Crop batches the codebook is fitted on (every second frame of each crop)."""
+
+
+@dataclass(frozen=True)
+class LmOptions:
+    """Options of ``lstm_lm`` (``model.options`` in kara.yaml).
+
+    :ivar head: ``mixture`` (K diagonal Gaussians, sampled), ``tokens`` (k-means codebook
+        and softmax, sampled) or ``mse`` (regression).
+    :ivar components: Gaussians of the ``mixture`` head.
+    :ivar codes: codebook size of the ``tokens`` head.
+    :ivar top_p: nucleus of the ``tokens`` head's sampling (1 keeps every code).
+    :ivar token_noise: the ``tokens`` head emits its code's centroid plus Gaussian noise of
+        the code's own spread times this (and the temperature); 0 emits exact centroids.
+    :ivar residual: what the head's means are relative to (see :mod:`kara_lstm.lm_network`).
+    :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
+    :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
+        up to this (augmentation against exposure bias; 0 = off).
+    :ivar input_frames: context frames of :meth:`predict` (the validation windows Kara
+        scores every model's closed-loop MSE on); generation reads any prompt length.
+    :ivar output_frames: frames :meth:`predict` returns.
+    :ivar learning_rate: ``null`` uses ``train.learning_rate``.
+    """
+
+    layers: int = field(default=3, metadata={"min": 1, "max": 16})
+    units: int = field(default=128, metadata={"min": 1, "max": 8192})
+    head: Literal["mixture", "tokens", "mse"] = "mixture"
+    components: int = field(default=8, metadata={"min": 1, "max": 256})
+    codes: int = field(default=1024, metadata={"min": 2, "max": 65536})
+    top_p: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
+    token_noise: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
+    residual: Literal["gain", "full", "none"] = "gain"
+    crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
+    input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
+    input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
+    output_frames: int = field(default=10, metadata={"min": 1, "max": 100000})
+    learning_rate: float | None = field(default=None, metadata={"min": 0.0, "max": 10.0})
+
+
+class LstmLm(Model):
+    """``layers`` x LSTM(``units``) -> the head's parameters for the next frame."""
+
+    name = "lstm_lm"
+    Options = LmOptions
+    default = True  # the model of a kara.yaml that names none: it generates music-like audio
+    options: LmOptions
+
+    def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
+        super().__init__(options, frame_dim, seed)
+        from kara_lstm.heads import make_head
+
+        o = self.options
+        self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
+                              top_p=o.top_p, noise=o.token_noise)
+        self.codebook: Any = None
+        self._net: Any = None
+        self._strategy: Any = None
+        self._optimizer: Any = None
+        self._rollout: Any = None
+
+    @property
+    def stochastic(self) -> bool:
+        """The mixture and tokens heads sample; the mse head only adds noise."""
+        return self.options.head != "mse"
+
+    def signature(self) -> dict[str, Any]:
+        """Only what shapes the weights: sampling and training knobs may change freely."""
+        return {"model": self.name, "frame_dim": self.frame_dim,
+                **{key: getattr(self.options, key) for key in ARCHITECTURE}}
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, strategy: Any = None, learning_rate: float = 1e-3) -> None:
+        """Build (or rebuild under ``strategy``) network and optimiser, keeping weights."""
+        import keras
+        import tensorflow as tf
+
+        strategy = strategy or tf.distribute.get_strategy()
+        if self._net is None or strategy is not self._strategy:
+            from kara_lstm.lm_network import build_lm
+
+            old = self._net.get_weights() if self._net is not None else None
+            o = self.options
+            with strategy.scope():
+                # tokens are absolute codes: no base, so no unused (gradient-less) gain
+                residual = "none" if o.head == "tokens" else o.residual
+                net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
+                               residual, o.dropout)
+                if old is not None:
+                    net.set_weights(old)
+            self._net, self._strategy, self._rollout = net, strategy, None
+        rate = self.options.learning_rate
+        with strategy.scope():
+            self._optimizer = keras.optimizers.Adam(
+                learning_rate=learning_rate if rate is None else rate, clipnorm=1.0)
+            self._optimizer.build(self._net.trainable_variables)
+
+    def _ensure_built(self) -> None:
+        if self._net is None:
+            import keras
+
+            keras.utils.set_random_seed(self.seed)
+            self._build()
+
+    def set_codebook(self, codebook: Any) -> None:
+        """Give the tokens head its codebook (a :class:`kara_lstm.codebook.Codebook`)."""
+        from kara_lstm.heads import TokensHead
+
+        if not isinstance(self.head, TokensHead):
+            raise KaraError(f"lstm_lm: the {self.options.head} head has no codebook")
+        self.codebook = codebook
+        self.head.set_codebook(codebook.centroids, codebook.scales)
+        self._rollout = None
+
+    def _needs_codebook(self) -> None:
+        if self.options.head == "tokens" and self.codebook is None:
+            raise KaraError("lstm_lm: the tokens head has no codebook; train or load first")
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self, train: WindowSource, val: WindowSource, settings: FitSettings,
+        callbacks: Sequence[TrainingMonitor] = (),
+    ) -> FitResult:
+        import keras
+        import tensorflow as tf
+
+        from kara_lstm.loop import make_step, run_epochs
+
+        keras.utils.set_random_seed(settings.seed)
+        strategy = settings.strategy or tf.distribute.get_strategy()
+        self._build(strategy, settings.learning_rate)
+        if settings.resume_from is not None:
+            self.load_state(settings.resume_from)
+        elif self.options.head == "tokens" and self.codebook is None:
+            self.set_codebook(self._fit_codebook(train, settings.seed))
+        replicas = int(strategy.num_replicas_in_sync)
+        batch = int(settings.batch_size)
+        if batch % replicas:
+            raise KaraError(f"train.batch_size: {batch} does not divide among {replicas} "
+                            f"replicas; use a multiple of {replicas}")
+        crop = self.options.crop_frames
+        if train.crop_length(crop) < 2:
+            raise KaraError("lstm_lm: every training song is shorter than 2 frames")
+        steps = settings.steps_per_epoch or self.default_steps(train, batch)
+        skip = settings.initial_epoch * steps
+
+        def per_worker(context: Any) -> Any:
+            per_replica = context.get_per_replica_batch_size(batch)
+            return train.crops(
+                per_replica, crop, seed=settings.seed,
+                shard=(context.num_input_pipelines, context.input_pipeline_id),
+                skip_batches=skip * (batch // per_replica) // context.num_input_pipelines)
+
+        if replicas > 1:
+            data = strategy.distribute_datasets_from_function(per_worker)
+        else:
+            data = per_worker(tf.distribute.InputContext())
+        step = make_step(self._per_example_loss(), self._net.trainable_variables,
+                         self._optimizer, strategy, batch)
+        monitors = list(callbacks)
+        for monitor in monitors:
+            monitor.on_train_begin(self, steps)
+        history = run_epochs(step, data, epochs=settings.epochs,
+                             initial_epoch=settings.initial_epoch, steps_per_epoch=steps,
+                             monitors=monitors)
+        done = settings.initial_epoch + len(history["loss"])
+        return FitResult(history=history, epochs_completed=done,
+                         stopped_early=any(m.stop_requested for m in monitors))
+
+    def default_steps(self, train: WindowSource, batch: int) -> int:
+        """Steps per epoch without ``train.steps``/``steps_per_epoch``: as many crop frames
+        as the training songs hold (one pass over the data, on average)."""
+        frames = sum(int(s.shape[0]) for s in getattr(train, "songs", []))
+        crop = max(1, train.crop_length(self.options.crop_frames))
+        return max(1, math.ceil(frames / (batch * crop)))
+
+    def _per_example_loss(self) -> Any:
+        import tensorflow as tf
+
+        net, head, noise = self._net, self.head, float(self.options.input_noise)
+
+        def per_example(crops: Any) -> Any:
+            inputs, targets = crops[:, :-1], crops[:, 1:]
+            if noise > 0:
+                strength = tf.random.uniform([tf.shape(inputs)[0], 1, 1], 0.0, noise)
+                inputs = inputs + strength * tf.random.normal(tf.shape(inputs))
+            params, base = net(inputs, training=True)
+            return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
+
+        return per_example
+
+    def _fit_codebook(self, train: WindowSource, seed: int) -> Any:
+        from kara_lstm.codebook import fit_codebook
+
+        crop = self.options.crop_frames
+        sample = np.concatenate([
+            train.crop_batch(1_000_000 + n, 32, crop, seed)[:, ::2].reshape(-1, self.frame_dim)
+            for n in range(CODEBOOK_SAMPLE_BATCHES)])
+        return fit_codebook(sample, self.options.codes, seed=seed)
+
+    def heldout_score(self, train: WindowSource, val: WindowSource) -> dict[str, Any] | None:
+        """Mixture: NLL in bits per frame against one Gaussian (full covariance) fitted to
+        training frames; tokens: cross-entropy in bits against the codes' unigram
+        frequencies; mse: ``None`` (scored as a regression, like every model)."""
+        from kara_lstm.lm_score import heldout_score
+
+        self._ensure_built()
+        self._needs_codebook()
+        return heldout_score(self, train, val)
+
+    # ------------------------------------------------------------------ inference
+
+    def _rollout_fn(self) -> Any:
+        self._ensure_built()
+        self._needs_codebook()
+        if self._rollout is None:
+            from kara_lstm.lm_network import make_rollout
+
+            self._rollout = make_rollout(self._net, self.options.layers, self.head)
+        return self._rollout
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """The most likely continuation (temperature 0) of each window, closed loop."""
+        import tensorflow as tf
+
+        rollout = self._rollout_fn()
+        inputs = np.asarray(inputs, np.float32)
+        steps, seed = tf.constant(self.output_frames), tf.constant([0, 0], tf.int32)
+        outputs = [rollout(tf.constant(inputs[i : i + PREDICT_BATCH]), steps,
+                           tf.constant(0.0), seed).numpy()
+                   for i in range(0, inputs.shape[0], PREDICT_BATCH)]
+        if not outputs:
+            return np.zeros((0, self.output_frames, self.frame_dim), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+    def generate(
+        self, prompt: np.ndarray, n_frames: int, temperature: float = 0.0, seed: int = 0
+    ) -> np.ndarray:
+        """Sample ``n_frames`` frames after ``prompt`` (an empty prompt starts from the mean
+        frame, 0); ``temperature`` scales the head's spread, 0 is the most likely frame."""
+        import tensorflow as tf
+
+        rollout = self._rollout_fn()
+        prompt = np.asarray(prompt, np.float32).reshape(-1, self.frame_dim)
+        if len(prompt) == 0:
+            prompt = np.zeros((1, self.frame_dim), np.float32)
+        if n_frames <= 0:
+            return np.zeros((0, self.frame_dim), np.float32)
+        frames = rollout(tf.constant(prompt[None]), tf.constant(int(n_frames)),
+                         tf.constant(float(temperature)),
+                         tf.constant([int(seed) % (2**31), 0], tf.int32)).numpy()[0]
+        return frames.astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: Path) -> None:
+        self._ensure_built()
+        lm_store.save_weights(self, directory)
+
+    def load(self, directory: Path) -> None:
+        lm_store.load_weights(self, directory)
+
+    def save_state(self, directory: Path) -> None:
+        """Weights, optimiser variables and codebook in one ``state.npz`` (atomic)."""
+        self._ensure_built()
+        lm_store.save_state(self, directory)
+
+    def load_state(self, directory: Path) -> None:
+        lm_store.load_state(self, directory)

@@ -1,0 +1,118 @@
+"""Saving and loading ``lstm_lm``: weights for the exported model, full state for resuming.
+
+``save``: ``weights.weights.h5`` + ``model.json`` (signature, weights hash) + ``codebook.npz``
+(tokens head). ``save_state``: one ``state.npz`` with the weights, the optimiser's variables
+and the codebook, so a killed run resumes exactly where its checkpoint was. Every file is
+written atomically; a folder saved for another architecture is refused in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kara_core import KaraError, atomic
+
+WEIGHTS_FILE = "weights.weights.h5"
+META_FILE = "model.json"
+STATE_FILE = "state.npz"
+CODEBOOK_FILE = "codebook.npz"
+CODEBOOK_KEYS = ("centroids", "scales", "counts")
+
+
+def save_weights(model: Any, directory: Path) -> None:
+    """The exported model: weights, codebook, then ``model.json`` naming both."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / WEIGHTS_FILE
+    atomic.write_with(weights, model._net.save_weights, suffix=".weights.h5")
+    if model.codebook is not None:
+        arrays = model.codebook.to_arrays()
+        atomic.write_with(directory / CODEBOOK_FILE, lambda tmp: np.savez(tmp, **arrays),
+                          suffix=".npz")
+    atomic.write_json(directory / META_FILE, {
+        "signature": model.signature(), "weights_sha256": _sha256(weights),
+    })
+
+
+def load_weights(model: Any, directory: Path) -> None:
+    """Restore what :func:`save_weights` wrote (refusing a mismatched or altered folder)."""
+    meta = check_meta(model, directory)
+    weights = directory / WEIGHTS_FILE
+    if _sha256(weights) != meta.get("weights_sha256"):
+        raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
+    _load_codebook(model, directory / CODEBOOK_FILE)
+    model._ensure_built()
+    model._net.load_weights(str(weights))
+
+
+def save_state(model: Any, directory: Path) -> None:
+    """Weights, optimiser variables and codebook in one ``state.npz``."""
+    arrays = {f"w{i}": w for i, w in enumerate(model._net.get_weights())}
+    if model._optimizer is not None:
+        arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model._optimizer.variables)})
+    if model.codebook is not None:
+        arrays.update({f"codebook_{k}": v for k, v in model.codebook.to_arrays().items()})
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic.write_with(directory / STATE_FILE, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+    atomic.write_json(directory / META_FILE, {"signature": model.signature()})
+
+
+def load_state(model: Any, directory: Path) -> None:
+    """Restore what :func:`save_state` wrote; the learning rate stays today's setting."""
+    check_meta(model, directory)
+    model._ensure_built()
+    with np.load(directory / STATE_FILE) as data:
+        if all(f"codebook_{k}" in data.files for k in CODEBOOK_KEYS):
+            _set_codebook(model, {k: data[f"codebook_{k}"] for k in CODEBOOK_KEYS})
+        model._net.set_weights([data[f"w{i}"] for i in range(len(model._net.weights))])
+        optimizer = model._optimizer
+        if optimizer is not None:
+            variables = list(optimizer.variables)
+            if sum(1 for k in data.files if k.startswith("o")) != len(variables):
+                raise KaraError(f"{directory}: optimiser state does not fit this model")
+            for i, variable in enumerate(variables):
+                # lowering the learning rate is how a user recovers from a diverging run
+                if variable.name != "learning_rate":
+                    variable.assign(data[f"o{i}"])
+
+
+def check_meta(model: Any, directory: Path) -> dict[str, Any]:
+    """``model.json`` of ``directory``, when it was saved for ``model``'s architecture."""
+    path = directory / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KaraError(f"{path}: cannot read saved model ({exc})") from None
+    if meta.get("signature") != json.loads(json.dumps(model.signature())):
+        raise KaraError(f"{directory}: saved for a different architecture "
+                        f"({meta.get('signature')}); retrain with --rebuild")
+    return dict(meta)
+
+
+def _load_codebook(model: Any, path: Path) -> None:
+    if model.options.head != "tokens":
+        return
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in CODEBOOK_KEYS}
+    except (OSError, KeyError, ValueError) as exc:
+        raise KaraError(f"{path}: cannot read the tokens head's codebook ({exc})") from None
+    _set_codebook(model, arrays)
+
+
+def _set_codebook(model: Any, arrays: dict[str, np.ndarray]) -> None:
+    from kara_lstm.codebook import Codebook
+
+    model.set_codebook(Codebook.from_arrays(arrays))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
