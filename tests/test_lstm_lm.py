@@ -223,3 +223,34 @@ def test_trains_under_a_mirrored_strategy():
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-4:] == ["2", "True", "(5,", "6)"]
+
+
+def test_training_records_the_held_out_score_against_the_heads_own_baseline(tmp_path):
+    """metrics.json, the summary line and the table say whether the model learned, in the
+    terms of its own head: bits per frame over one Gaussian for the mixture."""
+    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.train.stage import summary_line, train_variant
+    from kara_core.report.columns import COLUMNS
+    from kara_core.report.table import RunRecord
+    from tests.support.training import variant_of, write_config, write_songs
+
+    songs = write_songs(tmp_path)
+    config = write_config(
+        tmp_path, train="{steps: 6, steps_per_epoch: 3, batch_size: 4, seed: 0, "
+        "distribute: none, patience: 0, judge_seconds: 0}",
+    )
+    text = config.read_text().replace(
+        "model: {type: lstm_seq2seq, options: ",
+        "model: {type: lstm_lm, options: {layers: 1, units: 8, head: mixture, components: 2, "
+        "crop_frames: 16}}\n# ")
+    config.write_text(text)
+    variant = variant_of(config)
+    features = featurize(variant, songs, show_progress=False)
+    metrics = train_variant(variant, features, show_progress=False)
+    heldout = metrics["heldout"]
+    assert heldout["measure"] == "nll_bits_per_frame"
+    assert heldout["gain"] == pytest.approx(heldout["baseline"] - heldout["model"])
+    assert heldout["text"].endswith("bits/frame vs one full-covariance Gaussian")
+    assert "held out: " + heldout["text"] in summary_line("base", metrics)
+    column = next(c for c in COLUMNS if c.key == "heldout")
+    assert column.text(RunRecord("base", tmp_path, metrics)) == heldout["text"]

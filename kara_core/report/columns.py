@@ -230,6 +230,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("diversity", "diver-\nsity", "music.diversity", _number(".2f")),
     _music("level_db", "level dB\n(worst)", _number("+.0f")),
     Column("targets", "tar-\ngets", "music.meets_targets", _check),
+    Column("heldout", "held out vs\nown baseline", "heldout.text", str),
     Column("roundtrip_snr_db", "round trip\nSNR dB", "roundtrip.snr_db", _number(".1f")),
     Column("roundtrip_spectral_convergence", "round trip\nspec. conv.",
            "roundtrip.spectral_convergence", _number(".3g")),

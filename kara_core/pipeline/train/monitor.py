@@ -10,7 +10,8 @@ becomes NaN or infinite (the last good checkpoint stays).
 
 The best epoch is the one that *generates* best: the lowest generation score
 (:func:`kara_core.measures.music.generation_score`; 0 meets every target), ties (e.g. two
-epochs both meeting the targets) going to the lower ``val_loss``. Without a judge
+epochs both meeting the targets) going to the later epoch for a model that samples (its
+closed-loop MSE says little) and to the lower ``val_loss`` otherwise. Without a judge
 (``train.judge_seconds: 0``) it is the lowest ``val_loss``. The checkpoint state records
 the best score, so a resumed run compares new epochs with the same best.
 """
@@ -183,6 +184,8 @@ class EpochMonitor(TrainingMonitor):
         score = score if math.isfinite(score) else math.inf
         if score != self.best_score:
             return score < self.best_score
+        if self.model is not None and self.model.stochastic and math.isfinite(score):
+            return True  # both generate equally well: the more trained sampler wins
         return val_loss < self.best_val
 
     def _judge(self) -> dict[str, Any] | None:
