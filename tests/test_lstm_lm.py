@@ -254,3 +254,18 @@ def test_training_records_the_held_out_score_against_the_heads_own_baseline(tmp_
     assert "held out: " + heldout["text"] in summary_line("base", metrics)
     column = next(c for c in COLUMNS if c.key == "heldout")
     assert column.text(RunRecord("base", tmp_path, metrics)) == heldout["text"]
+
+
+def test_the_step_budget_scales_with_the_amount_of_training_music():
+    """One kara.yaml for the demo's minute and for an hour: steps_per_minute cuts the
+    budget of a small collection, never below MIN_STEPS, never above train.steps."""
+    from kara_core.config.schema import MIN_STEPS
+
+    train = TrainConfig(steps=1500, steps_per_minute=60)
+    assert (train.steps_per_epoch, train.epochs) == (250, 6)
+    demo = train.for_music(1.0)
+    assert (demo.steps, demo.steps_per_epoch, demo.epochs) == (MIN_STEPS, MIN_STEPS, 1)
+    small = train.for_music(5.0)
+    assert (small.steps, small.steps_per_epoch, small.epochs) == (300, 250, 2)
+    assert train.for_music(60.0) is train  # a real collection gets the whole budget
+    assert TrainConfig(steps=1500).for_music(1.0).steps == 1500  # no steps_per_minute

@@ -7,6 +7,7 @@ nothing else.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class DatasetConfig:
     val_fraction: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
 
 
+MIN_STEPS = 100
+"""``train.steps_per_minute`` never cuts training below this many steps."""
 STEPS_PER_EVALUATION = 250
 """With ``train.steps``, the steps between two evaluations (an "epoch": val_loss, the
 judge's generation, a checkpoint) unless ``train.steps_per_epoch`` says otherwise."""
@@ -53,10 +56,25 @@ class TrainConfig:
     passes over every window. When set it decides the length of training: epochs become
     evaluation intervals of ``steps_per_epoch`` steps (default :data:`STEPS_PER_EVALUATION`)
     and ``epochs`` is ``ceil(steps / steps_per_epoch)``, whatever ``epochs`` says."""
+    steps_per_minute: float | None = field(default=None, metadata={"min": 0.01, "max": 1e6})
+    """With ``steps``: at most this many steps per minute of training music (at least
+    :data:`MIN_STEPS`), so the same kara.yaml trains the demo's minute of songs in a minute
+    and a real collection for the whole ``steps`` budget (:meth:`for_music`)."""
     judge_seconds: float = field(default=6.0, metadata={"min": 0.0, "max": 60.0})
     """Seconds generated from a held-out prompt after every epoch and measured on the audio
     (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
     0 turns this off (the lowest val_loss is kept then)."""
+
+    def for_music(self, minutes: float) -> TrainConfig:
+        """These settings for ``minutes`` of training music: ``steps`` lowered to
+        ``steps_per_minute * minutes`` (at least :data:`MIN_STEPS`) when that is fewer."""
+        if self.steps is None or self.steps_per_minute is None:
+            return self
+        steps = min(self.steps, max(MIN_STEPS, math.ceil(self.steps_per_minute * minutes)))
+        if steps == self.steps:
+            return self
+        per_epoch = min(self.steps_per_epoch or STEPS_PER_EVALUATION, steps)
+        return dataclasses.replace(self, steps=steps, steps_per_epoch=per_epoch)
 
     def __post_init__(self) -> None:
         if self.steps is not None:

@@ -127,6 +127,7 @@ def _train_variant(
     from kara_core.pipeline.train.runner import fit_with_checkpoints, note
 
     started = time.monotonic()
+    variant = scaled_to_the_music(variant, features, show_progress)
     train, val = make_windows(variant, features)
     make_repeatable(variant.train.seed)
     if features.split_note:
@@ -191,6 +192,26 @@ def _train_variant(
         records.update_metrics(variant.run_dir, metrics)
     note(show_progress, summary_line(variant.name, metrics))
     return metrics
+
+
+def scaled_to_the_music(
+    variant: VariantConfig, features: FeatureSet, show_progress: bool = True
+) -> VariantConfig:
+    """``variant`` with its step budget scaled to its training music
+    (:meth:`~kara_core.config.TrainConfig.for_music`), saying so when it is cut."""
+    import dataclasses
+
+    from kara_core.pipeline.train.runner import note
+
+    hop, rate = features.transform.hop, variant.dataset.sample_rate
+    minutes = sum(int(s.stop) - int(s.start) for s in features.train) * hop / rate / 60.0
+    scaled = variant.train.for_music(minutes)
+    if scaled is variant.train:
+        return variant
+    note(show_progress, f"{variant.name}: {scaled.steps} training steps for {minutes:.1f} min "
+         f"of training music (train.steps_per_minute {variant.train.steps_per_minute:g}; "
+         f"train.steps {variant.train.steps} for a larger collection)")
+    return dataclasses.replace(variant, train=scaled)
 
 
 def summary_line(name: str, metrics: dict[str, Any]) -> str:
