@@ -7,7 +7,7 @@ import pytest
 from kara_baselines.models import MeanModel, PersistenceModel
 from kara_lstm.model import LstmOptions, LstmSeq2Seq
 
-from kara_core.components import FitSettings
+from kara_core.components import FitSettings, TrainingMonitor
 from kara_core.errors import KaraError
 from kara_core.pipeline.train.windows import WindowSet
 from kara_core.plugins import get_plugin_manager
@@ -96,3 +96,50 @@ def test_untrained_residual_model_starts_from_the_autocorrelation_predictor():
     gain = autocorrelation(windows)
     expected = inputs[:, -1] * gain
     assert np.allclose(model.predict(inputs)[:, 0], expected, atol=1e-3)
+
+
+class _NoResume(LstmSeq2Seq):
+    name = "no_resume"
+
+    def load_state(self, directory):  # a broken resume: trains on from random weights
+        self._ensure_built()
+
+
+class _IgnoresInitialEpoch(LstmSeq2Seq):
+    name = "ignores_initial_epoch"
+
+    def fit(self, train, val, settings, callbacks=()):
+        import dataclasses
+
+        return super().fit(train, val, dataclasses.replace(settings, initial_epoch=0),
+                           callbacks)
+
+
+class _IgnoresStop(LstmSeq2Seq):
+    name = "ignores_stop"
+
+    def fit(self, train, val, settings, callbacks=()):
+        class Deaf(TrainingMonitor):
+            def __init__(self, inner):
+                self.inner = inner
+
+            def on_epoch_begin(self, epoch):
+                self.inner.on_epoch_begin(epoch)
+
+            def on_batch_end(self, step, loss):
+                self.inner.on_batch_end(step, loss)
+
+            def on_epoch_end(self, epoch, logs):
+                self.inner.on_epoch_end(epoch, logs)
+
+        return super().fit(train, val, settings, [Deaf(c) for c in callbacks])
+
+
+@pytest.mark.parametrize(("broken", "says"), [
+    (_NoResume, "load_state did not restore what save_state wrote"),
+    (_IgnoresInitialEpoch, "with initial_epoch 2 of 3 ran epochs"),
+    (_IgnoresStop, "after a monitor set stop_requested"),
+])
+def test_check_model_catches_a_model_that_breaks_the_training_contract(broken, says):
+    with pytest.raises(AssertionError, match=says):
+        check_model(broken, **TINY)

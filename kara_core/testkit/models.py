@@ -100,6 +100,7 @@ def check_model(
             f"{len(recorder.epoch_losses)} epochs (expected a tenfold fall)"
         )
         assert result.epochs_completed >= 1, "FitResult.epochs_completed was not set"
+        _check_training_contract(cls, options, one_batch, val, learning_rate, steps_per_epoch)
     else:
         model.fit(one_batch, val, FitSettings(batch_size=BATCH))
 
@@ -149,4 +150,64 @@ def _check_generate(model: Model, tin: int) -> None:
         other = np.asarray(model.generate(prompt, 7, temperature=0.5, seed=4))
         assert not np.array_equal(first, other), (
             "a stochastic model gave the same sample for two seeds at temperature 0.5"
+        )
+
+
+class _EpochRecorder(TrainingMonitor):
+    """Records the epochs and batches a fit ran; asks to stop after ``stop_after`` batches."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.epochs: list[int] = []
+        self.batches = 0
+        self.stop_after = stop_after
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def on_batch_end(self, step: int, loss: float) -> None:
+        self.batches += 1
+        if self.stop_after is not None and self.batches >= self.stop_after:
+            self.stop_requested = True
+
+
+def _check_training_contract(
+    cls: type[Model], options: dict[str, Any], train: WindowSet, val: WindowSet,
+    learning_rate: float, steps_per_epoch: int,
+) -> None:
+    """What Kara's training loop relies on: ``stop_requested`` stops after the current
+    batch, ``initial_epoch`` is honoured, and ``save_state``/``load_state`` really restore
+    (a broken resume would retrain silently from random weights)."""
+    name = cls.__name__
+
+    def settings(epochs: int, initial: int = 0, resume: Path | None = None) -> FitSettings:
+        return FitSettings(epochs=epochs, initial_epoch=initial, batch_size=BATCH,
+                           learning_rate=learning_rate, patience=0,
+                           steps_per_epoch=steps_per_epoch, resume_from=resume)
+
+    stopper = _EpochRecorder(stop_after=1)
+    _build(cls, options).fit(train, val, settings(3), [stopper])
+    assert stopper.batches == 1, (
+        f"{name}.fit ran {stopper.batches} batches after a monitor set stop_requested at the "
+        "first; it must stop after the current batch"
+    )
+    late = _EpochRecorder()
+    result = _build(cls, options).fit(train, val, settings(3, initial=2), [late])
+    assert late.epochs == [2], (
+        f"{name}.fit with initial_epoch 2 of 3 ran epochs {late.epochs}, expected [2]"
+    )
+    assert result.epochs_completed == 3, (
+        f"{name}.fit with initial_epoch 2 of 3 reported {result.epochs_completed} epochs "
+        "completed, expected 3"
+    )
+    trained = _build(cls, options)
+    trained.fit(train, val, settings(2), [])
+    inputs, _targets = next(train.batches(BATCH))
+    expected = np.asarray(trained.predict(inputs))
+    with tempfile.TemporaryDirectory() as folder:
+        state = Path(folder) / "state"
+        trained.save_state(state)
+        restored = _build(cls, options, seed=1)
+        restored.load_state(state)
+        assert np.allclose(np.asarray(restored.predict(inputs)), expected, atol=1e-5), (
+            f"{name}.load_state did not restore what save_state wrote (predict differs)"
         )
