@@ -81,9 +81,22 @@ def free_ports(count):
     return ports
 
 
-def test_two_workers_train_one_epoch_together_and_end_with_the_same_weights(tmp_path):
-    write_songs(tmp_path)
-    write_config(tmp_path, model=MODEL, train=TRAIN.format(mode="multi_worker"))
+LM_MODEL = ("{layers: 1, units: 8, head: mixture, components: 2, crop_frames: 16, "
+            "input_frames: 8, output_frames: 4}")
+LM_TRAIN = ("{{steps: 6, steps_per_epoch: 6, batch_size: 16, seed: 0, distribute: {mode}, "
+            "judge_seconds: 0}}")
+
+
+def write_lm_config(folder, mode):
+    """The tiny config with the frame language model in place of the seq2seq."""
+    config = write_config(folder, model=MODEL, train=LM_TRAIN.format(mode=mode))
+    config.write_text(config.read_text().replace(
+        f"model: {{type: lstm_seq2seq, options: {MODEL}}}",
+        f"model: {{type: lstm_lm, options: {LM_MODEL}}}"))
+
+
+def train_on_two_workers(tmp_path):
+    """Both workers' results, after checking they trained one epoch together."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     run_dir = tmp_path / "runs/t/base"
     procs = [
@@ -108,6 +121,20 @@ def test_two_workers_train_one_epoch_together_and_end_with_the_same_weights(tmp_
     assert recorded["val_loss"] == chief["metrics"]["val_loss"]
     assert (run_dir / "worker-1" / "checkpoints" / "latest.json").is_file()
     assert not (run_dir / "worker-1" / "metrics.json").exists()
+    return chief, worker
+
+
+def test_two_workers_train_one_epoch_together_and_end_with_the_same_weights(tmp_path):
+    write_songs(tmp_path)
+    write_config(tmp_path, model=MODEL, train=TRAIN.format(mode="multi_worker"))
+    train_on_two_workers(tmp_path)
+
+
+def test_two_workers_train_the_frame_language_model_together(tmp_path):
+    write_songs(tmp_path)
+    write_lm_config(tmp_path, "multi_worker")
+    chief, _worker = train_on_two_workers(tmp_path)
+    assert chief["metrics"]["heldout"]["measure"] == "nll_bits_per_frame"
 
 
 def test_auto_picks_multi_worker_from_tf_config_and_finds_the_chief(monkeypatch):
