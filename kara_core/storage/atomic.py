@@ -13,6 +13,7 @@ from a problem with the data they read (a bad song is skipped, a full disk stops
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -131,3 +132,13 @@ def clean_stale_temps(folder: Path) -> int:
                 continue
             removed += 1
     return removed
+
+
+def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks: what Kara records beside everything it
+    writes, to know later that the file is still the one it wrote."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -8,7 +8,6 @@ written atomically; a folder saved for another architecture is refused in one li
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ def save_weights(model: Any, directory: Path) -> None:
         atomic.write_with(directory / CODEBOOK_FILE, lambda tmp: np.savez(tmp, **arrays),
                           suffix=".npz")
     atomic.write_json(directory / META_FILE, {
-        "signature": model.signature(), "weights_sha256": _sha256(weights),
+        "signature": model.signature(), "weights_sha256": atomic.sha256_of(weights),
     })
 
 
@@ -42,7 +41,7 @@ def load_weights(model: Any, directory: Path) -> None:
     """Restore what :func:`save_weights` wrote (refusing a mismatched or altered folder)."""
     meta = check_meta(model, directory)
     weights = directory / WEIGHTS_FILE
-    if _sha256(weights) != meta.get("weights_sha256"):
+    if atomic.sha256_of(weights) != meta.get("weights_sha256"):
         raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
     _load_codebook(model, directory / CODEBOOK_FILE)
     model._ensure_built()
@@ -108,11 +107,3 @@ def _set_codebook(model: Any, arrays: dict[str, np.ndarray]) -> None:
     from kara_lstm.codebook import Codebook
 
     model.set_codebook(Codebook.from_arrays(arrays))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -8,7 +8,6 @@ frame back in. That is what Kara scores as ``val_loss``; the teacher-forced loss
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -234,13 +233,13 @@ class LstmSeq2Seq(Model):
         weights = directory / WEIGHTS_FILE
         atomic.write_with(weights, self._net.save_weights, suffix=".weights.h5")
         atomic.write_json(directory / META_FILE, {
-            "signature": self.signature(), "weights_sha256": _sha256(weights),
+            "signature": self.signature(), "weights_sha256": atomic.sha256_of(weights),
         })
 
     def load(self, directory: Path) -> None:
         meta = self._check_meta(directory)
         weights = directory / WEIGHTS_FILE
-        if _sha256(weights) != meta.get("weights_sha256"):
+        if atomic.sha256_of(weights) != meta.get("weights_sha256"):
             raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
         self._ensure_built()
         self._net.load_weights(str(weights))
@@ -287,11 +286,3 @@ class LstmSeq2Seq(Model):
                 f"({meta.get('signature')}); retrain with --rebuild"
             )
         return dict(meta)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -13,7 +13,6 @@ so a killed run leaves the old entry, no entry, or a temp file, never a half-wri
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -73,14 +72,11 @@ def check(npy: Path, sidecar: Path, frame_dim: int) -> tuple[dict[str, Any] | No
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """The file's SHA-256, or ``None`` when it cannot be read (then it is rebuilt)."""
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return atomic.sha256_of(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def cached_frames(

@@ -19,7 +19,6 @@ because of one bad moment.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from kara_core.components import Audio, AudioStream, Decoder
 from kara_core.errors import DecodeError, KaraError, ToolMissingError
 from kara_core.pipeline.prepare.convert import Converted, convert
 from kara_core.pipeline.prepare.sniff import CONTAINERS, Sniffed, sniff
-from kara_core.storage.atomic import atomic_path
+from kara_core.storage.atomic import atomic_path, sha256_of
 
 SHORT_TOLERANCE_S = 0.5
 SHORT_TOLERANCE_FRACTION = 0.02
@@ -107,17 +106,6 @@ class FileOutcome:
         """Mark as skipped and return self."""
         self.status, self.kind, self.reason = "skipped", kind, reason
         return self
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            data = handle.read(chunk)
-            if not data:
-                return digest.hexdigest()
-            digest.update(data)
 
 
 class _ContainerReader(Decoder):

@@ -137,7 +137,7 @@ def wav_problem(entry: dict[str, Any], wav: Path) -> str | None:
         return f"{st.st_size} bytes instead of {size}"
     if entry.get("wav_mtime_ns") == st.st_mtime_ns:
         return None
-    from kara_core.pipeline.prepare.one_file import sha256_of
+    from kara_core.storage.atomic import sha256_of
 
     try:
         same = sha256_of(wav) == entry.get("wav_sha256")

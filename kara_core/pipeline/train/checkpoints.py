@@ -18,7 +18,6 @@ latest checkpoint records. Other folders are removed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,17 +43,9 @@ def contents_of(folder: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name not in (CONTENTS_FILE, STATE_FILE, MODEL_RECORD):
             found[path.relative_to(folder).as_posix()] = {
-                "bytes": path.stat().st_size, "sha256": _sha256(path),
+                "bytes": path.stat().st_size, "sha256": atomic.sha256_of(path),
             }
     return found
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def damage(folder: Path, recorded: Any) -> str | None:
@@ -75,7 +66,7 @@ def damage(folder: Path, recorded: Any) -> str | None:
             wanted = expected.get("bytes") if isinstance(expected, dict) else "?"
             return f"{path}: {size} bytes instead of {wanted}"
         try:
-            if _sha256(path) != expected.get("sha256"):
+            if atomic.sha256_of(path) != expected.get("sha256"):
                 return f"{path}: its content changed since it was written"
         except OSError as exc:
             return f"{path}: unreadable ({exc.strerror or exc})"
