@@ -39,29 +39,15 @@ def per_example_loss(name: str) -> Any:
 
 def make_train_step(net: Any, optimizer: Any, strategy: Any, loss_name: str,
                     global_batch: int) -> Any:
-    """A compiled ``step(iterator) -> mean loss over the global batch``."""
-    import tensorflow as tf
-
+    """A compiled ``step(iterator) -> mean loss over the global batch`` for the seq2seq's
+    teacher-forced batches ``((context, previous), targets)``."""
     loss_fn = per_example_loss(loss_name)
-    variables = net.trainable_variables
 
-    def replica_step(batch: Any) -> Any:
+    def per_example(batch: Any) -> Any:
         (context, previous), targets = batch
-        with tf.GradientTape() as tape:
-            predicted = net([context, previous], training=True)
-            loss = tf.nn.compute_average_loss(
-                loss_fn(targets, predicted), global_batch_size=global_batch
-            )
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return loss
+        return loss_fn(targets, net([context, previous], training=True))
 
-    @tf.function
-    def step(iterator: Any) -> Any:
-        losses = strategy.run(replica_step, args=(next(iterator),))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-
-    return step
+    return make_step(per_example, net.trainable_variables, optimizer, strategy, global_batch)
 
 
 def make_step(per_example: Any, variables: Any, optimizer: Any, strategy: Any,
