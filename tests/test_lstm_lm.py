@@ -266,6 +266,7 @@ def test_the_step_budget_scales_with_the_amount_of_training_music():
     demo = train.for_music(1.0)
     assert (demo.steps, demo.steps_per_epoch, demo.epochs) == (MIN_STEPS, MIN_STEPS, 1)
     small = train.for_music(5.0)
-    assert (small.steps, small.steps_per_epoch, small.epochs) == (300, 250, 2)
+    assert (small.steps, small.steps_per_epoch, small.epochs) == (300, 150, 2)  # exactly 300
+    assert (TrainConfig(steps=300).steps_per_epoch, TrainConfig(steps=300).epochs) == (150, 2)
     assert train.for_music(60.0) is train  # a real collection gets the whole budget
     assert TrainConfig(steps=1500).for_music(1.0).steps == 1500  # no steps_per_minute

@@ -28,6 +28,8 @@ def shrunk(config: dict, folder) -> dict:
                            distribute="none")
     config["generate"].update(seconds=1.0, prompt_seconds=0.5, prompts=2)
     for variant in config["variants"].values():
+        if (variant.get("train") or {}).get("steps"):
+            variant["train"]["steps"] = 4
         model = variant.get("model") or {}
         if model.get("type") == "lstm_seq2seq":
             model["options"].update(TINY_SEQ2SEQ)

@@ -73,12 +73,16 @@ class TrainConfig:
         steps = min(self.steps, max(MIN_STEPS, math.ceil(self.steps_per_minute * minutes)))
         if steps == self.steps:
             return self
-        per_epoch = min(self.steps_per_epoch or STEPS_PER_EVALUATION, steps)
+        interval = self.steps_per_epoch or STEPS_PER_EVALUATION
+        per_epoch = math.ceil(steps / math.ceil(steps / interval))  # divides steps evenly
         return dataclasses.replace(self, steps=steps, steps_per_epoch=per_epoch)
 
     def __post_init__(self) -> None:
         if self.steps is not None:
-            per_epoch = self.steps_per_epoch or min(self.steps, STEPS_PER_EVALUATION)
+            # intervals of at most STEPS_PER_EVALUATION that divide the steps evenly, so
+            # training runs exactly ``steps`` (300 -> 2 x 150, not 2 x 250)
+            per_epoch = self.steps_per_epoch or math.ceil(
+                self.steps / math.ceil(self.steps / STEPS_PER_EVALUATION))
             object.__setattr__(self, "steps_per_epoch", per_epoch)
             object.__setattr__(self, "epochs", max(1, math.ceil(self.steps / per_epoch)))
 
