@@ -1,0 +1,21 @@
+"""What a run will cost before it starts: songs, hours, disk and time, per variant.
+
+``kara check`` calls :func:`estimate`. Nothing here decodes audio or imports TensorFlow:
+
+* **Songs and hours** come from ``<wav_dir>/manifest.json`` for songs already prepared
+  (unchanged since: same size and mtime, same rate and channels), else from the mp3's own
+  frame headers (:func:`kara_core.audio.mp3info.probe`, a few kilobytes per file).
+  Songs the manifest marks skipped or silent are not trained on; the split into training
+  and validation songs is the one featurize makes (same seed, same rule).
+* **Disk** is exact for the layout Kara writes: 16-bit wavs (44-byte header), and float32
+  cache frames (``frames x frame_dim x 4`` bytes plus a 128-byte ``.npy`` header and a
+  sidecar), the frame count found by running the transform on a few short signals.
+* **Time**: prepare from the decoder's measured speed per core
+  (:mod:`kara_core.pipeline.cost_figures`) times the cores; featurize by timing the
+  variant's transform, and the hashing and statistics featurize does, on 10 s of
+  synthetic audio right now; training from the steps (and epochs) the config asks for
+  times the seconds per step, per validation window and per judged epoch measured by the
+  benchmark for that model, batch size and frame size. A figure that was never measured is
+  ``None`` ("unknown"), never a guess. Work already done (prepared wavs, cached frames) is
+  not counted again.
+"""

@@ -1,0 +1,121 @@
+"""The training songs, windows and steps of a variant, and the time they take."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kara_core.config import VariantConfig
+    from kara_core.pipeline.cost.songs import Song
+
+SINGLE_SONG_VAL = 0.2  # featurize's share of a lone song held out when val_fraction is 0
+
+
+def split(variant: VariantConfig, songs: list[Song], count: Callable[[int], int]
+          ) -> tuple[list[int], list[int], float]:
+    """Frames of each training and each validation song, and the training audio's
+    seconds, split as featurize splits them (by song, from ``train.seed``; see
+    :func:`kara_core.pipeline.featurize.stage.featurize`). ``songs`` sorted by source."""
+    frames = [count(s.samples or 0) for s in songs]
+    rate = variant.dataset.sample_rate
+    if not frames:
+        return [], [], 0.0
+    if len(frames) == 1:
+        fraction = variant.dataset.val_fraction or SINGLE_SONG_VAL
+        held = min(max(1, round(frames[0] * fraction)), frames[0] - 1)
+        share = (frames[0] - held) / frames[0]
+        return [frames[0] - held], [held], (songs[0].samples or 0) * share / rate
+    n_val = min(len(frames) - 1, max(1, round(len(frames) * variant.dataset.val_fraction)))
+    order = np.random.default_rng(variant.train.seed).permutation(len(frames))
+    held_out = set(order[:n_val].tolist())
+    train = [f for i, f in enumerate(frames) if i not in held_out]
+    val = [f for i, f in enumerate(frames) if i in held_out]
+    seconds = sum(s.samples or 0 for i, s in enumerate(songs) if i not in held_out) / rate
+    return train, val, seconds
+
+
+def training_figure(signature: dict[str, Any], batch_size: int, transform: str
+                    ) -> tuple[dict[str, Any] | None, str | None]:
+    """The benchmark's figure for this model (same signature and batch size; the same
+    transform preferred, since judging generates audio through it), and a note when the
+    figure is another transform's."""
+    from kara_core.pipeline.cost import figures as cost_figures
+
+    want = json.dumps(signature, sort_keys=True, default=str)
+    matches = [f for f in cost_figures.TRAINING
+               if json.dumps(f.get("signature"), sort_keys=True, default=str) == want
+               and f.get("batch_size") == batch_size]
+    for figure in matches:
+        if figure.get("transform") == transform:
+            return figure, None
+    if matches:
+        other = matches[0]
+        return other, f"judging time measured with {other.get('transform')}"
+    return None, None
+
+
+def training_time(variant: VariantConfig, frame_dim: int, hop: int, train: list[int],
+                  val: list[int], transform: str) -> dict[str, Any]:
+    """Steps, windows and the estimated seconds of training (``seconds`` None: unknown)."""
+    from kara_core.pipeline.train.windows import default_stride
+
+    model = variant.build_model(frame_dim)
+    cfg = variant.train
+    for_music = getattr(cfg, "for_music", None)  # a step budget scaled to the music
+    if callable(for_music):
+        cfg = for_music(sum(train) * hop / variant.dataset.sample_rate / 60.0)
+    if not model.trainable:
+        return {"steps": 0, "seconds": 0.0, "how": f"{variant.model.type} is not trained"}
+    tin, tout = int(model.input_frames), int(model.output_frames)
+    stride = cfg.stride or default_stride(tin, tout)
+    windows = sum(max(0, (t - tin - tout) // stride + 1) for t in train)
+    val_windows = sum(max(0, (t - tin - tout) // max(1, tout // 2) + 1) for t in val)
+    total_steps = getattr(cfg, "steps", None)
+    epochs = int(cfg.epochs)
+    if isinstance(total_steps, int) and total_steps > 0:
+        per_epoch = int(cfg.steps_per_epoch or total_steps)
+        steps = total_steps
+        epochs = max(1, math.ceil(total_steps / per_epoch))
+    else:
+        per_epoch = int(cfg.steps_per_epoch or max(1, math.ceil(windows / cfg.batch_size)))
+        steps = epochs * per_epoch
+    found: dict[str, Any] = {
+        "epochs": epochs, "steps_per_epoch": per_epoch, "steps": steps, "windows": windows,
+        "val_windows": val_windows, "batch_size": cfg.batch_size, "seconds": None,
+    }
+    signature = model.signature()
+    figure, note = training_figure(signature, cfg.batch_size, transform)
+    if figure is None:
+        found["how"] = (f"unknown: no step time measured for {variant.model.type} "
+                        f"{_short(signature)} at batch {cfg.batch_size} "
+                        "(benchmarks/bench_scale.py --save-figures measures it)")
+        return found
+    judged = epochs if cfg.judge_seconds > 0 else 0
+    judge_each = float(figure.get("judge_s", 0.0)) * (
+        cfg.judge_seconds / max(float(figure.get("judge_seconds", 0) or 0), 1e-9)
+        if figure.get("judge_seconds") else 1.0)
+    parts = {
+        "steps": steps * float(figure["step_s"]),
+        "validation": val_windows * ((epochs + 2) * float(figure.get("val_window_s", 0.0))
+                                     + float(figure.get("final_window_s", 0.0))),
+        "judging": judged * judge_each,
+        "start": float(figure.get("fixed_s", 0.0))
+        + sum(train) * float(figure.get("frame_s", 0.0)),
+    }
+    found["seconds"] = sum(parts.values())
+    found["parts_s"] = {k: round(v, 1) for k, v in parts.items()}
+    found["step_s"] = float(figure["step_s"])
+    found["how"] = (f"{epochs} epoch(s) x {per_epoch} steps x {float(figure['step_s']):.3f} s"
+                    f", plus validation of {val_windows} windows and judging each epoch"
+                    + (f" ({note})" if note else "")
+                    + "; early stopping (train.patience) can end it sooner")
+    return found
+
+
+def _short(signature: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in signature.items() if k != "model")
