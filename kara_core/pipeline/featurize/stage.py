@@ -245,12 +245,14 @@ def featurize(
                 cached.append(_Cached(song, npy, n_frames, n_samples))
             bar.advance(task)
         memo.save()
-    if not cached:
-        raise KaraError(
-            f"{variant.dataset.mp3_dir}: none of the {len(usable)} songs could be featurized "
-            f"with {transform.describe()}"
-        )
-    return _split(variant, transform, key, directory, cached, skipped)
+        if not cached:
+            raise KaraError(
+                f"{variant.dataset.mp3_dir}: none of the {len(usable)} songs could be "
+                f"featurized with {transform.describe()}"
+            )
+        # the statistics and the record are written into the cache too: under the lock, or
+        # another process entering it would clean their temporary files away mid-write
+        return _split(variant, transform, key, directory, cached, skipped)
 
 
 def _split(
