@@ -3,7 +3,7 @@
 From the songs of a music folder (default: the demo songs in ``dataset/mp3``) the benchmark
 builds a collection of about ``--hours`` of audio in a scratch folder outside the
 repository: every copy of a song is rotated in time (it starts somewhere else and wraps
-around), played 2% faster or slower, changed in level and re-encoded by ``lame`` at
+around), played up to 4% faster or slower, changed in level and re-encoded by ``lame`` at
 another bitrate, sample rate and channel mode, so no two files are alike. The *10x*
 collection is the whole of it; the *1x* collection is a tenth of it (links to every tenth
 file's worth of songs). Then, with the default kara.yaml (read at run time: its transform,
@@ -11,10 +11,11 @@ model and train settings, only the paths and the number of training steps change
 
 * ``kara check --json`` on both, before anything is prepared: what the run will cost;
 * prepare (``lame``, all cores), at 1x and 10x, and at 1x with the ``soundfile`` decoder;
-* featurize with the base transform at 1x and 10x, and every variant's transform at 1x
-  (cache bytes per hour of audio per transform);
+* featurize with the base transform at 1x and 10x, and each other transform of the
+  variants at 1x (cache bytes per hour of audio per transform);
 * training of the base variant for a fixed number of steps at 1x and 10x (``--rounds``
-  interleaved rounds, the best of each kept), and of every other variant at 1x with
+  interleaved rounds, the best of each kept; a step's median time is compared, which
+  other work on the machine disturbs least), and of every other variant at 1x with
   ``--all-variants``;
 * ``kara generate`` of the base variant at 1x and 10x (the default generate settings).
 
@@ -31,10 +32,13 @@ the exit code is 1. Results: ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py                 # make bench: 0.5 h (3 min at 1x)
     nice -n 19 .venv/bin/python benchmarks/bench_scale.py /work/shared/music --hours 10 \\
-        --work /tmp/kara-scale --steps 200 --rounds 2 --all-variants --save-figures
+        --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures
 
-``--save-figures`` writes the measured decode speeds and seconds per training step into
-``kara_core/pipeline/cost_figures.py``, the figures ``kara check`` estimates with.
+``--save-figures`` writes the measured decode speeds, featurize's file costs and each
+trained model's seconds per step (validation, judging, start-up) into
+``kara_core/pipeline/cost/figures.py``, the figures ``kara check`` estimates with. Every
+measurement of a run is kept in ``<work>/raw.json``; ``--report-only --work DIR`` reports
+(and saves figures) from it again without measuring.
 """
 
 from __future__ import annotations
