@@ -1,9 +1,17 @@
-"""Rich progress bars on stderr for the featurize and train stages (off with --json)."""
+"""Rich progress bars on stderr for the long stages (off with --json).
+
+A stage that works song by song shows songs and hours of audio and an ETA weighted by
+audio, not by song count (one 20-minute song is not one 2-minute song): it makes its task
+with :func:`song_task` and calls :meth:`SongTask.advance` after each song. A task whose
+work goes on after it (the epochs after this one) sets the field ``after`` to the units of
+work still queued behind it, and the ETA covers them too.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,29 +34,91 @@ class _Silent:
         return None
 
 
+def audio_text(seconds: float) -> str:
+    """``45.0 s``, ``12.5 min``, ``3.2 h`` of audio."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class SongTask:
+    """A task counted in seconds of audio that shows songs and hours done."""
+
+    bar: Any
+    task: Any
+    songs: int
+    seconds: float
+    songs_done: int = 0
+    seconds_done: float = 0.0
+
+    def advance(self, seconds: float) -> None:
+        """One more song of ``seconds`` done."""
+        self.songs_done += 1
+        self.seconds_done += max(0.0, seconds)
+        self.bar.update(
+            self.task, completed=min(self.seconds_done, self.seconds),
+            songs_done=self.songs_done,
+            audio=f"{audio_text(self.seconds_done)} of {audio_text(self.seconds)}",
+        )
+
+
+def song_task(bar: Any, description: str, seconds: Sequence[float]) -> SongTask:
+    """A task over songs of these lengths (estimates are fine: a wav's size, an mp3's
+    headers); its bar and ETA follow the audio done."""
+    total = float(sum(max(0.0, s) for s in seconds))
+    task = bar.add_task(description, total=max(total, 1e-9), songs=len(seconds), songs_done=0,
+                        audio=f"0 s of {audio_text(total)}")
+    return SongTask(bar, task, len(seconds), total)
+
+
+def _columns(extra: Sequence[Any]) -> tuple[Any, ...]:
+    from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """``12/355 songs, 1.2 h of 10.0 h`` for a song task, else ``completed/total``."""
+
+        def render(self, task: Any) -> Text:
+            if "songs" in task.fields:
+                return Text(f"{task.fields['songs_done']}/{task.fields['songs']} songs, "
+                            f"{task.fields.get('audio', '')}", style="progress.download")
+            total = "?" if task.total is None else f"{task.total:.0f}"
+            return Text(f"{task.completed:.0f}/{total}", style="progress.download")
+
+    class Remaining(ProgressColumn):
+        """``ETA 0:12:34``, counting the ``after`` field's queued work at the same speed."""
+
+        max_refresh = 0.5
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            if task.total is None or not speed:
+                return Text("ETA -:--:--", style="progress.remaining")
+            left = max(0.0, task.total - task.completed) + float(task.fields.get("after", 0))
+            seconds = int(left / speed)
+            hours, rest = divmod(seconds, 3600)
+            return Text(f"ETA {hours}:{rest // 60:02d}:{rest % 60:02d}",
+                        style="progress.remaining")
+
+    return (TextColumn("{task.description}"), BarColumn(), Count(), *extra,
+            TimeElapsedColumn(), Remaining())
+
+
 @contextlib.contextmanager
 def progress(show: bool, *extra_columns: Any) -> Iterator[Any]:
     """A ``rich.progress.Progress`` on stderr, or a silent stand-in when ``show`` is false.
 
-    :param extra_columns: more columns after the bar (e.g. a loss read from task fields).
+    :param extra_columns: more columns after the counts (e.g. a loss read from task fields).
     """
     if not show:
         yield _Silent()
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import Progress
 
     from kara_core.console import err
 
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        *extra_columns, TimeElapsedColumn(), TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*_columns(extra_columns), console=err, transient=False) as bar:
         yield bar

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,7 +212,7 @@ def featurize(
     """
     from kara_core.console import print_warning
     from kara_core.pipeline.featurize.cache import cached_frames
-    from kara_core.pipeline.progress import progress
+    from kara_core.pipeline.progress import progress, song_task
     from kara_core.storage.locks import folder_lock
 
     transform = variant.build_transform()
@@ -229,8 +230,9 @@ def featurize(
         atomic.clean_stale_temps(directory)
         _record_key(variant, directory, show_progress)
         memo = _HashMemo(variant.dataset.cache_dir / HASH_MEMO)
-        task = bar.add_task(f"featurize {variant.transform.type}", total=len(usable))
-        for song in usable:
+        lengths = [_wav_seconds(Path(s.wav)) for s in usable]
+        task = song_task(bar, f"featurize {variant.transform.type}", lengths)
+        for song, seconds in zip(usable, lengths, strict=True):
             try:
                 npy, n_frames, n_samples = cached_frames(
                     transform, song.wav, directory, memo.sha256(Path(song.wav)),
@@ -243,7 +245,7 @@ def featurize(
                 skipped.append(f"{song.source}: {exc}")
             else:
                 cached.append(_Cached(song, npy, n_frames, n_samples))
-            bar.advance(task)
+            task.advance(seconds)
         memo.save()
         if not cached:
             raise KaraError(
@@ -253,6 +255,16 @@ def featurize(
         # the statistics and the record are written into the cache too: under the lock, or
         # another process entering it would clean their temporary files away mid-write
         return _split(variant, transform, key, directory, cached, skipped)
+
+
+def _wav_seconds(wav: Path) -> float:
+    """A song's length from its wav header (the progress bar's weight), 0 if unreadable."""
+    import soundfile
+
+    try:
+        return float(soundfile.info(os.fsencode(wav)).duration)
+    except (OSError, RuntimeError, ValueError):
+        return 0.0
 
 
 def _split(

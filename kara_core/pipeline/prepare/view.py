@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from kara_core.pipeline.progress import audio_text
+
 if TYPE_CHECKING:
     from kara_core.config import VariantConfig
     from kara_core.pipeline.prepare.one_file import FileOutcome, Job
@@ -50,14 +52,6 @@ def escape(text: str) -> str:
     from kara_core.console import safe_text
 
     return rich_escape(safe_text(text))
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class PrepareView:
@@ -123,7 +117,7 @@ class PrepareView:
         if self.progress is not None:
             self.progress.update(
                 self.task, advance=(outcome.size or 0) + 1, files=self.files,
-                audio=_duration(self.seconds),
+                audio=audio_text(self.seconds),
             )
         if outcome.status == "skipped":
             self._line("skipped", job.source, outcome.reason or "?")
@@ -155,7 +149,7 @@ class PrepareView:
         line = (
             f"prepared {ds.mp3_dir} -> {ds.wav_dir} with {s['decoder']}: "
             f"{s['decoded']} decoded, {s['cached']} cached, {skipped}; "
-            f"{s['usable']} usable song(s), {_duration(s['seconds'])} of audio"
+            f"{s['usable']} usable song(s), {audio_text(s['seconds'])} of audio"
         )
         if s["silent"]:
             line += f"; {s['silent']} silent"

@@ -96,6 +96,7 @@ class EpochMonitor(TrainingMonitor):
         self.judge_seconds = 0.0
         self.bar = bar
         self.task: Any = None
+        self.steps_per_epoch = 0
         self.log_dir = log_dir
         self.label = label
         self.model: Model | None = None
@@ -110,15 +111,18 @@ class EpochMonitor(TrainingMonitor):
         if self.untrained_val is None and self.completed == 0:
             # what the model scores before any training step: training must beat this
             self.untrained_val = score({"model": model}, self.val)["model"]
-        self.task = self.bar.add_task(self.label, total=steps_per_epoch, loss="")
+        self.steps_per_epoch = steps_per_epoch
+        self.task = self.bar.add_task(self.label, total=steps_per_epoch, loss="", after=0)
         if self.log_dir is not None:
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_begin(self, epoch: int) -> None:
+        # the ETA covers the steps of the epochs still to come, not only this one's
         self.bar.reset(
-            self.task, description=f"{self.label} epoch {epoch + 1}/{self.epochs}", loss=""
+            self.task, description=f"{self.label} epoch {epoch + 1}/{self.epochs}", loss="",
+            after=max(0, self.epochs - epoch - 1) * self.steps_per_epoch,
         )
 
     def on_batch_end(self, step: int, loss: float) -> None:

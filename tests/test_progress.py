@@ -1,0 +1,57 @@
+"""Progress on long stages: songs and hours of audio done, and an ETA for all the work left."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+from rich.progress import Progress
+
+from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.progress import _columns, audio_text, song_task
+from tests.support.training import variant_of, write_config, write_songs
+
+
+def rendered(bar: Progress) -> str:
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(bar.make_tasks_table(bar.tasks))
+    return out.getvalue()
+
+
+def test_audio_lengths_read_in_the_unit_a_user_thinks_in() -> None:
+    assert (audio_text(42), audio_text(750), audio_text(36_000)) == ("42.0 s", "12.5 min", "10.0 h")
+
+
+def test_a_song_task_counts_songs_and_hours_weighted_by_audio_not_song_count() -> None:
+    bar = Progress(*_columns(()), console=Console(file=io.StringIO()), auto_refresh=False)
+    task = song_task(bar, "featurize mel", [7200.0, 1800.0, 1800.0, 1800.0, 1800.0])
+    task.advance(7200.0)  # one long song is half of the work, though one song of five
+    shown = rendered(bar)
+    assert "1/5 songs, 2.0 h of 4.0 h" in shown
+    assert bar.tasks[0].percentage == 50.0
+
+
+def test_the_eta_counts_the_work_queued_after_the_current_task() -> None:
+    clock = iter(float(t) for t in range(1000))
+    bar = Progress(*_columns(()), console=Console(file=io.StringIO()), auto_refresh=False,
+                   get_time=lambda: next(clock))
+    task = bar.add_task("train epoch 1/3", total=100, after=0)
+    for _ in range(10):
+        bar.update(task, advance=10 if bar.tasks[0].completed < 50 else 0)
+    alone = re.search(r"ETA (\d+):(\d\d):(\d\d)", rendered(bar))
+    bar.update(task, after=200)  # two more epochs of 100 steps wait behind this one
+    queued = re.search(r"ETA (\d+):(\d\d):(\d\d)", rendered(bar))
+    assert alone and queued
+
+    def seconds(m: re.Match[str]) -> int:
+        return int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
+
+    assert seconds(queued) > 4 * seconds(alone) > 0
+
+
+def test_featurize_shows_songs_and_audio_done(tmp_path, capsys) -> None:
+    songs = write_songs(tmp_path, count=3, seconds=1.0)
+    featurize(variant_of(write_config(tmp_path)), songs, show_progress=True)
+    err = capsys.readouterr().err
+    assert "3/3 songs, 3.0 s of 3.0 s" in err
