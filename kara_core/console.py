@@ -7,9 +7,11 @@ decoders start instead of while they run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,6 +57,27 @@ def __getattr__(name: str) -> Any:
             console.width = PIPED_WIDTH
         _CONSOLES[name] = console
     return console
+
+
+@contextlib.contextmanager
+def native_stderr_muted() -> Iterator[None]:
+    """Mute file descriptor 2 for the block, unless debugging: TensorFlow's C++ core writes
+    notices there (oneDNN, absl) that ``TF_CPP_MIN_LOG_LEVEL`` cannot silence and that
+    mean nothing to a user. Python's own ``sys.stderr`` is flushed first, so no message of
+    Kara's is lost."""
+    if debugging():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def print_error(message: str) -> None:

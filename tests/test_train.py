@@ -306,3 +306,14 @@ def test_a_baseline_named_as_the_model_trains_and_scores_like_one(tmp_path):
     assert metrics["epochs_completed"] == 0
     assert load_trained_model(persistence, features).predict(np.ones((1, 8, 64))).shape == (
         1, 4, 64)
+
+
+def test_training_keeps_tensorflows_native_notices_off_the_terminal(tmp_path, capfd):
+    # the clip written to TensorBoard each epoch made TensorFlow's C++ core print a oneDNN
+    # notice straight to file descriptor 2 on CPUs without AVX-512
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    train_variant(variant, features, show_progress=False)
+    assert list((variant.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    err = capfd.readouterr().err
+    assert "DT_STRING" not in err and "util.cc" not in err, err

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+from kara_core.console import native_stderr_muted
+
 
 def import_tensorflow(debug: bool = False) -> None:
     """Load TensorFlow now, with file descriptor 2 muted unless ``debug``."""
@@ -20,13 +22,5 @@ def import_tensorflow(debug: bool = False) -> None:
     if debug:
         import tensorflow
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with native_stderr_muted():
         import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

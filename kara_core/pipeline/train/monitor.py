@@ -253,8 +253,12 @@ class EpochMonitor(TrainingMonitor):
         audio = judged.get("audio")
         if audio is not None and np.size(audio):
             clip = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)[None, :, None]
-            tf.summary.audio("generation/audio", clip, sample_rate=int(judged["rate"]),
-                             step=self.completed, max_outputs=1)
+            from kara_core.console import native_stderr_muted
+
+            # encoding the clip prints a oneDNN notice on CPUs without AVX-512
+            with native_stderr_muted():
+                tf.summary.audio("generation/audio", clip, sample_rate=int(judged["rate"]),
+                                 step=self.completed, max_outputs=1)
 
 
 def _finite(value: Any) -> float | None:
