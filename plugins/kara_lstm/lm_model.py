@@ -32,7 +32,7 @@ from kara_core import (
     TrainingMonitor,
     WindowSource,
 )
-from kara_lstm import lm_store
+from kara_lstm import store
 
 PREDICT_BATCH = 256
 ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual")
@@ -296,15 +296,15 @@ class LstmLm(Model):
 
     def save(self, directory: Path) -> None:
         self._ensure_built()
-        lm_store.save_weights(self, directory)
+        store.save_weights(self, directory)
 
     def load(self, directory: Path) -> None:
-        lm_store.load_weights(self, directory)
+        store.load_weights(self, directory)
 
     def save_state(self, directory: Path) -> None:
         """Weights, optimiser variables and codebook in one ``state.npz`` (atomic)."""
         self._ensure_built()
-        lm_store.save_state(self, directory)
+        store.save_state(self, directory)
 
     def load_state(self, directory: Path) -> None:
-        lm_store.load_state(self, directory)
+        store.load_state(self, directory)

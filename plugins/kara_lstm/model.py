@@ -8,7 +8,6 @@ frame back in. That is what Kara scores as ``val_loss``; the teacher-forced loss
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,9 @@ from kara_core import (
     Model,
     TrainingMonitor,
     WindowSource,
-    atomic,
 )
+from kara_lstm import store
 
-WEIGHTS_FILE = "weights.weights.h5"
-META_FILE = "model.json"
-STATE_FILE = "state.npz"
 PREDICT_BATCH = 256
 ARCHITECTURE = ("layers", "units", "input_frames", "output_frames", "residual")
 
@@ -229,60 +225,15 @@ class LstmSeq2Seq(Model):
 
     def save(self, directory: Path) -> None:
         self._ensure_built()
-        directory.mkdir(parents=True, exist_ok=True)
-        weights = directory / WEIGHTS_FILE
-        atomic.write_with(weights, self._net.save_weights, suffix=".weights.h5")
-        atomic.write_json(directory / META_FILE, {
-            "signature": self.signature(), "weights_sha256": atomic.sha256_of(weights),
-        })
+        store.save_weights(self, directory)
 
     def load(self, directory: Path) -> None:
-        meta = self._check_meta(directory)
-        weights = directory / WEIGHTS_FILE
-        if atomic.sha256_of(weights) != meta.get("weights_sha256"):
-            raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
-        self._ensure_built()
-        self._net.load_weights(str(weights))
+        store.load_weights(self, directory)
 
     def save_state(self, directory: Path) -> None:
         """Weights and optimiser variables in one ``state.npz`` (written atomically)."""
         self._ensure_built()
-        arrays = {f"w{i}": w for i, w in enumerate(self._net.get_weights())}
-        optimizer = self._optimizer
-        if optimizer is not None:
-            arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic.write_with(
-            directory / STATE_FILE, lambda tmp: np.savez(tmp, **arrays), suffix=".npz"
-        )
-        atomic.write_json(directory / META_FILE, {"signature": self.signature()})
+        store.save_state(self, directory)
 
     def load_state(self, directory: Path) -> None:
-        self._check_meta(directory)
-        self._ensure_built()
-        with np.load(directory / STATE_FILE) as data:
-            weights = [data[f"w{i}"] for i in range(len(self._net.weights))]
-            self._net.set_weights(weights)
-            optimizer = self._optimizer
-            if optimizer is not None:
-                variables = list(optimizer.variables)
-                if sum(1 for k in data.files if k.startswith("o")) != len(variables):
-                    raise KaraError(f"{directory}: optimiser state does not fit this model")
-                for i, variable in enumerate(variables):
-                    # the learning rate comes from today's settings, not the checkpoint's:
-                    # lowering it is how a user recovers from a diverging run
-                    if variable.name != "learning_rate":
-                        variable.assign(data[f"o{i}"])
-
-    def _check_meta(self, directory: Path) -> dict[str, Any]:
-        path = directory / META_FILE
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise KaraError(f"{path}: cannot read saved model ({exc})") from None
-        if meta.get("signature") != json.loads(json.dumps(self.signature())):
-            raise KaraError(
-                f"{directory}: saved for a different architecture "
-                f"({meta.get('signature')}); retrain with --rebuild"
-            )
-        return dict(meta)
+        store.load_state(self, directory)

@@ -1,9 +1,13 @@
-"""Saving and loading ``lstm_lm``: weights for the exported model, full state for resuming.
+"""Saving and loading kara_lstm's models (``lstm_lm`` and ``lstm_seq2seq``): weights for
+the exported model, full state for resuming.
 
-``save``: ``weights.weights.h5`` + ``model.json`` (signature, weights hash) + ``codebook.npz``
-(tokens head). ``save_state``: one ``state.npz`` with the weights, the optimiser's variables
-and the codebook, so a killed run resumes exactly where its checkpoint was. Every file is
-written atomically; a folder saved for another architecture is refused in one line.
+A model here keeps its Keras network in ``_net``, its optimiser (once built) in
+``_optimizer``, and builds both in ``_ensure_built()``; ``lstm_lm``'s tokens head adds a
+``codebook``. ``save``: ``weights.weights.h5`` + ``model.json`` (signature, weights hash) +
+``codebook.npz`` (tokens head). ``save_state``: one ``state.npz`` with the weights, the
+optimiser's variables and the codebook, so a killed run resumes exactly where its
+checkpoint was. Every file is written atomically; a folder saved for another architecture
+is refused in one line.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ def save_weights(model: Any, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     atomic.write_with(weights, model._net.save_weights, suffix=".weights.h5")
-    if model.codebook is not None:
-        arrays = model.codebook.to_arrays()
+    codebook = getattr(model, "codebook", None)
+    if codebook is not None:
+        arrays = codebook.to_arrays()
         atomic.write_with(directory / CODEBOOK_FILE, lambda tmp: np.savez(tmp, **arrays),
                           suffix=".npz")
     atomic.write_json(directory / META_FILE, {
@@ -53,8 +58,9 @@ def save_state(model: Any, directory: Path) -> None:
     arrays = {f"w{i}": w for i, w in enumerate(model._net.get_weights())}
     if model._optimizer is not None:
         arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model._optimizer.variables)})
-    if model.codebook is not None:
-        arrays.update({f"codebook_{k}": v for k, v in model.codebook.to_arrays().items()})
+    codebook = getattr(model, "codebook", None)
+    if codebook is not None:
+        arrays.update({f"codebook_{k}": v for k, v in codebook.to_arrays().items()})
     directory.mkdir(parents=True, exist_ok=True)
     atomic.write_with(directory / STATE_FILE, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     atomic.write_json(directory / META_FILE, {"signature": model.signature()})
@@ -93,7 +99,7 @@ def check_meta(model: Any, directory: Path) -> dict[str, Any]:
 
 
 def _load_codebook(model: Any, path: Path) -> None:
-    if model.options.head != "tokens":
+    if getattr(model.options, "head", None) != "tokens":
         return
     try:
         with np.load(path) as data:
