@@ -157,6 +157,10 @@ class Model(ABC):
     """A naive model every learned model is scored against (``train.baselines``). Its
     ``Options`` take ``input_frames`` and ``output_frames``, so it is built for the same
     windows as the model beside it."""
+    cache_version: ClassVar[int | str | None] = None
+    """Part of a trained model's identity, beside the plugin's distribution and version:
+    bump it when the same weights would now mean something else (an editable install), and
+    Kara retrains instead of reusing a model the old code trained."""
 
     def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
         self.options = options if options is not None else self.Options()
