@@ -109,16 +109,56 @@ def test_soundfile_streaming_equals_one_shot_decode(tmp_path: Path) -> None:
     np.testing.assert_array_equal(blocks, whole)
 
 
-def test_soundfile_says_where_it_stopped_on_damage(tmp_path: Path) -> None:
+def test_soundfile_says_where_it_stopped_when_libsndfile_fails_part_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libsndfile reporting an error after two blocks: a DecodeError naming where."""
+    from kara_core.audio import sndread
+
+    song = sf_mp3(tmp_path / "song.mp3", signal(1.0), 22050)
+
+    def two_blocks_then_fail(handle, block_frames=1 << 16):
+        yield np.zeros((22050, 1), np.float32)
+        yield np.zeros((22050, 1), np.float32)
+        raise sndread.ReadFailed(44100, "Unspecified internal error")
+
+    monkeypatch.setattr(sndread, "blocks", two_blocks_then_fail)
+    with pytest.raises(DecodeError) as info:
+        SoundfileDecoder().decode(song)
+    assert str(info.value) == ("libsndfile stopped at 2.0 s (Unspecified internal error); "
+                               "the file is damaged there")
+
+
+# what libsndfile 1.2 does with each damage: fail at the block before it, or stop silently
+DAMAGE = [(0, "fails"), (1, "stops"), (2, "fails"), (3, "stops")]
+
+
+@pytest.mark.parametrize(("seed", "outcome"), DAMAGE)
+def test_soundfile_never_returns_a_damaged_song_whole(tmp_path: Path, seed: int,
+                                                      outcome: str) -> None:
+    """Damage 4 s into an 8 s song: libsndfile either raises saying where it stopped, or
+    returns the audio before the damage, never the whole song (``kara prepare`` compares
+    that length with the frames in the file: test_prepare's half-a-song tests). Which of
+    the two is pinned for libsndfile 1.2, the one the soundfile wheels bundle."""
     need_lame()
     good = lame_mp3(tmp_path / "good.mp3", signal(8.0), 22050, "-b", "64")
-    bad = corrupt_middle(good, tmp_path / "bad.mp3")
+    bad = corrupt_middle(good, tmp_path / "bad.mp3", seed=seed)
+    info = mp3info.probe(bad)
+    assert info is not None
+    damage_s = mp3info.scan(bad, info).gaps[0][0]
+    assert 3.5 < damage_s < 4.5
+    exact = sf.__libsndfile_version__.startswith("1.2.")
     try:
         audio = SoundfileDecoder().decode(bad)
     except DecodeError as exc:
-        assert "stopped at" in str(exc) and "damaged" in str(exc)
-    else:  # libsndfile versions that stop silently: about half the song comes back
-        assert audio.duration_s < 6.0
+        assert outcome == "fails" or not exact, f"libsndfile 1.2 stops silently here: {exc}"
+        message = str(exc)
+        assert message.startswith("libsndfile stopped at ") and "damaged there" in message
+        stopped = float(message.split("stopped at ")[1].split(" s")[0])
+        assert stopped <= damage_s
+    else:
+        assert outcome == "stops" or not exact, "libsndfile 1.2 raises here"
+        assert audio.duration_s < damage_s + 0.1, audio.duration_s
 
 
 # --------------------------------------------------------------------------- headers

@@ -60,15 +60,42 @@ def result_of(proc):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def test_mirrored_training_over_two_logical_cpus(tmp_path):
-    write_songs(tmp_path)
-    write_config(tmp_path, model=MODEL, train=TRAIN.format(mode="mirrored"))
-    result = run_script(tmp_path, "two-cpus", tmp_path / "runs/t/base/model")
+def test_mirrored_training_over_two_logical_cpus_equals_training_on_one(tmp_path):
+    """Each batch split over two replicas, the gradients summed: the same steps as one
+    device taking the whole batch, so the same losses and weights (to float rounding)."""
+    mirrored, single = tmp_path / "mirrored", tmp_path / "single"
+    for folder, mode in ((mirrored, "mirrored"), (single, "none")):
+        folder.mkdir()
+        write_songs(folder)
+        write_config(folder, model=MODEL, train=TRAIN.format(mode=mode))
+    result = run_script(mirrored, "two-cpus", mirrored / "runs/t/base/model")
     metrics = result["metrics"]
     assert metrics["training"]["distribute"] == "mirrored over 2 device(s)"
     assert metrics["epochs_completed"] == 1
     assert metrics["val_loss"] > 0 and metrics["skill"] is not None
-    assert (tmp_path / "runs/t/base/metrics.json").is_file()
+    assert (mirrored / "runs/t/base/metrics.json").is_file()
+    alone, probe = train_here(single)
+    assert alone["training"]["distribute"] == "one device"
+    for key in ("loss", "val_loss"):
+        assert metrics["history"][key] == pytest.approx(alone["history"][key], rel=1e-5), key
+    assert result["probe"] == pytest.approx(probe, abs=1e-5)  # measured: 1e-8 apart
+
+
+def train_here(folder):
+    """SCRIPT's training and probe, in this process (one device needs no set-up)."""
+    import numpy as np
+
+    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.train.stage import build_model, train_variant
+    from tests.support.training import variant_of
+
+    variant = variant_of(folder / "kara.yaml")
+    features = featurize(variant, write_songs(folder), show_progress=False)
+    metrics = train_variant(variant, features, show_progress=False)
+    model = build_model(variant, features.frame_dim)
+    model.load(folder / "runs/t/base/model")
+    probe = np.linspace(-1, 1, 8 * 64, dtype=np.float32).reshape(1, 8, 64)
+    return metrics, model.predict(probe).ravel().tolist()
 
 
 def free_ports(count):

@@ -192,7 +192,8 @@ def test_ctrl_c_in_training_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
 @pytest.mark.parametrize("point", ["write:manifest.json:2", "write:song 0.wav", "write:song 2.wav"])
 def test_long_prepare_kills(tmp_path, reference, point):
     config = make_dataset(tmp_path)
-    run_kara("prepare", str(config), "--workers", "1", env={"KARA_FAULT_KILL_AT": point})
+    killed = run_kara("prepare", str(config), "--workers", "1", env={"KARA_FAULT_KILL_AT": point})
+    assert killed.returncode == -signal.SIGKILL, f"the fault {point} never fired"
     assert run_kara("prepare", str(config)).returncode == 0
     assert_same_as_reference(tmp_path, reference)
 
@@ -201,7 +202,12 @@ def test_long_prepare_kills(tmp_path, reference, point):
 @pytest.mark.parametrize("nth", [1, 2, 3, 5, 8])
 def test_long_run_kills_at_every_kind_of_write(tmp_path, nth):
     config = make_dataset(tmp_path)
-    run_kara("run", str(config), env={"KARA_FAULT_KILL_AT": f"atomic.before_rename:{nth}"})
+    killed = run_kara("run", str(config),
+                      env={"KARA_FAULT_KILL_AT": f"atomic.before_rename:{nth}"})
+    # the process that reached its nth write died: kara itself, or a decoding worker
+    assert killed.returncode == -signal.SIGKILL or (
+        killed.returncode == 2 and "a decoding process died" in killed.stderr
+    ), f"atomic write {nth} was never reached: {killed.stderr[-2000:]}"
     again = run_kara("run", str(config), "--json")
     assert again.returncode == 0, again.stderr
     run_dir = tmp_path / "runs" / "faults" / "base"

@@ -24,10 +24,13 @@ RATE = 8000
 
 @dataclass
 class Features:
-    """The normalisation part of a FeatureSet: per-feature mean and std."""
+    """What generation uses of a FeatureSet: per-feature mean and std, and the range of
+    the training frames (``low``, ``high``: generated frames are limited to it)."""
 
     mean: np.ndarray
     std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
 
     def normalise(self, frames: np.ndarray) -> np.ndarray:
         return ((frames - self.mean) / self.std).astype(np.float32)
@@ -51,7 +54,9 @@ def setup(frame: int = 64):
     transform = RawTransform(RawOptions(frame_size=frame), sample_rate=RATE)
     rng = np.random.default_rng(0)
     features = Features(mean=rng.normal(0, 0.01, frame).astype(np.float32),
-                        std=np.full(frame, 0.2, np.float32))
+                        std=np.full(frame, 0.2, np.float32),
+                        low=np.full(frame, -0.45, np.float32),
+                        high=np.full(frame, 0.45, np.float32))
     model = PersistenceModel(BaselineOptions(input_frames=4, output_frames=2), frame_dim=frame)
     return transform, features, model
 
@@ -80,16 +85,57 @@ def test_continuation_has_the_requested_length_and_continues_the_prompt():
     assert 0 < result.rtf < 1.0 and result.x_realtime == pytest.approx(1 / result.rtf)
 
 
+def with_range(features: Features, low: float, high: float) -> Features:
+    frame = features.mean.shape[0]
+    return Features(features.mean, features.std, np.full(frame, low, np.float32),
+                    np.full(frame, high, np.float32))
+
+
 def test_clipping_audio_is_scaled_and_says_so_quiet_audio_is_untouched():
     transform, features, _model = setup()
-    loud = gen.generate_audio(Constant(20.0, 64), transform, features, music(1), rate=RATE,
+    wide = with_range(features, -5.0, 5.0)  # training songs this loud: nothing is limited
+    loud = gen.generate_audio(Constant(20.0, 64), transform, wide, music(1), rate=RATE,
                               prompt_seconds=0.5, seconds=0.5)
+    assert loud.clipped_fraction == 0.0
     assert loud.peak_normalised and loud.peak > 3.0
     assert np.max(np.abs(loud.wave)) == pytest.approx(gen.PEAK_TARGET, abs=1e-6)
     quiet = gen.generate_audio(Constant(0.5, 64), transform, features, music(1), rate=RATE,
                                prompt_seconds=0.5, seconds=0.5)
-    assert not quiet.peak_normalised
+    assert not quiet.peak_normalised and quiet.clipped_fraction == 0.0
     np.testing.assert_allclose(quiet.wave[:64], features.mean + 0.1, atol=1e-6)
+
+
+class Drifting(PersistenceModel):
+    """Every other generated frame 40 standard deviations out, in its first 16 features."""
+
+    def generate(self, prompt, n_frames, temperature=0.0, seed=0):
+        frames = np.zeros((n_frames, self.frame_dim), np.float32)
+        frames[::2, :16] = 40.0
+        return frames
+
+
+def test_frames_outside_the_training_range_are_limited_and_the_fraction_recorded(tmp_path):
+    """README: generated features are kept within the range the training songs contain,
+    the fraction limited recorded as clipped_fraction."""
+    transform, features, _model = setup()
+    drifting = Drifting(BaselineOptions(input_frames=4, output_frames=2), frame_dim=64)
+    result = gen.generate_audio(drifting, transform, features, music(1), rate=RATE,
+                                prompt_seconds=0.5, seconds=1.0)
+    n_frames = gen.frames_for(1.0, RATE, 64)
+    assert result.clipped_fraction == pytest.approx(len(range(0, n_frames, 2)) * 16 /
+                                                    (n_frames * 64))
+    frames = result.wave[: n_frames * 64].reshape(n_frames, 64)
+    np.testing.assert_allclose(frames[0, :16], 0.45, atol=1e-6)  # limited to the high end
+    np.testing.assert_allclose(frames[0, 16:], features.mean[16:], atol=1e-6)  # untouched
+    np.testing.assert_allclose(frames[1], features.mean, atol=1e-6)
+    assert not result.peak_normalised and result.peak == pytest.approx(0.45, abs=1e-6)
+    # without the limit the same frames would reach 8.0 and be peak-normalised away
+    unlimited = gen.generate_audio(drifting, transform, with_range(features, -100, 100),
+                                   music(1), rate=RATE, prompt_seconds=0.5, seconds=1.0)
+    assert unlimited.clipped_fraction == 0.0 and unlimited.peak_normalised
+    prompt = gen.PromptAudio(music(1), "song.wav", held_out=True)
+    record = gen.generation_record(result, prompt, prompt_variant(tmp_path), ["generated.wav"])
+    assert record["clipped_fraction"] == round(result.clipped_fraction, 5) > 0.1
 
 
 def test_a_diverged_model_is_an_error_not_a_wav_of_nans():

@@ -182,15 +182,28 @@ def test_a_second_run_reuses_every_cache_and_prints_json(experiment):
     assert set(saved) == {"base", "lstm", "mean", "broken"}
 
 
+def folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder``: its mtime and bytes."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_generate_to_a_file_and_from_a_prompt_file(experiment):
     folder, config, _result = experiment
     out = folder / "out" / "new.wav"
+    before = folder_state(runs(folder))
     result = run_kara("generate", str(config), "--variant", "lstm", "--seconds", "0.5",
                       "--out", str(out), cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
     wave, rate = sf.read(out, dtype="float32")
     assert rate == RATE and wave.shape == (RATE // 2,) and np.isfinite(wave).all()
     assert "real time" in result.stderr
+    # README: "--out FILE writes only that file and leaves the run record alone"
+    after = folder_state(runs(folder))
+    assert sorted(after) == sorted(before)
+    changed = [name for name in before if after[name] != before[name]]
+    assert changed == [], changed
+    assert sorted(p.name for p in out.parent.iterdir()) == ["new.wav"]
 
     prompt = folder / "mp3" / "song 1.mp3"
     result = run_kara("generate", str(config), "--prompt", str(prompt), cwd=folder)

@@ -75,14 +75,18 @@ def largest_first(jobs: Sequence[Job]) -> list[Job]:
 
 
 @contextlib.contextmanager
-def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[Job, FileOutcome]]]:
+def started_jobs(
+    jobs: Sequence[Job], workers: int, late: list[tuple[Job, FileOutcome]] | None = None,
+) -> Iterator[Iterator[tuple[Job, FileOutcome]]]:
     """Start :func:`prepare_file_safely` on every job, ``workers`` at a time, and yield the
     ``(job, outcome)`` pairs as they finish.
 
     The pool is started and every job submitted on entry, so the decoders are busy while
     the caller draws its progress bar. With one worker (or one job) the jobs run in this
     process, one by one as the pairs are consumed. Leaving the block early cancels the
-    jobs not started and waits for the running ones.
+    jobs not started and waits for the running ones; the pairs of those that finished but
+    were not yielded (Ctrl-C stopped the caller) are appended to ``late``, so their WAVs
+    are recorded instead of removed as unnamed.
     """
     if workers <= 1 or len(jobs) <= 1:
         yield ((job, prepare_file_safely(job)) for job in jobs)
@@ -91,6 +95,8 @@ def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[J
     from concurrent.futures.process import BrokenProcessPool
 
     _warm_up()
+    futures: dict[Any, Job] = {}
+    yielded: set[Any] = set()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context(),
                                initializer=_ignore_interrupts)
     try:
@@ -99,6 +105,7 @@ def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[J
         def finished() -> Iterator[tuple[Job, FileOutcome]]:
             try:
                 for future in as_completed(futures):
+                    yielded.add(future)
                     yield futures[future], future.result()
             except BrokenProcessPool as exc:
                 raise KaraError(
@@ -109,3 +116,7 @@ def started_jobs(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[tuple[J
         yield finished()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if late is not None:
+            late.extend((job, future.result()) for future, job in futures.items()
+                        if future not in yielded and future.done() and not future.cancelled()
+                        and future.exception() is None)

@@ -248,8 +248,7 @@ def _prepare_locked(
         manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending))
     last_save = time.monotonic()
 
-    def on_done(job: Job, outcome: FileOutcome) -> None:
-        nonlocal last_save
+    def record(job: Job, outcome: FileOutcome) -> None:
         if outcome.status == "cached" and job.source in old:
             entry = dict(old[job.source])
             entry.update(size=outcome.size, mtime_ns=outcome.mtime_ns,
@@ -258,6 +257,10 @@ def _prepare_locked(
             entry = _entry(outcome, key, wav_name(job.source))
         entries[job.source] = entry
         report_status[job.source] = outcome.status
+
+    def on_done(job: Job, outcome: FileOutcome) -> None:
+        nonlocal last_save
+        record(job, outcome)
         view.file_done(job, outcome)
         if time.monotonic() - last_save > SAVE_EVERY_S:
             manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir,
@@ -265,15 +268,19 @@ def _prepare_locked(
             last_save = time.monotonic()
 
     n_workers = workers if workers is not None else default_workers()
+    late: list[tuple[Job, FileOutcome]] = []  # finished while Ctrl-C stopped this loop
     try:
         # the decoders start first; rich and the bar are set up while they run
-        with started_jobs(largest_first(jobs), n_workers) as finished, view.running(jobs):
+        with started_jobs(largest_first(jobs), n_workers, late) as finished, \
+                view.running(jobs):
             for source, status in report_status.items():
                 if status == "skipped":
                     view.skipped_again(source, entries[source])
             for job, outcome in finished:
                 on_done(job, outcome)
     finally:
+        for job, outcome in late:
+            record(job, outcome)
         candidates = [str(e.get("wav")) for e in old.values() if e.get("wav")] + pending
         removed = _remove_stale(candidates, entries, wav_dir)
         document = manifest.document(values, entries.values(), mp3_dir)
