@@ -22,6 +22,10 @@ demo songs (the default folder): give it real music, e.g. the 21 songs of
 
     .venv/bin/python benchmarks/bench_music.py [MUSIC_DIR] [--heads mixture,tokens]
         [--steps 1500] [--rungs 4] [--work DIR] [--quick]
+
+A head may name the mixture's noise basis too: ``--heads mixture/changes,mixture/features``
+compares the Gaussians diagonal along the directions frames change in with the Gaussians
+diagonal per mel band.
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ variants:
 def write_config(work: Path, music: Path, heads: list[str], steps: int, per_epoch: int,
                  args: argparse.Namespace) -> Path:
     """The benchmark's kara.yaml: one variant per head, everything else shared."""
-    variants = "\n".join(f"  {head}: {{model: {{options: {{head: {head}}}}}}}" for head in heads)
+    variants = "\n".join(f"  {variant_name(head)}: {{model: {{options: {options(head)}}}}}"
+                         for head in heads)
     path = work / "kara.yaml"
     path.write_text(CONFIG.format(
         work=work, music=music, steps=steps, per_epoch=per_epoch, seconds=args.seconds,
@@ -71,10 +76,22 @@ def write_config(work: Path, music: Path, heads: list[str], steps: int, per_epoc
     return path
 
 
+def variant_name(head: str) -> str:
+    """``mixture/changes`` -> ``mixture_changes``: a variant name kara.yaml accepts."""
+    return head.replace("/", "_")
+
+
+def options(head: str) -> str:
+    """The model options of ``head`` or ``head/noise_basis``, as a YAML flow mapping."""
+    name, _, basis = head.partition("/")
+    return f"{{head: {name}" + (f", noise_basis: {basis}}}" if basis else "}")
+
+
 def run_rung(config: Path, head: str) -> dict[str, Any]:
     """``kara run`` of one head (resuming its checkpoints): its metrics.json record."""
     done = subprocess.run(
-        [sys.executable, "-m", "kara_core", "run", str(config), "--only", head, "--json"],
+        [sys.executable, "-m", "kara_core", "run", str(config), "--only", variant_name(head),
+         "--json"],
         cwd=REPO, capture_output=True, text=True, check=False,
     )
     try:

@@ -56,9 +56,10 @@ def test_lstm_lm_is_registered_beside_seq2seq():
     assert registry.get("models", "lstm_seq2seq").plugin == "kara_lstm"
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", [*HEADS, "mixture-changes"])
 def test_every_head_meets_the_model_contract(head):
-    check_model(LstmLm, **{**TINY, "head": head})
+    name, _, basis = head.partition("-")
+    check_model(LstmLm, **{**TINY, "head": name, "noise_basis": basis or "features"})
 
 
 def test_shapes_of_every_head(model):
@@ -270,3 +271,47 @@ def test_the_step_budget_scales_with_the_amount_of_training_music():
     assert (TrainConfig(steps=300).steps_per_epoch, TrainConfig(steps=300).epochs) == (150, 2)
     assert train.for_music(60.0) is train  # a real collection gets the whole budget
     assert TrainConfig(steps=1500).for_music(1.0).steps == 1500  # no steps_per_minute
+
+
+def test_mixture_noise_is_diagonal_in_the_noise_basis_not_per_feature():
+    import tensorflow as tf
+    from kara_lstm.heads import MixtureHead
+
+    dim = 4
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(dim, dim)))
+    head = MixtureHead(dim, components=1)
+    head.set_basis(rotation)
+    log_sigma = np.log([1.0, 0.05, 0.05, 0.05])  # all the spread along the first direction
+    params = tf.constant(np.concatenate([[0.0], np.zeros(dim), log_sigma])[None], tf.float32)
+    base = tf.zeros((1, dim))
+    draws = np.stack([head.sample(params, base, tf.constant(1.0), tf.constant([s, 0]))[0]
+                      for s in range(400)])
+    direction = np.linalg.eigh(np.cov(draws, rowvar=False))[1][:, -1]
+    assert abs(float(direction @ rotation[:, 0])) > 0.99  # the samples move along it
+    # the loss is the density of N(mean, R diag(sigma^2) R^T): a rotated full covariance
+    target = np.array([0.3, -0.2, 0.5, 0.1], np.float32)
+    covariance = rotation @ np.diag(np.exp(2 * log_sigma)) @ rotation.T
+    expected = 0.5 * (target @ np.linalg.solve(covariance, target)
+                      + np.linalg.slogdet(covariance)[1] + dim * np.log(2 * np.pi))
+    assert float(head.loss(params, base, tf.constant(target[None]))[0]) == pytest.approx(
+        expected, rel=1e-4)
+
+
+def test_the_noise_basis_is_fitted_on_training_changes_saved_loaded_and_resumed(tmp_path):
+    model = trained("mixture", epochs=1, noise_basis="changes")
+    basis = model.noise_basis
+    assert basis is not None and np.allclose(basis.T @ basis, np.eye(FRAME_DIM), atol=1e-4)
+    model.save(tmp_path / "saved")
+    again = LstmLm(model.options, frame_dim=FRAME_DIM, seed=5)
+    again.load(tmp_path / "saved")
+    prompt = sequence(20, seed=3)
+    assert np.allclose(again.generate(prompt, 15, 1.0, seed=4),
+                       model.generate(prompt, 15, 1.0, seed=4), atol=1e-5)
+    model.save_state(tmp_path / "state")
+    resumed = LstmLm(model.options, frame_dim=FRAME_DIM, seed=9)
+    resumed.load_state(tmp_path / "state")
+    assert np.array_equal(resumed.noise_basis, basis)
+    np.save(tmp_path / "saved" / "noise_basis.npy", np.eye(FRAME_DIM, dtype=np.float32))
+    with pytest.raises(KaraError, match=r"noise_basis\.npy: missing or altered"):
+        LstmLm(model.options, frame_dim=FRAME_DIM).load(tmp_path / "saved")
+    assert LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).noise_basis is None

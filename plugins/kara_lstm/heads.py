@@ -9,7 +9,10 @@ frame, the training loss, and how a frame is drawn from it when generating.
   Graves 2013 samples handwriting and GIVT samples continuous tokens). Loss: negative
   log-likelihood in nats per frame. Sampling picks a component from the mixture weights,
   then draws ``mean + temperature * sigma * noise``; temperature 0 is the most likely
-  component's mean.
+  component's mean. The Gaussians are diagonal in a *noise basis*: the frame's own features
+  (mel bands), or the principal directions of how frames change (``set_basis``). Noise
+  independent per mel band sounds like hiss over the music; noise along the directions
+  music moves in is louder-and-softer, brighter-and-darker, one harmonic series at a time.
 - ``tokens``: a softmax over a k-means codebook of frames (SampleRNN and WaveNet sample a
   softmax over quantised values; MusicGen samples codec tokens). Loss: cross-entropy of the
   nearest code. Sampling: ``logits / temperature``, top-p (nucleus) filtering, then the
@@ -85,27 +88,52 @@ class MixtureHead(Head):
     def __init__(self, frame_dim: int, components: int) -> None:
         super().__init__(frame_dim)
         self.components = int(components)
+        self.basis: Any = None
+        """``[D, D]`` orthonormal, one direction a column; ``None``: the features themselves."""
+
+    def set_basis(self, basis: np.ndarray | None) -> None:
+        """Make the Gaussians diagonal along the columns of ``basis`` (orthonormal ``[D, D]``),
+        or along the features themselves (``None``)."""
+        import tensorflow as tf
+
+        self.basis = None if basis is None else tf.constant(np.asarray(basis, np.float32))
+
+    def _to_basis(self, x: Any) -> Any:
+        """Frame-space vectors ``[..., D]`` -> their coordinates in the noise basis."""
+        import tensorflow as tf
+
+        return x if self.basis is None else tf.tensordot(x, self.basis, axes=[[-1], [0]])
+
+    def _from_basis(self, x: Any) -> Any:
+        """Coordinates in the noise basis ``[..., D]`` -> frame-space vectors."""
+        import tensorflow as tf
+
+        return x if self.basis is None else tf.tensordot(x, self.basis, axes=[[-1], [1]])
 
     def units(self) -> int:
         return self.components * (1 + 2 * self.frame_dim)
 
     def split(self, params: Any, base: Any) -> tuple[Any, Any, Any]:
-        """``(log weights [.., K], means [.., K, D], log sigmas [.., K, D])``."""
+        """``(log weights [.., K], means [.., K, D], log sigmas [.., K, D])``, means and
+        sigmas in noise-basis coordinates: the network's outputs *are* those coordinates
+        (a linear layer learns either parametrisation), so only ``[.., D]`` vectors are
+        ever rotated, never the ``K`` means, and a 513-bin basis costs little."""
         import tensorflow as tf
 
         k, d = self.components, self.frame_dim
         shape = tf.concat([tf.shape(params)[:-1], [k, d]], axis=0)
-        means = tf.reshape(params[..., k : k + k * d], shape) + base[..., None, :]
+        means = tf.reshape(params[..., k : k + k * d], shape) + self._to_basis(base)[..., None, :]
         log_sigma = tf.clip_by_value(
             tf.reshape(params[..., k + k * d :], shape), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
         return tf.nn.log_softmax(params[..., :k], axis=-1), means, log_sigma
 
     def loss(self, params: Any, base: Any, targets: Any) -> Any:
-        """Negative log-likelihood of each target frame, in nats per frame."""
+        """Negative log-likelihood of each target frame, in nats per frame (a rotation
+        leaves the density's normalisation, the sum of log sigmas, unchanged)."""
         import tensorflow as tf
 
         log_w, means, log_sigma = self.split(params, base)
-        z = (targets[..., None, :] - means) * tf.exp(-log_sigma)
+        z = (self._to_basis(targets)[..., None, :] - means) * tf.exp(-log_sigma)
         log_p = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2.0 * math.pi)
         return -tf.reduce_logsumexp(log_w + tf.reduce_sum(log_p, axis=-1), axis=-1)
 
@@ -122,7 +150,7 @@ class MixtureHead(Head):
         mean = tf.gather(means, k, batch_dims=1)
         sigma = tf.exp(tf.gather(log_sigma, k, batch_dims=1))
         noise = tf.random.stateless_normal(tf.shape(mean), seed=seeds[1])
-        return mean + temperature * sigma * noise
+        return self._from_basis(mean + temperature * sigma * noise)
 
 
 class TokensHead(Head):

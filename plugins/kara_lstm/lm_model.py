@@ -10,8 +10,9 @@ Training: random crops of ``crop_frames`` frames from the memory-mapped songs
 (:meth:`WindowSource.crops`), every position a target, for ``train.steps`` steps (an epoch
 is an evaluation interval of ``steps_per_epoch`` steps). One compiled step under any
 ``tf.distribute`` strategy (:func:`kara_lstm.loop.make_step`), as ``lstm_seq2seq``.
-The ``tokens`` head's codebook is fitted on training frames when training starts and is
-saved with the weights and in every checkpoint.
+The ``tokens`` head's codebook and the ``mixture`` head's noise basis are fitted on
+training frames when training starts and are saved with the weights and in every
+checkpoint.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from kara_core import (
 from kara_lstm import store
 
 PREDICT_BATCH = 256
-ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual")
+ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual", "noise_basis")
 CODEBOOK_SAMPLE_BATCHES = 16
-"""Crop batches the codebook is fitted on (every second frame of each crop)."""
+"""Crop batches the codebook (every second frame of each crop) and the noise basis (every
+frame-to-frame change) are fitted on."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class LmOptions:
     :ivar token_noise: the ``tokens`` head emits its code's centroid plus Gaussian noise of
         the code's own spread times this (and the temperature); 0 emits exact centroids.
     :ivar residual: what the head's means are relative to (see :mod:`kara_lstm.lm_network`).
+    :ivar noise_basis: the directions the ``mixture`` head's Gaussians are diagonal in:
+        ``features`` (each mel band or bin on its own) or ``changes`` (the principal
+        directions of how training frames change from one to the next).
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
         up to this (augmentation against exposure bias; 0 = off).
@@ -69,6 +74,7 @@ class LmOptions:
     top_p: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
     token_noise: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
     residual: Literal["gain", "full", "none"] = "gain"
+    noise_basis: Literal["changes", "features"] = "changes"
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
@@ -152,6 +158,34 @@ class LstmLm(Model):
         self.head.set_codebook(codebook.centroids, codebook.scales)
         self._rollout = None
 
+    @property
+    def noise_basis(self) -> np.ndarray | None:
+        """The mixture head's noise basis (``[D, D]``), ``None`` when it is the features."""
+        from kara_lstm.heads import MixtureHead
+
+        if not isinstance(self.head, MixtureHead) or self.head.basis is None:
+            return None
+        return np.asarray(self.head.basis.numpy(), np.float32)
+
+    def set_noise_basis(self, basis: np.ndarray) -> None:
+        """Give the mixture head its noise basis (orthonormal ``[D, D]``)."""
+        from kara_lstm.heads import MixtureHead
+
+        basis = np.asarray(basis, np.float32)
+        if not isinstance(self.head, MixtureHead) or not self.uses_noise_basis:
+            raise KaraError("lstm_lm: only the mixture head with noise_basis: changes has a "
+                            "noise basis")
+        if basis.shape != (self.frame_dim, self.frame_dim):
+            raise KaraError(f"lstm_lm: a noise basis of shape {basis.shape}, expected "
+                            f"{(self.frame_dim, self.frame_dim)}")
+        self.head.set_basis(basis)
+        self._rollout = None
+
+    @property
+    def uses_noise_basis(self) -> bool:
+        """Whether this model's head is diagonal in a fitted noise basis."""
+        return self.options.head == "mixture" and self.options.noise_basis == "changes"
+
     def _needs_codebook(self) -> None:
         if self.options.head == "tokens" and self.codebook is None:
             raise KaraError("lstm_lm: the tokens head has no codebook; train or load first")
@@ -174,6 +208,8 @@ class LstmLm(Model):
             self.load_state(settings.resume_from)
         elif self.options.head == "tokens" and self.codebook is None:
             self.set_codebook(self._fit_codebook(train, settings.seed))
+        elif self.uses_noise_basis and self.noise_basis is None:
+            self.set_noise_basis(self._fit_basis(train, settings.seed))
         replicas = int(strategy.num_replicas_in_sync)
         batch = int(settings.batch_size)
         if batch % replicas:
@@ -238,6 +274,21 @@ class LstmLm(Model):
             train.crop_batch(1_000_000 + n, 32, crop, seed)[:, ::2].reshape(-1, self.frame_dim)
             for n in range(CODEBOOK_SAMPLE_BATCHES)])
         return fit_codebook(sample, self.options.codes, seed=seed)
+
+    def _fit_basis(self, train: WindowSource, seed: int) -> np.ndarray:
+        """The eigenvectors of the covariance of frame-to-frame changes (``x[t+1] - g x[t]``
+        with the gain the ``gain`` residual starts from): the directions music moves in."""
+        from kara_lstm.lm_network import GAIN_INIT
+
+        crop = self.options.crop_frames
+        changes = np.concatenate([
+            (c[:, 1:] - GAIN_INIT * c[:, :-1]).reshape(-1, self.frame_dim)
+            for c in (train.crop_batch(2_000_000 + n, 32, crop, seed)
+                      for n in range(CODEBOOK_SAMPLE_BATCHES))]).astype(np.float64)
+        if changes.shape[0] < 2:
+            return np.eye(self.frame_dim, dtype=np.float32)
+        _values, vectors = np.linalg.eigh(np.cov(changes, rowvar=False))
+        return np.ascontiguousarray(vectors[:, ::-1], dtype=np.float32)  # largest first
 
     def heldout_score(self, train: WindowSource, val: WindowSource) -> dict[str, Any] | None:
         """Mixture: NLL in bits per frame against one Gaussian (full covariance) fitted to

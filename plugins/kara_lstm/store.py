@@ -2,12 +2,12 @@
 the exported model, full state for resuming.
 
 A model here keeps its Keras network in ``_net``, its optimiser (once built) in
-``_optimizer``, and builds both in ``_ensure_built()``; ``lstm_lm``'s tokens head adds a
-``codebook``. ``save``: ``weights.weights.h5`` + ``model.json`` (signature, weights hash) +
-``codebook.npz`` (tokens head). ``save_state``: one ``state.npz`` with the weights, the
-optimiser's variables and the codebook, so a killed run resumes exactly where its
-checkpoint was. Every file is written atomically; a folder saved for another architecture
-is refused in one line.
+``_optimizer``, and builds both in ``_ensure_built()``; ``lstm_lm`` adds the tokens head's
+``codebook`` and the mixture head's ``noise_basis``. ``save``: ``weights.weights.h5`` +
+``model.json`` (signature, weights hash) + ``codebook.npz`` / ``noise_basis.npy``.
+``save_state``: one ``state.npz`` with the weights, the optimiser's variables, codebook and
+basis, so a killed run resumes exactly where its checkpoint was. Every file is written
+atomically; a folder saved for another architecture is refused in one line.
 """
 
 from __future__ import annotations
@@ -24,21 +24,30 @@ WEIGHTS_FILE = "weights.weights.h5"
 META_FILE = "model.json"
 STATE_FILE = "state.npz"
 CODEBOOK_FILE = "codebook.npz"
+BASIS_FILE = "noise_basis.npy"
 CODEBOOK_KEYS = ("centroids", "scales", "counts")
 
 
 def save_weights(model: Any, directory: Path) -> None:
-    """The exported model: weights, codebook, then ``model.json`` naming both."""
+    """The exported model: weights, codebook or basis, then ``model.json`` naming each file
+    with its SHA-256."""
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     atomic.write_with(weights, model._net.save_weights, suffix=".weights.h5")
+    extras: dict[str, str] = {}
     codebook = getattr(model, "codebook", None)
     if codebook is not None:
         arrays = codebook.to_arrays()
         atomic.write_with(directory / CODEBOOK_FILE, lambda tmp: np.savez(tmp, **arrays),
                           suffix=".npz")
+        extras[CODEBOOK_FILE] = atomic.sha256_of(directory / CODEBOOK_FILE)
+    basis = getattr(model, "noise_basis", None)
+    if basis is not None:
+        atomic.write_with(directory / BASIS_FILE, lambda tmp: np.save(tmp, basis), suffix=".npy")
+        extras[BASIS_FILE] = atomic.sha256_of(directory / BASIS_FILE)
     atomic.write_json(directory / META_FILE, {
         "signature": model.signature(), "weights_sha256": atomic.sha256_of(weights),
+        "files_sha256": extras,
     })
 
 
@@ -48,9 +57,26 @@ def load_weights(model: Any, directory: Path) -> None:
     weights = directory / WEIGHTS_FILE
     if atomic.sha256_of(weights) != meta.get("weights_sha256"):
         raise KaraError(f"{weights}: does not match {directory / META_FILE}; retrain")
+    for name, digest in dict(meta.get("files_sha256") or {}).items():
+        if _sha256(directory / name) != digest:
+            raise KaraError(f"{directory / name}: missing or altered since it was saved "
+                            f"(see {directory / META_FILE}); retrain")
     _load_codebook(model, directory / CODEBOOK_FILE)
+    if getattr(model, "uses_noise_basis", False):
+        try:
+            model.set_noise_basis(np.load(directory / BASIS_FILE, allow_pickle=False))
+        except (OSError, ValueError) as exc:
+            raise KaraError(f"{directory / BASIS_FILE}: cannot read the mixture head's noise "
+                            f"basis ({exc}); retrain") from None
     model._ensure_built()
     model._net.load_weights(str(weights))
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return atomic.sha256_of(path)
+    except OSError:
+        return None
 
 
 def save_state(model: Any, directory: Path) -> None:
@@ -61,6 +87,9 @@ def save_state(model: Any, directory: Path) -> None:
     codebook = getattr(model, "codebook", None)
     if codebook is not None:
         arrays.update({f"codebook_{k}": v for k, v in codebook.to_arrays().items()})
+    basis = getattr(model, "noise_basis", None)
+    if basis is not None:
+        arrays["noise_basis"] = basis
     directory.mkdir(parents=True, exist_ok=True)
     atomic.write_with(directory / STATE_FILE, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     atomic.write_json(directory / META_FILE, {"signature": model.signature()})
@@ -73,6 +102,8 @@ def load_state(model: Any, directory: Path) -> None:
     with np.load(directory / STATE_FILE) as data:
         if all(f"codebook_{k}" in data.files for k in CODEBOOK_KEYS):
             _set_codebook(model, {k: data[f"codebook_{k}"] for k in CODEBOOK_KEYS})
+        if "noise_basis" in data.files:
+            model.set_noise_basis(data["noise_basis"])
         model._net.set_weights([data[f"w{i}"] for i in range(len(model._net.weights))])
         optimizer = model._optimizer
         if optimizer is not None:
