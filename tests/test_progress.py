@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 
 from rich.console import Console
@@ -55,3 +56,29 @@ def test_featurize_shows_songs_and_audio_done(tmp_path, capsys) -> None:
     featurize(variant_of(write_config(tmp_path)), songs, show_progress=True)
     err = capsys.readouterr().err
     assert "3/3 songs, 3.0 s of 3.0 s" in err
+
+
+def test_prepare_counts_the_audio_of_songs_it_only_had_to_check(tmp_path, capsys) -> None:
+    # a touched mp3 (new mtime, same bytes) is checked against its SHA-256 and kept: the
+    # bar still counts its audio, not "0.0 s of audio"
+    from kara_core.config import load_config
+    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.plugins import get_plugin_manager
+    from tests.support.audio import sf_mp3, signal
+    from tests.support.cli import write_yaml
+
+    (tmp_path / "mp3").mkdir()
+    for i in range(2):
+        sf_mp3(tmp_path / "mp3" / f"s{i}.mp3", signal(2.0, 22050, seed=i), 22050)
+    config = write_yaml(tmp_path, "name: t\ndataset: {mp3_dir: mp3, wav_dir: wav}\n"
+                        "decoder: {type: soundfile}\ntransform: {type: raw}\n"
+                        "model: {type: persistence}\n")
+    song = load_config(config, get_plugin_manager().registry).base
+    run_prepare(song, show_progress=False)
+    for mp3 in (tmp_path / "mp3").iterdir():
+        os.utime(mp3, ns=(mp3.stat().st_atime_ns, mp3.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    report = run_prepare(song, show_progress=True)
+    assert report.summary["cached"] == 2
+    shown = capsys.readouterr().err
+    assert re.search(r"2/2 files 4\.\d s of audio", shown), shown

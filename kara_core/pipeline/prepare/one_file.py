@@ -72,6 +72,7 @@ class Job:
     channels: int
     decoders: tuple[DecoderSpec, ...]
     known_sha256: str | None = None  # the manifest's hash of the wav's current source
+    known_duration_s: float | None = None  # and the duration it recorded (for the bar)
 
 
 @dataclass
@@ -236,6 +237,7 @@ def prepare_file(job: Job) -> FileOutcome:
         return out.skip("unreadable", f"cannot read it ({exc.strerror or exc})")
     if out.sha256 == job.known_sha256 and job.wav.is_file():
         out.status = "cached"  # touched, not changed: the manifest keeps the rest
+        out.duration_s = float(job.known_duration_s or 0.0)
         return out
     reason = sniffed.skip_reason()
     if reason is not None:

@@ -112,7 +112,7 @@ class PrepareView:
     def file_done(self, job: Job, outcome: FileOutcome) -> None:
         """Advance the bar and print what the user must know about this file."""
         self.files += 1
-        if outcome.status == "decoded" and outcome.duration_s:
+        if outcome.status in ("decoded", "cached") and outcome.duration_s:
             self.seconds += outcome.duration_s
         if self.progress is not None:
             self.progress.update(
