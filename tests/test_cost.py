@@ -184,3 +184,20 @@ def test_a_step_budget_is_scaled_to_the_training_music_as_training_does(dataset)
     row = estimate([variant_of(config)])["variants"]["base"]["train"]
     assert row["steps"] == 100  # 7 s of training music: the minimum budget
     assert row["epochs"] == 1 and row["steps_per_epoch"] == 100
+
+
+def test_a_float16_cache_is_estimated_at_two_bytes_a_value_and_exactly(dataset, kara):
+    """``dataset.cache_dtype: float16`` halves the frames' bytes; once featurized, the
+    estimate is the size of the files written."""
+    dataset.write_text(CONFIG + "  half: {dataset: {cache_dtype: float16}}\n", encoding="utf-8")
+    half = variant_of(dataset, "half")
+    report = run_prepare(half, show_progress=False)
+    features = featurize(half, report.songs, show_progress=False)
+    data = cost_json(kara, dataset)
+    base, row = data["variants"][0]["cost"]["cache"], data["variants"][2]["cost"]["cache"]
+    assert (base["dtype"], row["dtype"]) == ("float32", "float16")
+    assert row["frames"] == base["frames"]
+    header = 128 * 3
+    assert row["npy_bytes"] - header == (base["npy_bytes"] - header) // 2
+    assert row["npy_bytes"] == sum(p.stat().st_size for p in features.directory.glob("*.npy"))
+    assert row["bytes_to_write"] == 0 and base["bytes_to_write"] > 0

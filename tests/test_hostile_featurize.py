@@ -31,15 +31,17 @@ def every_song(features):
 
 def test_a_cache_that_cannot_be_written_fails_the_stage(setup, monkeypatch) -> None:
     """Disk full under cache_dir: an error of the stage, not three 'left out' songs."""
+    from kara_core.pipeline.featurize import cache
+
     _folder, songs, variant = setup
-    real_save = np.save
+    real_write = cache.write_npy
 
     def full(file, *args, **kwargs):
         if "song2" in str(file) or "song3" in str(file):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(file, *args, **kwargs)
+        return real_write(file, *args, **kwargs)
 
-    monkeypatch.setattr(np, "save", full)
+    monkeypatch.setattr(cache, "write_npy", full)
     with pytest.raises(KaraError, match=r"cannot write \(No space left on device\)") as info:
         featurize(variant, songs, show_progress=False)
     assert "song" in str(info.value) and "\n" not in str(info.value)

@@ -5,9 +5,9 @@ from here; everything else under ``kara_core`` is internal and may move.
 """
 
 from kara_core.audio.mel import hz_to_mel, mel_filterbank, mel_to_hz
-from kara_core.audio.wav import read_mono, resample, to_mono, write_wav
+from kara_core.audio.wav import MonoReader, read_mono, resample, to_mono, write_wav
 
 __all__ = [
-    "hz_to_mel", "mel_filterbank", "mel_to_hz", "read_mono", "resample", "to_mono",
+    "MonoReader", "hz_to_mel", "mel_filterbank", "mel_to_hz", "read_mono", "resample", "to_mono",
     "write_wav",
 ]

@@ -65,6 +65,67 @@ def read_mono(path: Path | str, rate: int, *, resample_to_rate: bool = False) ->
     return resample(mono, int(file_rate), int(rate))
 
 
+class MonoReader:
+    """A wav (or any libsndfile format) read piece by piece as float32 mono, so a long song
+    never has to be in memory at once; the file must be at ``rate`` (a prepared wav).
+
+    Use it as a context manager::
+
+        with MonoReader(path, 22050) as reader:
+            piece = reader.read(start, stop)   # float32 [stop - start]
+    """
+
+    def __init__(self, path: Path | str, rate: int) -> None:
+        import os
+
+        import soundfile as sf
+
+        self.path = path
+        try:  # bytes: a name with non-UTF-8 bytes (held as surrogates), as read_mono
+            self._file = sf.SoundFile(os.fsencode(path))
+        except (OSError, RuntimeError, sf.LibsndfileError, TypeError) as exc:
+            raise KaraError(f"{path}: cannot read audio ({exc})") from None
+        if int(self._file.samplerate) != int(rate):
+            self._file.close()
+            raise KaraError(f"{path}: sample rate {self._file.samplerate} Hz, expected "
+                            f"{rate} Hz; rerun kara prepare")
+        self.length = int(self._file.frames)
+        """Samples of the file (its header's count)."""
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (clipped to the file) as float32 mono; a
+        :class:`KaraError` when the file cannot be read there or holds NaN or infinities."""
+        import soundfile as sf
+
+        start, stop = max(0, int(start)), min(self.length, int(stop))
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        try:
+            self._file.seek(start)
+            samples = self._file.read(stop - start, dtype="float32", always_2d=True)
+        except (OSError, RuntimeError, sf.LibsndfileError, TypeError) as exc:
+            raise KaraError(f"{self.path}: cannot read audio ({exc})") from None
+        if samples.shape[0] != stop - start:
+            raise KaraError(f"{self.path}: the file ends after {start + samples.shape[0]} "
+                            f"samples, its header says {self.length}")
+        mono = to_mono(samples)
+        if not np.isfinite(mono).all():
+            bad = int(np.count_nonzero(~np.isfinite(mono)))
+            raise KaraError(f"{self.path}: {bad} of its samples are NaN or infinite; not audio "
+                            "Kara can use")
+        return mono
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> MonoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_wav(
     path: Path | str, wave: np.ndarray, rate: int, subtype: WavSubtype = "PCM_16"
 ) -> None:

@@ -54,6 +54,16 @@ class CheckedTransform(Transform):
     def lossless(self) -> bool:
         return self.inner.lossless
 
+    @property
+    def context(self) -> int | None:
+        context = self.inner.context
+        if context is None:
+            return None
+        if isinstance(context, bool) or not isinstance(context, int | np.integer) or context < 0:
+            raise self._broken(f"context is {context!r}, not None or a whole number of "
+                               "samples >= 0")
+        return int(context)
+
     def describe(self) -> str:
         return str(self.inner.describe())
 

@@ -57,6 +57,27 @@ class Transform(ABC):
         """Samples of audio advanced per frame."""
 
     @property
+    def context(self) -> int | None:
+        """Samples of audio on each side of a block that ``forward`` needs, so that a long
+        song can be featurized block by block in bounded memory; ``None`` (the default):
+        ``forward`` needs the whole song at once.
+
+        Declaring ``context = C`` promises two things. Frame ``t`` depends only on the
+        samples ``t*hop - C`` to ``(t+1)*hop + C`` (samples outside the song counting as
+        the zeros ``forward`` pads with), and frames are aligned to ``hop`` from the song's
+        first sample, so ``forward(wave[a*hop:])`` starts with the frame ``a`` of
+        ``forward(wave)``. Kara then calls ``forward`` on pieces ``wave[a*hop - C' :
+        b*hop + C']`` (``C'`` is ``C`` rounded up to whole hops, the piece clipped to the
+        song), drops the first ``C'/hop`` frames (unless the piece starts the song) and
+        keeps ``b - a`` of them (all the rest for the piece that ends the song): the frames
+        must equal those of the whole song, up to float32 rounding (a matrix product may
+        sum in another order), which ``check_transform`` verifies. The built-in raw, fft
+        and stft give identical bits; mel differs by at most one unit in the last place.
+        A centred STFT of ``n_fft`` samples has ``C = n_fft // 2``; frames cut end to end
+        have ``C = 0``."""
+        return None
+
+    @property
     def lossless(self) -> bool:
         """Whether the inverse reconstructs the waveform up to float32 rounding."""
         return self.tolerance.min_snr_db is not None

@@ -7,6 +7,7 @@ Every error is one line naming the file and the YAML path.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -127,13 +128,11 @@ def _variant(
     registry: Registry,
 ) -> VariantConfig:
     dataset = build(DatasetConfig, raw.get("dataset"), f"{prefix}dataset")
-    dataset = DatasetConfig(
+    dataset = dataclasses.replace(
+        dataset,
         mp3_dir=_resolve_path(folder, dataset.mp3_dir),
         wav_dir=_resolve_path(folder, dataset.wav_dir),
         cache_dir=_resolve_path(folder, dataset.cache_dir),
-        sample_rate=dataset.sample_rate,
-        channels=dataset.channels,
-        val_fraction=dataset.val_fraction,
     )
     runs_raw = raw.get("runs_dir", "runs")
     runs_dir = _resolve_path(folder, coerce(runs_raw, Path, f"{prefix}runs_dir"))  # no NUL

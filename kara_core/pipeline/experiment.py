@@ -199,9 +199,10 @@ def generate_and_evaluate(
              f"real music is measured in excerpts of {music['yardstick']['excerpt_seconds']:g} s")
     songs, _held_out = gen.heldout_songs(features)
     prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
+    steps = generation.frames.shape[0]  # the curve reads the prompt, then at most this many
     drift = drift_curve(
-        model, np.asarray(songs[0].frames()), prompt_frames,
-        max_steps=generation.frames.shape[0], seed=variant.generate.seed,
+        model, songs[0].frames(max(prompt_frames, model.input_frames) + steps + 1),
+        prompt_frames, max_steps=steps, seed=variant.generate.seed,
     )
     evaluation["drift"] = drift.summary()
     atomic.write_json(run_dir / DRIFT_FILE, drift.to_json(transform.hop, rate))

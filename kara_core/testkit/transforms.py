@@ -11,7 +11,9 @@ It builds the transform the way Kara does (options validated like kara.yaml's), 
 shapes against ``frame_dim`` and ``hop``, float32 output, determinism, the exact output
 length, the round trip against the declared ``tolerance`` on a standard music-like signal,
 silence, inputs shorter than one frame, odd lengths, and that frames a model might produce
-(noisy, extreme) still invert to finite audio. Each failure is an ``AssertionError`` whose
+(noisy, extreme) still invert to finite audio. A transform that declares ``context`` must
+give, block by block as featurize computes a long song, the frames of the whole signal
+(to float32 rounding), for blocks of several sizes. Each failure is an ``AssertionError`` whose
 message says what was expected.
 """
 
@@ -108,6 +110,7 @@ def check_transform(cls: type[Transform], *, sample_rate: int = 22050, **options
 
     _check_silence(transform, sample_rate, label)
     _check_short_inputs(transform, label)
+    _check_blocks(transform, wave, label)
     _check_model_like_frames(transform, frames, label)
 
 
@@ -216,6 +219,47 @@ def _check_short_inputs(transform: Transform, label: str) -> None:
             f"expected [T, {transform.frame_dim}] float32"
         )
         _inverse(transform, frames, length, label)
+
+
+BLOCK_RTOL = 1e-5
+"""How far block-wise frames may be from whole-signal frames, relative to each value and
+to the largest one: float32 rounding (a matrix product summed in another order), never an
+edge effect (a wrong ``context`` changes the frames near block edges by far more)."""
+
+
+def _check_blocks(transform: Transform, wave: np.ndarray, label: str) -> None:
+    """Frames computed block by block, as featurize does for a long song, equal the frames
+    of the whole signal when the transform declares ``context``."""
+    from kara_core.pipeline.featurize.blocks import forward_in_blocks
+
+    context = transform.context
+    if context is None:
+        return
+    assert isinstance(context, int | np.integer) and not isinstance(context, bool) and (
+        context >= 0), f"{label}: context must be None or an int >= 0, got {context!r}"
+    hop = transform.hop
+    total = max(1, wave.shape[0] // hop)
+    sizes = sorted({1, 2, 7, max(1, total // 3)})
+    for size in sizes:
+        exact = size * hop * max(1, total // (2 * size))  # ends on a block edge
+        for length in sorted({wave.shape[0], wave.shape[0] - 1, exact}):
+            piece = wave[:length]
+            whole = transform.forward(piece)
+            blocks = forward_in_blocks(transform, piece, size)
+            assert blocks.shape == whole.shape, (
+                f"{label}: with context={context}, {length} samples in blocks of {size} "
+                f"frames give {blocks.shape[0]} frames, the whole signal {whole.shape[0]}"
+            )
+            scale = float(np.max(np.abs(whole), initial=0.0))
+            wrong = ~np.isclose(blocks, whole, rtol=BLOCK_RTOL, atol=BLOCK_RTOL * scale)
+            if wrong.any():
+                frame = int(np.flatnonzero(wrong.any(axis=1))[0])
+                raise AssertionError(
+                    f"{label}: with context={context}, {length} samples in blocks of {size} "
+                    f"frames differ from the whole signal's, first at frame {frame} "
+                    f"(block edges every {size} frames): forward needs more context than it "
+                    "declares, or its frames are not aligned to hop from the first sample"
+                )
 
 
 def _check_model_like_frames(transform: Transform, frames: np.ndarray, label: str) -> None:

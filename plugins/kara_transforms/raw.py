@@ -37,6 +37,11 @@ class RawTransform(Transform):
         return self.options.frame_size
 
     @property
+    def context(self) -> int:
+        """Frames are cut end to end: a frame needs no sample outside itself."""
+        return 0
+
+    @property
     def tolerance(self) -> RoundTripTolerance:
         return RoundTripTolerance(min_snr_db=120.0)
 

@@ -7,9 +7,10 @@
   frame headers (:func:`kara_core.audio.mp3info.probe`, a few kilobytes per file).
   Songs the manifest marks skipped or silent are not trained on; the split into training
   and validation songs is the one featurize makes (same seed, same rule).
-* **Disk** is exact for the layout Kara writes: 16-bit wavs (44-byte header), and float32
-  cache frames (``frames x frame_dim x 4`` bytes plus a 128-byte ``.npy`` header and a
-  sidecar), the frame count found by running the transform on a few short signals.
+* **Disk** is exact for the layout Kara writes: 16-bit wavs (44-byte header), and cache
+  frames (``frames x frame_dim x 4`` bytes, 2 with ``dataset.cache_dtype: float16``, plus
+  a 128-byte ``.npy`` header and a sidecar), the frame count found by running the
+  transform on a few short signals.
 * **Time**: prepare from the decoder's measured speed per core
   (:mod:`kara_core.pipeline.cost_figures`) times the cores; featurize by timing the
   variant's transform, and the hashing and statistics featurize does, on 10 s of

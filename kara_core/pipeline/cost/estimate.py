@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from kara_core.config import VariantConfig
 
 NPY_HEADER = 128
+DTYPE_BYTES = {"float32": 4, "float16": 2}
+"""Bytes per cached feature, by ``dataset.cache_dtype``."""
 SIDECAR_BYTES = 600  # the JSON record beside each cached .npy, about
 
 
@@ -86,7 +88,9 @@ def variant_cost(variant: VariantConfig, songs: Survey, speed: TransformSpeed,
     directory = variant.dataset.cache_dir / transform_key(variant)
     cached = _cached(variant, directory, usable)
     frames = {s.source: speed.count(s.samples or 0) for s in usable}
-    npy = {k: NPY_HEADER + n * transform.frame_dim * 4 for k, n in frames.items()}
+    dtype = variant.dataset.cache_dtype
+    itemsize = DTYPE_BYTES[dtype]
+    npy = {k: NPY_HEADER + n * transform.frame_dim * itemsize for k, n in frames.items()}
     per_song = {k: n + SIDECAR_BYTES for k, n in npy.items()}
     new = [s for s in usable if s.source not in cached]
     train, val, train_seconds = split(variant, usable, speed.count)
@@ -102,7 +106,7 @@ def variant_cost(variant: VariantConfig, songs: Survey, speed: TransformSpeed,
         "wav_bytes_to_write": songs.wav_bytes(to_prepare),
         "cache": {
             "folder": str(directory), "transform": transform_name,
-            "frame_dim": transform.frame_dim, "hop": transform.hop, "dtype": "float32",
+            "frame_dim": transform.frame_dim, "hop": transform.hop, "dtype": dtype,
             "frames": sum(frames.values()), "npy_bytes": sum(npy.values()),
             "bytes": sum(per_song.values()),
             "bytes_to_write": sum(per_song[s.source] for s in new),

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from kara_core.errors import KaraError
+from kara_core.pipeline.featurize.stats import STD_FLOOR as STD_FLOOR  # read by audit
+from kara_core.pipeline.featurize.stats import statistics
 from kara_core.storage import atomic
 from kara_core.storage.atomic import WriteError
 
@@ -39,10 +41,6 @@ CACHE_VERSION = 1
 """Bump when the layout of cached frames changes; old caches are then ignored."""
 SINGLE_SONG_VAL = 0.2
 """Share of a lone song's tail held out when ``val_fraction`` is 0."""
-STD_FLOOR = 1e-2
-"""A feature whose spread is below 1% of the typical feature's is scaled as if it were at
-1%: near-constant features (bins above the music's bandwidth) would otherwise be blown up
-into pure noise that dominates the loss."""
 HASH_MEMO = "wav-hashes.json"
 
 
@@ -65,6 +63,8 @@ def key_identity(variant: VariantConfig) -> dict[str, Any]:
         "sample_rate": variant.dataset.sample_rate,
         "component": variant.transform.identity(),
     }, sort_keys=True, default=str))
+    if variant.dataset.cache_dtype != "float32":  # float32 caches keep their old keys
+        identity["dtype"] = variant.dataset.cache_dtype
     return identity
 
 
@@ -126,16 +126,19 @@ class SongFeatures:
         return self.stop - self.start
 
     def raw_frames(self) -> np.ndarray:
-        """Un-normalised frames ``[stop-start, D]``, memory-mapped (nothing read yet)."""
+        """Un-normalised frames ``[stop-start, D]``, memory-mapped (nothing read yet), in
+        the cache's dtype (float32, or float16 with ``dataset.cache_dtype: float16``):
+        readers convert what they read to float32 before normalising it."""
         return np.load(self.npy, mmap_mode="r")[self.start : self.stop]
 
-    def frames(self) -> np.ndarray:
-        """Normalised float32 frames ``[stop-start, D]``, read from the memory-mapped cache.
+    def frames(self, count: int | None = None) -> np.ndarray:
+        """Normalised float32 frames ``[stop-start, D]`` (only the first ``count`` when
+        given), read from the memory-mapped cache.
 
-        This one song is copied into memory (normalisation makes a new array); training
-        never calls it, it streams windows instead.
+        What is returned is copied into memory (normalisation makes a new array): ask for
+        the frames needed, not a two-hour song. Training never calls it, it streams windows.
         """
-        raw = self.raw_frames()
+        raw = self.raw_frames() if count is None else self.raw_frames()[: max(0, int(count))]
         if self.mean.size == 0:
             return np.array(raw, dtype=np.float32)
         return ((raw - self.mean) / self.std).astype(np.float32)
@@ -237,6 +240,7 @@ def featurize(
                 npy, n_frames, n_samples = cached_frames(
                     transform, song.wav, directory, memo.sha256(Path(song.wav)),
                     variant.dataset.sample_rate, reload=reload,
+                    dtype=variant.dataset.cache_dtype,
                 )
             except WriteError:
                 raise  # Kara's own cache cannot be written: the stage fails, not the song
@@ -300,7 +304,8 @@ def _split(
         held_out = set(order[:n_val].tolist())
         train = [whole(c) for i, c in enumerate(cached) if i not in held_out]
         val = [whole(c) for i, c in enumerate(cached) if i in held_out]
-    mean, std, low, high = _statistics(train, directory)
+    mean, std, low, high = statistics(
+        [(s.npy, s.start, s.stop) for s in train], directory)
     for song in (*train, *val):
         song.mean, song.std = mean, std
     from kara_core.pipeline.featurize.identity import write_record
@@ -315,57 +320,6 @@ def _window(variant: VariantConfig) -> int:
     """Frames of one model window (context plus targets), from the model's options."""
     options = variant.model.options
     return int(getattr(options, "input_frames", 0)) + int(getattr(options, "output_frames", 0))
-
-
-def _statistics(
-    train: list[SongFeatures], directory: Path
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-feature mean, floored std, minimum and maximum of the training frames, from one
-    pass, cached beside the frames."""
-    digest = hashlib.sha256()
-    for song in train:
-        digest.update(f"{song.npy.name}:{song.start}:{song.stop};".encode())
-    path = directory / f"stats-{digest.hexdigest()[:16]}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        mean = np.asarray(data["mean"], np.float32)
-        std = np.asarray(data["std"], np.float32)
-        low = np.asarray(data["low"], np.float32)
-        high = np.asarray(data["high"], np.float32)
-        finite = all(np.isfinite(a).all() for a in (mean, std, low, high))
-        if (mean.shape == std.shape == low.shape == high.shape and mean.ndim == 1
-                and finite and np.all(std > 0)):
-            return mean, std, low, high
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # missing or unreadable: recompute below
-    total: np.ndarray | None = None
-    squares: np.ndarray | None = None
-    low64: np.ndarray | None = None
-    high64: np.ndarray | None = None
-    count = 0
-    for song in train:
-        frames = song.raw_frames()
-        for first in range(0, frames.shape[0], 4096):
-            chunk = np.asarray(frames[first : first + 4096], np.float64)
-            total = chunk.sum(axis=0) if total is None else total + chunk.sum(axis=0)
-            sq = np.square(chunk).sum(axis=0)
-            squares = sq if squares is None else squares + sq
-            low64 = chunk.min(axis=0) if low64 is None else np.minimum(low64, chunk.min(axis=0))
-            high64 = (chunk.max(axis=0) if high64 is None
-                      else np.maximum(high64, chunk.max(axis=0)))
-            count += chunk.shape[0]
-    if total is None or squares is None or low64 is None or high64 is None or count == 0:
-        raise KaraError("the training songs have no frames")
-    mean64 = total / count
-    var = np.maximum(squares / count - np.square(mean64), 0.0)
-    std64 = np.sqrt(var)
-    floor = STD_FLOOR * float(np.sqrt(np.mean(var))) + 1e-12
-    std64 = np.maximum(std64, floor)
-    mean, std = mean64.astype(np.float32), std64.astype(np.float32)
-    low, high = low64.astype(np.float32), high64.astype(np.float32)
-    atomic.write_json(path, {"frames": count, "mean": mean.tolist(), "std": std.tolist(),
-                             "low": low.tolist(), "high": high.tolist()})
-    return mean, std, low, high
 
 
 class _HashMemo:
