@@ -204,10 +204,10 @@ def test_long_run_kills_at_every_kind_of_write(tmp_path, nth):
     config = make_dataset(tmp_path)
     killed = run_kara("run", str(config),
                       env={"KARA_FAULT_KILL_AT": f"atomic.before_rename:{nth}"})
-    # the process that reached its nth write died: kara itself, or a decoding worker
-    assert killed.returncode == -signal.SIGKILL or (
-        killed.returncode == 2 and "a decoding process died" in killed.stderr
-    ), f"atomic write {nth} was never reached: {killed.stderr[-2000:]}"
+    # the process that reached its nth write died: kara itself, or a decoding worker (whose
+    # file is then decoded again in a process of its own, and skipped if that one dies too)
+    assert killed.returncode == -signal.SIGKILL or "decoding process died" in killed.stderr, (
+        f"atomic write {nth} was never reached: {killed.stderr[-2000:]}")
     again = run_kara("run", str(config), "--json")
     assert again.returncode == 0, again.stderr
     run_dir = tmp_path / "runs" / "faults" / "base"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal as signal_module
 import time
 import tracemalloc
 from pathlib import Path
@@ -612,3 +613,34 @@ def test_a_second_prepare_of_the_same_wav_dir_waits_for_the_first(
         holder.kill()
         holder.wait()
     assert run_prepare(v, show_progress=False).summary["decoded"] == 1
+
+
+class Crashing(SoundfileDecoder):
+    """A decoder whose process dies (as a segfault in a C decoder would) on one file."""
+
+    name = "crashing"
+
+    def stream(self, path: Path, block_frames: int = 1 << 16):
+        if "crash" in Path(path).name:
+            os.kill(os.getpid(), signal_module.SIGKILL)
+        return super().stream(path, block_frames)
+
+
+class CrashingPlugin:
+    @hookimpl
+    def kara_register_decoders(self, register) -> None:
+        register(Crashing)
+
+
+def test_a_decoder_crashing_on_one_file_costs_only_that_file(tmp_path: Path) -> None:
+    for seed, name in enumerate(("a", "b", "crash", "c", "d")):
+        sf_mp3(tmp_path / "mp3" / f"{name}.mp3", signal(1.0, seed=seed), 22050)
+    plugins = get_plugin_manager(extra_plugins=(("crashing", CrashingPlugin()),))
+    report = run_prepare(variant(tmp_path, plugins, decoder="crashing"), workers=2,
+                         show_progress=False)
+    status = {f["source"]: f["status"] for f in report.files}
+    assert status == {"a.mp3": "decoded", "b.mp3": "decoded", "crash.mp3": "skipped",
+                      "c.mp3": "decoded", "d.mp3": "decoded"}
+    assert "decoding process died" in by_source(report)["crash.mp3"]["reason"]
+    assert sorted(p.name for p in (tmp_path / "wav").glob("*.wav")) == [
+        "a.wav", "b.wav", "c.wav", "d.wav"]

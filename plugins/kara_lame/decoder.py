@@ -16,6 +16,16 @@ Two of lame's habits are guarded against:
 With a LAME/Info header lame trims the encoder delay and padding (gapless); without one it
 only skips the decoder delay, so the start keeps up to about a thousand samples of
 encoder delay (see README, "Encoder delay").
+
+In process (``options: {in_process: auto}``, the default): when the ``lame`` on PATH is the
+native program of the libmp3lame Kara can load, at the same version (:mod:`kara_lame.hip`),
+its decoder is called inside ``kara prepare``'s worker processes instead
+(:mod:`kara_lame.frontend` repeats lame's reads and trimming), which gives the same samples
+without a process and a pipe per file. The decoder, its version and the cache keys stay
+``lame``'s. Kara's own process keeps running the program (``--workers 1``, a single file,
+other commands): a crash of the library on a malicious file can then end a worker, never
+Kara; prepare decodes the files that worker held again, each in a process of its own, and
+skips only the one whose process dies again.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
@@ -46,6 +57,8 @@ except ImportError:  # Windows
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from kara_lame.hip import Hip
 
 INSTALL_HINT = (
     "lame is not installed: run 'make setup', or install it with "
@@ -151,15 +164,52 @@ def _wav_header(pipe: IO[bytes]) -> tuple[int, int] | None:
     return fmt[2], fmt[1]
 
 
+@dataclass(frozen=True)
+class LameOptions:
+    """Options of the ``lame`` decoder.
+
+    :ivar in_process: ``auto`` decodes with lame's own decoder library inside Kara's
+        decoding worker processes when it is provably the one the ``lame`` program runs
+        (same samples, no process per file); ``always`` does so in any process, Kara's own
+        included; ``never`` always starts the program.
+    """
+
+    in_process: Literal["auto", "always", "never"] = "auto"
+
+
 class LameDecoder(Decoder):
-    """``lame --decode`` into a pipe, read as 16-bit PCM."""
+    """``lame --decode``: libmp3lame's decoder in process when it is the program's own,
+    else the program into a pipe, read as 16-bit PCM."""
 
     name = "lame"
     default = True
+    Options = LameOptions
+    options: LameOptions
 
     def check(self) -> None:
-        """Raise :class:`ToolMissingError` with the install command when lame is missing."""
+        """Raise :class:`ToolMissingError` with the install command when lame is missing.
+
+        Also decides, once, whether lame's library can decode in process: ``kara prepare``
+        checks before it forks its workers, which then inherit the answer."""
         lame_version()
+        self.library(lame_executable())
+
+    def library(self, exe: str) -> Hip | None:
+        """libmp3lame's decoder when it is the program ``exe``'s own, else None (the
+        answer, cached per program, is the same in every process)."""
+        if self.options.in_process == "never":
+            return None
+        from kara_lame.hip import library_for
+
+        return library_for(exe, lame_version())
+
+    def in_process_here(self, exe: str) -> Hip | None:
+        """:meth:`library`, when this process may run it: a worker process for ``auto``."""
+        import multiprocessing
+
+        if self.options.in_process == "auto" and multiprocessing.parent_process() is None:
+            return None
+        return self.library(exe)
 
     def version(self) -> str:
         """``LAME 64bits version 3.100``: part of every cache key."""
@@ -196,6 +246,15 @@ class LameDecoder(Decoder):
         if info is None:
             raise DecodeError("no MPEG audio frames in it; lame would only decode noise")
         timeout = BASE_TIMEOUT_S + size / BYTES_PER_TIMEOUT_S
+        hip = self.in_process_here(exe)
+        if hip is not None:
+            from kara_lame.in_process import in_process_stream
+
+            in_process = in_process_stream(hip, path, timeout, block_frames)
+            if in_process is not None:
+                with in_process as audio:
+                    yield audio
+                return
         with tempfile.TemporaryFile() as errors:
             try:
                 # its own process group: a timeout kills lame and anything it started (a

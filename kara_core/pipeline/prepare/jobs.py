@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kara_core.errors import KaraError
 from kara_core.pipeline.prepare.one_file import FileOutcome, Job, prepare_file_safely
 
 
@@ -61,6 +60,32 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def isolated(jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, FileOutcome]]:
+    """``(job, outcome)`` of every job, each run in a process of its own (``workers`` at a
+    time): a job whose process dies is skipped saying so, and the others are not lost."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
+        futures = {threads.submit(_alone, job): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _alone(job: Job) -> FileOutcome:
+    """``prepare_file_safely(job)`` in a fresh one-worker pool."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(),
+                             initializer=_ignore_interrupts) as pool:
+        try:
+            return pool.submit(prepare_file_safely, job).result()
+        except BrokenProcessPool:
+            return FileOutcome(job.source).skip(
+                "error", "its decoding process died (the decoder crashed on it, or memory "
+                "ran out)")
+
+
 def largest_first(jobs: Sequence[Job]) -> list[Job]:
     """``jobs`` by decreasing source size: a long song started last would keep one core
     busy while the others wait for it at the end of the batch."""
@@ -83,7 +108,9 @@ def started_jobs(
 
     The pool is started and every job submitted on entry, so the decoders are busy while
     the caller draws its progress bar. With one worker (or one job) the jobs run in this
-    process, one by one as the pairs are consumed. Leaving the block early cancels the
+    process, one by one as the pairs are consumed. A worker that dies (a decoder crashing)
+    costs only its own file: the jobs the broken pool held are run again one process each
+    (:func:`isolated`). Leaving the block early cancels the
     jobs not started and waits for the running ones; the pairs of those that finished but
     were not yielded (Ctrl-C stopped the caller) are appended to ``late``, so their WAVs
     are recorded instead of removed as unnamed.
@@ -105,13 +132,15 @@ def started_jobs(
         def finished() -> Iterator[tuple[Job, FileOutcome]]:
             try:
                 for future in as_completed(futures):
+                    outcome = future.result()
                     yielded.add(future)
-                    yield futures[future], future.result()
-            except BrokenProcessPool as exc:
-                raise KaraError(
-                    "a decoding process died (out of memory, or a decoder crashed); rerun "
-                    "with --workers 1 to see which file"
-                ) from exc
+                    yield futures[future], outcome
+            except BrokenProcessPool:
+                # a worker died (a decoder crashed, or the kernel killed it): the pool fails
+                # every job it still held, so each of those is decoded again in a process
+                # of its own, and only the one that dies again is skipped
+                left = [job for future, job in futures.items() if future not in yielded]
+                yield from isolated(left, workers)
 
         yield finished()
     finally:
