@@ -36,12 +36,12 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from memory_peak import PeakSampler, status_kb
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "featurize_memory.json"
@@ -77,18 +77,6 @@ def write_song(path: Path, minutes: float) -> None:
             number += 1
 
 
-def _status(key: str) -> int:
-    """A ``/proc/self/status`` field in kB (0 where there is no /proc)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
-
-
 class _Song:
     """What featurize needs of a prepared song."""
 
@@ -100,27 +88,17 @@ class _Song:
 
 def child(config: Path) -> dict[str, Any]:
     """Featurize the one song of ``config`` in this process, sampling its memory."""
-    peak = {"anon": 0, "stop": False}
-
-    def sample() -> None:
-        while not peak["stop"]:
-            peak["anon"] = max(peak["anon"], _status("RssAnon"))
-            time.sleep(0.01)
-
     from kara_core.commands._session import load_experiment
     from kara_core.pipeline.featurize.stage import featurize
 
     _plugins, experiment = load_experiment(config)
     variant = experiment.base
     song = _Song(next(Path(variant.dataset.wav_dir).glob("*.wav")))
-    before = {"anon_mb": _status("RssAnon") / 1024, "rss_mb": _status("VmRSS") / 1024}
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    start = time.perf_counter()
-    features = featurize(variant, [song], reload=True, show_progress=False)
-    seconds = time.perf_counter() - start
-    peak["stop"] = True
-    thread.join()
+    before = {"anon_mb": status_kb("RssAnon") / 1024, "rss_mb": status_kb("VmRSS") / 1024}
+    with PeakSampler() as peak:
+        start = time.perf_counter()
+        features = featurize(variant, [song], reload=True, show_progress=False)
+        seconds = time.perf_counter() - start
     song_features = features.train[0]
     return {
         "featurize_s": round(seconds, 2),
@@ -129,8 +107,8 @@ def child(config: Path) -> dict[str, Any]:
         "npy_bytes": song_features.npy.stat().st_size,
         "transform": features.transform.describe(),
         "after_imports": before,
-        "peak_anon_mb": round(max(peak["anon"], _status("RssAnon")) / 1024, 1),
-        "peak_rss_mb": round(_status("VmHWM") / 1024, 1),
+        "peak_anon_mb": round(peak.anon_mb, 1),
+        "peak_rss_mb": round(status_kb("VmHWM") / 1024, 1),
     }
 
 

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from memory_peak import PeakSampler, status_kb
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"
@@ -242,32 +243,11 @@ def write_config(root: Path, scale: str, base: dict[str, Any], steps: int,
 # ---------------------------------------------------------------- stages, one process each
 
 
-def _status(key: str) -> int:
-    """A ``/proc/self/status`` field in kB (0 where there is no /proc)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
     """Run one stage in this process, sampling its memory; what the parent reads back."""
     import resource
-    import threading
 
-    peak = {"anon": 0, "stop": False}
-
-    def sample() -> None:
-        while not peak["stop"]:
-            peak["anon"] = max(peak["anon"], _status("RssAnon"))
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    peak = PeakSampler().start()
     from kara_core.commands._session import load_experiment
 
     _plugins, experiment = load_experiment(config)
@@ -290,13 +270,12 @@ def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
         if main(["generate", config, "--variant", variant_name]) != 0:
             raise SystemExit("kara generate failed")
     result["stage_s"] = time.perf_counter() - start
-    peak["stop"] = True
-    thread.join()
+    peak.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result.update(
-        peak_anon_mb=max(peak["anon"], _status("RssAnon")) / 1024,
-        peak_rss_mb=_status("VmHWM") / 1024,
+        peak_anon_mb=peak.anon_mb,
+        peak_rss_mb=status_kb("VmHWM") / 1024,
         largest_child_rss_mb=children.ru_maxrss / 1024,
         cpu_s=usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
     )
