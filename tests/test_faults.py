@@ -24,7 +24,7 @@ import soundfile as sf
 from kara_core.storage.atomic import TEMP_MARK
 from tests.support.audio import lame_mp3, need_lame
 from tests.support.audio import signal as music
-from tests.support.cli import run_kara, write_yaml
+from tests.support.cli import interruptible, run_kara, write_yaml
 
 RATE = 8000
 CONFIG = f"""\
@@ -175,7 +175,7 @@ def test_ctrl_c_in_training_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "kara_core", "train", str(config)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     deadline = time.monotonic() + 300
     while not (checkpoints / "latest.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

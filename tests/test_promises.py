@@ -28,7 +28,7 @@ from kara_core.plugins import get_plugin_manager
 from kara_core.storage import atomic
 from tests.support.audio import lame_mp3, need_lame, sf_mp3, tone
 from tests.support.audio import signal as music
-from tests.support.cli import REPO, write_yaml
+from tests.support.cli import REPO, interruptible, write_yaml
 from tests.support.training import variant_of, write_config, write_songs
 
 
@@ -116,13 +116,13 @@ def test_ctrl_c_in_prepare_saves_the_manifest_of_what_was_decoded(tmp_path, work
         lame_mp3(tmp_path / "mp3" / f"song{number}.mp3", music(1.0, 8000, seed=number), 8000,
                  "-b", "32")
     config = write_yaml(tmp_path, PREPARE_CONFIG)
-    env = {**os.environ, "PATH": f"{slow_lame(tmp_path, 0.4)}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{slow_lame(tmp_path, 1.5)}{os.pathsep}{os.environ['PATH']}"}
     wav_dir = tmp_path / "wav"
     # Ctrl-C in a terminal reaches the whole foreground process group, workers included
     proc = subprocess.Popen([sys.executable, "-m", "kara_core", "prepare", str(config),
                              "--workers", workers], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=interruptible)
     try:
         # two wavs: the first song's outcome is in (the in-flight song may be lost, but
         # never half-recorded)

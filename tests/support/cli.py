@@ -30,3 +30,14 @@ def write_yaml(folder: Path, text: str, name: str = "kara.yaml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def interruptible() -> None:
+    """A ``preexec_fn`` for a child the test will Ctrl-C: SIGINT back to its default.
+
+    A shell that starts a command in the background (``make test &``, some CI runners) sets
+    SIGINT to ignored for it and everything it starts, and Python then installs no
+    KeyboardInterrupt handler: such a child would never see the test's Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
