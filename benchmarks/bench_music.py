@@ -122,7 +122,7 @@ def figures(metrics: dict[str, Any]) -> dict[str, Any]:
         "last_10s": pick(tail),
         "diversity": music.get("diversity"),
         "x_realtime": round(1.0 / rtf, 2) if rtf else None,
-        "heldout_score": metrics.get("heldout_score"),
+        "heldout_score": metrics.get("heldout"),
     }
 
 
