@@ -199,7 +199,7 @@ class LstmLm(Model):
         import keras
         import tensorflow as tf
 
-        from kara_lstm.loop import make_step, run_epochs
+        from kara_lstm.loop import distributed_data, fit_epochs, global_batch, make_step
 
         keras.utils.set_random_seed(settings.seed)
         strategy = settings.strategy or tf.distribute.get_strategy()
@@ -210,39 +210,20 @@ class LstmLm(Model):
             self.set_codebook(self._fit_codebook(train, settings.seed))
         elif self.uses_noise_basis and self.noise_basis is None:
             self.set_noise_basis(self._fit_basis(train, settings.seed))
-        replicas = int(strategy.num_replicas_in_sync)
-        batch = int(settings.batch_size)
-        if batch % replicas:
-            raise KaraError(f"train.batch_size: {batch} does not divide among {replicas} "
-                            f"replicas; use a multiple of {replicas}")
+        batch = global_batch(settings, strategy)
         crop = self.options.crop_frames
         if train.crop_length(crop) < 2:
             raise KaraError("lstm_lm: every training song is shorter than 2 frames")
         steps = settings.steps_per_epoch or self.default_steps(train, batch)
-        skip = settings.initial_epoch * steps
 
-        def per_worker(context: Any) -> Any:
-            per_replica = context.get_per_replica_batch_size(batch)
-            return train.crops(
-                per_replica, crop, seed=settings.seed,
-                shard=(context.num_input_pipelines, context.input_pipeline_id),
-                skip_batches=skip * (batch // per_replica) // context.num_input_pipelines)
+        def crops(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
+            return train.crops(per_replica, crop, seed=settings.seed, shard=shard,
+                               skip_batches=skip_batches)
 
-        if replicas > 1:
-            data = strategy.distribute_datasets_from_function(per_worker)
-        else:
-            data = per_worker(tf.distribute.InputContext())
+        data = distributed_data(strategy, batch, settings.initial_epoch * steps, crops)
         step = make_step(self._per_example_loss(), self._net.trainable_variables,
                          self._optimizer, strategy, batch)
-        monitors = list(callbacks)
-        for monitor in monitors:
-            monitor.on_train_begin(self, steps)
-        history = run_epochs(step, data, epochs=settings.epochs,
-                             initial_epoch=settings.initial_epoch, steps_per_epoch=steps,
-                             monitors=monitors)
-        done = settings.initial_epoch + len(history["loss"])
-        return FitResult(history=history, epochs_completed=done,
-                         stopped_early=any(m.stop_requested for m in monitors))
+        return fit_epochs(self, step, data, settings, steps, callbacks)
 
     def default_steps(self, train: WindowSource, batch: int) -> int:
         """Steps per epoch without ``train.steps``/``steps_per_epoch``: as many crop frames

@@ -1,5 +1,5 @@
-"""The training loop of ``lstm_seq2seq``: one compiled step under any ``tf.distribute``
-strategy, Kara's monitors called around it.
+"""The training loop of kara_lstm's models: one compiled step under any ``tf.distribute``
+strategy, the data sharded over its input pipelines, Kara's monitors called around it.
 
 A custom loop rather than ``keras.Model.fit``: Keras 3's ``fit`` cannot run under
 ``MultiWorkerMirroredStrategy`` (its log reduction fails, tensorflow/tensorflow#72388),
@@ -16,7 +16,49 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from kara_core import TrainingMonitor
+from kara_core import FitResult, FitSettings, KaraError, TrainingMonitor
+
+
+def global_batch(settings: FitSettings, strategy: Any) -> int:
+    """``train.batch_size``, which must divide evenly among the strategy's replicas."""
+    replicas = int(strategy.num_replicas_in_sync)
+    batch = int(settings.batch_size)
+    if batch % replicas:
+        raise KaraError(f"train.batch_size: {batch} does not divide among {replicas} "
+                        f"replicas; use a multiple of {replicas}")
+    return batch
+
+
+def distributed_data(strategy: Any, batch: int, skip_steps: int, make: Any) -> Any:
+    """The training data under ``strategy``: ``make(per_replica_batch, shard, skip_batches)``
+    builds each input pipeline's dataset, ``shard`` being ``(pipelines, this one)`` and
+    ``skip_batches`` what this pipeline already consumed in ``skip_steps`` global steps (a
+    resumed run continues the data where it stopped)."""
+    import tensorflow as tf
+
+    def per_worker(context: Any) -> Any:
+        per_replica = context.get_per_replica_batch_size(batch)
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        return make(per_replica, shard,
+                    skip_steps * (batch // per_replica) // context.num_input_pipelines)
+
+    if int(strategy.num_replicas_in_sync) > 1:
+        return strategy.distribute_datasets_from_function(per_worker)
+    return per_worker(tf.distribute.InputContext())
+
+
+def fit_epochs(model: Any, step: Any, data: Any, settings: FitSettings, steps_per_epoch: int,
+               callbacks: Sequence[TrainingMonitor]) -> FitResult:
+    """Tell the monitors training begins, run the epochs, and say what was done."""
+    monitors = list(callbacks)
+    for monitor in monitors:
+        monitor.on_train_begin(model, steps_per_epoch)
+    history = run_epochs(step, data, epochs=settings.epochs,
+                         initial_epoch=settings.initial_epoch,
+                         steps_per_epoch=steps_per_epoch, monitors=monitors)
+    return FitResult(history=history,
+                     epochs_completed=settings.initial_epoch + len(history["loss"]),
+                     stopped_early=any(m.stop_requested for m in monitors))
 
 
 def per_example_loss(name: str) -> Any:

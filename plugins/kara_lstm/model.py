@@ -19,7 +19,6 @@ import numpy as np
 from kara_core import (
     FitResult,
     FitSettings,
-    KaraError,
     Model,
     TrainingMonitor,
     WindowSource,
@@ -134,46 +133,22 @@ class LstmSeq2Seq(Model):
 
             init_gain(self._net, autocorrelation(train))
         self._fitted = True
-        replicas = int(strategy.num_replicas_in_sync)
-        batch = int(settings.batch_size)
-        if batch % replicas:
-            raise KaraError(
-                f"train.batch_size: {batch} does not divide among {replicas} replicas; "
-                f"use a multiple of {replicas}"
-            )
+        from kara_lstm.loop import distributed_data, fit_epochs, global_batch, make_train_step
+
+        batch = global_batch(settings, strategy)
         steps = settings.steps_per_epoch or max(1, math.ceil(len(train) / batch))
-        skip = settings.initial_epoch * steps
 
         def teacher_forced(inputs: Any, targets: Any) -> Any:
             previous = tf.concat([inputs[:, -1:, :], targets[:, :-1, :]], axis=1)
             return (inputs, previous), targets
 
-        def per_worker(context: Any) -> Any:
-            per_replica = context.get_per_replica_batch_size(batch)
-            shard = (context.num_input_pipelines, context.input_pipeline_id)
-            ds = train.dataset(
-                per_replica, shuffle=True, seed=settings.seed, repeat=True, shard=shard,
-                skip_batches=skip * (batch // per_replica) // context.num_input_pipelines,
-            )
-            return ds.map(teacher_forced)
+        def windows(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
+            return train.dataset(per_replica, shuffle=True, seed=settings.seed, repeat=True,
+                                 shard=shard, skip_batches=skip_batches).map(teacher_forced)
 
-        if replicas > 1:
-            data = strategy.distribute_datasets_from_function(per_worker)
-        else:
-            data = per_worker(tf.distribute.InputContext())
-        from kara_lstm.loop import make_train_step, run_epochs
-
+        data = distributed_data(strategy, batch, settings.initial_epoch * steps, windows)
         step = make_train_step(self._net, self._optimizer, strategy, self.options.loss, batch)
-        monitors = list(callbacks)
-        for monitor in monitors:
-            monitor.on_train_begin(self, steps)
-        history = run_epochs(
-            step, data, epochs=settings.epochs, initial_epoch=settings.initial_epoch,
-            steps_per_epoch=steps, monitors=monitors,
-        )
-        done = settings.initial_epoch + len(history["loss"])
-        stopped = any(m.stop_requested for m in monitors)
-        return FitResult(history=history, epochs_completed=done, stopped_early=stopped)
+        return fit_epochs(self, step, data, settings, steps, callbacks)
 
     # ------------------------------------------------------------------ inference
 
