@@ -89,7 +89,10 @@ def make_rollout(net: Any, layers: int, head: Any) -> Any:
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``."""
     import tensorflow as tf
 
+    from kara_lstm.network import read_sequence, step_cells
+
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
+    cells = [lstm.cell for lstm in lstms]
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
     frame_dim = int(net.input_shape[-1])
@@ -98,23 +101,14 @@ def make_rollout(net: Any, layers: int, head: Any) -> Any:
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
         tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)], reduce_retracing=True)
     def rollout(prompt: Any, steps: Any, temperature: Any, seed: Any) -> Any:
-        x = prompt
-        states = []
-        for lstm in lstms:
-            x, h, c = lstm(x, training=False)
-            states.append((h, c))
+        x, states = read_sequence(lstms, prompt)
         params = dense(x[:, -1, :])
         base = base_layer(prompt[:, -1, :])
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
             frames = frames.write(t, frame)
-            h = frame
-            new_states = []
-            for lstm, (state_h, state_c) in zip(lstms, states, strict=True):
-                h, (state_h, state_c) = lstm.cell(h, [state_h, state_c], training=False)
-                new_states.append((state_h, state_c))
-            states = new_states
+            h, states = step_cells(cells, frame, states)
             params = dense(h)
             base = base_layer(frame)
         return tf.transpose(frames.stack(), [1, 0, 2])

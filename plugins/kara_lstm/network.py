@@ -119,6 +119,26 @@ def frame_gain(name: str) -> Any:
 _FRAME_GAIN: Any = None
 
 
+def read_sequence(lstms: Any, x: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """Run ``x [B, T, D]`` through stacked LSTM layers (``return_state``): the last layer's
+    outputs and every layer's final ``(h, c)``, from which generation continues."""
+    states = []
+    for lstm in lstms:
+        x, h, c = lstm(x, training=False)
+        states.append((h, c))
+    return x, states
+
+
+def step_cells(cells: Any, x: Any, states: list[tuple[Any, Any]]
+               ) -> tuple[Any, list[tuple[Any, Any]]]:
+    """One time step ``x [B, D]`` through stacked LSTM cells: the top output and new states."""
+    new_states = []
+    for cell, (state_h, state_c) in zip(cells, states, strict=True):
+        x, (state_h, state_c) = cell(x, [state_h, state_c], training=False)
+        new_states.append((state_h, state_c))
+    return x, new_states
+
+
 def make_rollout(net: Any, layers: int, residual: bool) -> Any:
     """A compiled ``rollout(context, steps, temperature, seed) -> [B, steps, D]``.
 
@@ -144,20 +164,11 @@ def make_rollout(net: Any, layers: int, residual: bool) -> Any:
         reduce_retracing=True,
     )
     def rollout(context: Any, steps: Any, temperature: Any, seed: Any) -> Any:
-        x = context
-        states = []
-        for encoder in encoders:
-            x, h, c = encoder(x, training=False)
-            states.append((h, c))
+        _x, states = read_sequence(encoders, context)
         previous = context[:, -1, :]
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
-            h = previous
-            new_states = []
-            for cell, (state_h, state_c) in zip(cells, states, strict=True):
-                h, (state_h, state_c) = cell(h, [state_h, state_c], training=False)
-                new_states.append((state_h, state_c))
-            states = new_states
+            h, states = step_cells(cells, previous, states)
             frame = dense(h)
             if gain is not None:
                 frame = frame + previous * gain
