@@ -9,30 +9,66 @@ The core knows hook specs and contracts, never a concrete plugin: decoders, tran
 and models all arrive through the ``kara`` entry-point group.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from kara_core.components import (
-    Audio,
-    AudioStream,
-    Decoder,
-    FitResult,
-    FitSettings,
-    Model,
-    NoOptions,
-    RoundTripTolerance,
-    TrainingMonitor,
-    Transform,
-    WindowSource,
-    read_all,
-)
 from kara_core.errors import ConfigError, DecodeError, KaraError, PluginError, ToolMissingError
-from kara_core.hookspecs import Register, hookimpl
-from kara_core.storage import atomic
 
-try:
-    __version__ = version("kara")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:
+    from kara_core.components import (
+        Audio,
+        AudioStream,
+        Decoder,
+        FitResult,
+        FitSettings,
+        Model,
+        NoOptions,
+        RoundTripTolerance,
+        TrainingMonitor,
+        Transform,
+        WindowSource,
+        read_all,
+    )
+    from kara_core.hookspecs import Register, hookimpl
+    from kara_core.storage import atomic
+
+    __version__: str
+
+# The contracts import numpy and the hook specs pluggy: they are loaded on first use, so
+# ``import kara_core`` (every ``kara`` command, every worker) stays a few milliseconds and
+# a command can still set numpy's environment (prepare turns BLAS threads off) before it.
+_LAZY = {
+    **dict.fromkeys(("Audio", "AudioStream", "Decoder", "FitResult", "FitSettings", "Model",
+                     "NoOptions", "RoundTripTolerance", "TrainingMonitor", "Transform",
+                     "WindowSource", "read_all"), "kara_core.components"),
+    "Register": "kara_core.hookspecs",
+    "hookimpl": "kara_core.hookspecs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names above, imported when first asked for (PEP 562)."""
+    import importlib
+
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("kara")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            value = "0.0.0+unknown"
+    elif name == "atomic":
+        value = importlib.import_module("kara_core.storage.atomic")
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'kara_core' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Audio",

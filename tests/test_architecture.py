@@ -81,6 +81,17 @@ def test_fast_commands_never_import_tensorflow(argv):
     assert "HEAVY=\n" in result.stderr or result.stderr.rstrip().endswith("HEAVY="), result.stderr
 
 
+def test_help_starts_without_numpy():
+    """``kara --help`` answers in a few hundredths of a second: the public API module loads
+    its numpy-backed contracts only when a command uses them."""
+    code = ("import sys\nfrom kara_core.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\nprint('NUMPY=' + str('numpy' in sys.modules), "
+            "file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert "NUMPY=False" in result.stderr, result.stderr
+
+
 def test_every_hook_is_documented_in_docs_plugins_md():
     docs = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
     missing = [name for name in hook_names() if f"`{name}(register)`" not in docs]

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal as signal_module
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -644,3 +646,25 @@ def test_a_decoder_crashing_on_one_file_costs_only_that_file(tmp_path: Path) -> 
     assert "decoding process died" in by_source(report)["crash.mp3"]["reason"]
     assert sorted(p.name for p in (tmp_path / "wav").glob("*.wav")) == [
         "a.wav", "b.wav", "c.wav", "d.wav"]
+
+
+def test_prepare_runs_numpy_with_one_blas_thread(tmp_path):
+    """prepare never multiplies matrices, and an idle OpenBLAS thread spins for some 0.1 s
+    of CPU after numpy is imported, CPU the decoders need: prepare turns the threads off
+    (a user's own OPENBLAS_NUM_THREADS still wins)."""
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(2.0, 44100, 2), 44100)
+    config = write_yaml(tmp_path, config_text("soundfile"))
+    code = (
+        "import sys, json\n"
+        "from kara_core.cli import main\n"
+        f"code = main(['prepare', {str(config)!r}, '--workers', '1'])\n"
+        "from threadpoolctl import threadpool_info\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas']\n"
+        "print(json.dumps({'code': code, 'blas': blas}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "OMP_"))}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, check=False, env=env)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["code"] == 0, result.stderr
+    assert answer["blas"] == [1]
