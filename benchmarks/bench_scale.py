@@ -372,6 +372,7 @@ def _train(variant: Any) -> dict[str, Any]:
         "signature": variant.build_model(features.frame_dim).signature(),
         "batch_size": variant.train.batch_size,
         "judge_seconds": variant.train.judge_seconds,
+        "judge_prompts": variant.train.judge_prompts,
     }
 
 
@@ -437,6 +438,7 @@ def _rest(record: dict[str, Any]) -> tuple[dict[str, Any], float]:
         "step_s": round(record["step_s"], 5), "val_window_s": round(val_pass / windows, 7),
         "judge_s": round(sum(judge) / len(judge), 3) if judge else 0.0,
         "judge_seconds": record["judge_seconds"],
+        "judge_prompts": record.get("judge_prompts", 1),
         "frame_s": round(record["baselines_s"] / max(1, record["train_frames"]), 9),
     }
     return parts, stage - known
@@ -489,7 +491,8 @@ TRAINING: list[dict[str, object]] = {training}
 """One entry per measured model: ``signature`` (:meth:`Model.signature`), ``batch_size``,
 ``transform`` (describe()), and seconds: ``step_s`` per training step, ``val_window_s``
 per validation window scored closed loop, ``final_window_s`` per validation window scored
-by the baselines at the end, ``judge_s`` per judged epoch at ``judge_seconds``, ``frame_s``
+by the baselines at the end, ``judge_s`` per judged epoch at ``judge_seconds`` and
+``judge_prompts`` (1 when absent), ``frame_s``
 per training frame read once (the baselines' pass) and ``fixed_s`` (start-up, TensorFlow
 import, tracing, export)."""
 '''

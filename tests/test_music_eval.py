@@ -369,8 +369,55 @@ def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     judge = make_judge(variant, features)
     first, again = judge(model), judge(model)
     assert first["audio"].shape == (RATE,) and first["rate"] == RATE
-    assert first["score"] == music.generation_score(first) == again["score"]  # repeatable
+    assert len(first["scores"]) == variant.train.judge_prompts == 3
+    assert first["score"] == pytest.approx(float(np.mean(first["scores"])))
+    assert first["score"] == again["score"]  # repeatable
     assert make_judge(with_train(variant, judge_seconds=0.0), features) is None
+
+
+class FreezesOnSeed(Replay):
+    """Replays music, except for one seed, where it repeats a single frame (a collapse)."""
+
+    def __init__(self, frames: np.ndarray, frozen_seed: int) -> None:
+        super().__init__(frames)
+        self.frozen_seed = frozen_seed
+        self.seeds: list[int] = []
+
+    def generate(self, prompt, n_frames, temperature=0.0, seed=0):
+        self.seeds.append(seed)
+        if seed == self.frozen_seed:
+            return np.repeat(self.frames[:1], n_frames, axis=0)
+        return super().generate(prompt, n_frames, temperature, seed)
+
+
+def test_the_judge_scores_the_mean_of_several_prompts_so_one_lucky_clip_is_not_enough(
+        songs_and_features):
+    """An epoch that generates music on its first prompt and freezes on its second must
+    score worse than one that generates music on every prompt: the judge continues
+    judge_prompts prompts, each with its own seed, and averages their scores. A judge of
+    one prompt cannot tell the two apart."""
+    from kara_core.pipeline.train.judge import make_judge
+
+    variant, features = songs_and_features
+    variant = with_train(variant, judge_seconds=1.0, judge_prompts=3)
+    frames = np.concatenate([s.frames() for s in features.train])
+    judge = make_judge(variant, features)
+    assert judge is not None
+
+    sound = FreezesOnSeed(frames, frozen_seed=-1)
+    good = judge(sound)
+    assert sound.seeds == [0, 1, 2] and len(good["scores"]) == 3
+    assert good["score"] == pytest.approx(float(np.mean(good["scores"])))
+    assert good["audio"].shape == (RATE,)
+
+    freezes = FreezesOnSeed(frames, frozen_seed=1)
+    bad = judge(freezes)
+    assert bad["scores"][0] == good["scores"][0]  # the same first clip
+    assert bad["scores"][1] > good["scores"][1] + 1.0  # the frozen one
+    assert bad["score"] > good["score"] + 0.3
+
+    alone = make_judge(with_train(variant, judge_prompts=1), features)
+    assert alone is not None and alone(freezes)["score"] == alone(sound)["score"]
 
 
 def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower():

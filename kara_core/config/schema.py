@@ -71,6 +71,11 @@ class TrainConfig:
     """Seconds generated from a held-out prompt after every epoch and measured on the audio
     (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
     0 turns this off (the lowest val_loss is kept then)."""
+    judge_prompts: int = field(default=3, metadata={"min": 1, "max": 16})
+    """How many held-out prompts the judge continues after every epoch (different songs
+    while there are enough); the epoch's score is the mean of their scores. One clip is a
+    noisy judge: the same checkpoint can meet every target on one song and smear on the
+    next."""
 
     def for_music(self, minutes: float) -> TrainConfig:
         """These settings for ``minutes`` of training music: ``steps`` lowered to

@@ -98,7 +98,8 @@ def training_time(variant: VariantConfig, frame_dim: int, hop: int, train: list[
     judged = epochs if cfg.judge_seconds > 0 else 0
     judge_each = float(figure.get("judge_s", 0.0)) * (
         cfg.judge_seconds / max(float(figure.get("judge_seconds", 0) or 0), 1e-9)
-        if figure.get("judge_seconds") else 1.0)
+        if figure.get("judge_seconds") else 1.0) * (
+        cfg.judge_prompts / max(int(figure.get("judge_prompts", 1) or 1), 1))
     parts = {
         "steps": steps * float(figure["step_s"]),
         "validation": val_windows * ((epochs + 2) * float(figure.get("val_window_s", 0.0))

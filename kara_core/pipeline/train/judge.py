@@ -24,63 +24,84 @@ if TYPE_CHECKING:
     from kara_core.config import VariantConfig
     from kara_core.measures.music import Yardstick
 
+JudgeSetup = tuple["Transform", list[np.ndarray], "Yardstick"]
+
 REFERENCE_SECONDS = 300.0
 """At most this much held-out audio makes the judge's yardstick."""
 
 
 class GenerationJudge:
-    """``judge(model) -> dict``: the measures of one short generation, plus ``score``,
-    ``audio`` (the clip, float32), ``rate`` and ``seconds`` (what judging took).
+    """``judge(model) -> dict``: the median measures of a few short generations, plus
+    ``score`` (the mean of the clips' scores), ``scores`` (each clip's), ``audio`` (the
+    first clip, float32), ``rate`` and ``seconds`` (what judging took).
 
-    Cheap to make: the prompt and the yardstick are read on the first call, so a run that
+    Cheap to make: the prompts and the yardstick are read on the first call, so a run that
     reuses a finished training never reads them.
     """
 
-    def __init__(self, variant: VariantConfig, features: Any, seconds: float) -> None:
+    def __init__(self, variant: VariantConfig, features: Any, seconds: float,
+                 prompts: int = 1) -> None:
         self.variant = variant
         self.features = features
         self.seconds = float(seconds)
+        self.prompts = max(1, int(prompts))
         self.rate = variant.dataset.sample_rate
-        self._ready: tuple[Transform, np.ndarray, Yardstick] | None = None
+        self._ready: JudgeSetup | None = None
 
-    def _prepare(self) -> tuple[Transform, np.ndarray, Yardstick]:
+    def _prepare(self) -> JudgeSetup:
         if self._ready is None:
             from kara_core.measures import music
+            from kara_core.pipeline import clips
             from kara_core.pipeline import generate as gen
 
             transform = self.variant.build_transform()
-            prompt = gen.heldout_prompt(self.features, transform, self.variant).wave
+            prompts = clips.heldout_prompts(self.features, transform, self.variant,
+                                            count=self.prompts)
             waves, _held_out = gen.heldout_waves(self.features, transform, self.rate,
                                                  max_seconds=REFERENCE_SECONDS)
-            self._ready = (transform, prompt, music.yardstick(waves, self.rate, self.seconds))
+            self._ready = (transform, [p.wave for p in prompts],
+                           music.yardstick(waves, self.rate, self.seconds))
         return self._ready
 
     def __call__(self, model: Model) -> dict[str, Any]:
         from kara_core.measures import music
+        from kara_core.pipeline.clips import prompt_seed
         from kara_core.pipeline.generate import generate_audio
 
         started = time.perf_counter()
-        transform, prompt, yard = self._prepare()
+        transform, prompts, yard = self._prepare()
         settings = self.variant.generate
-        try:
-            generation = generate_audio(
-                model, transform, self.features, prompt, rate=self.rate,
-                prompt_seconds=settings.prompt_seconds, seconds=self.seconds,
-                temperature=settings.temperature, seed=settings.seed,
-            )
-        except KaraError:  # non-finite frames: the worst possible generation, not a crash
-            return {"score": float("inf"), "audio": None, "rate": self.rate,
-                    "seconds": time.perf_counter() - started}
-        measures: dict[str, Any] = dict(music.measure_clip(generation.wave, yard))
-        measures.update(score=music.generation_score(measures), audio=generation.wave,
+        clips: list[dict[str, float]] = []
+        scores: list[float] = []
+        first_audio = None
+        for number, prompt in enumerate(prompts):
+            try:
+                generation = generate_audio(
+                    model, transform, self.features, prompt, rate=self.rate,
+                    prompt_seconds=settings.prompt_seconds, seconds=self.seconds,
+                    temperature=settings.temperature, seed=prompt_seed(settings.seed, number),
+                )
+            except KaraError:  # non-finite frames: the worst possible generation, not a crash
+                return {"score": float("inf"), "scores": [*scores, float("inf")],
+                        "audio": first_audio, "rate": self.rate,
+                        "seconds": time.perf_counter() - started}
+            clip = music.measure_clip(generation.wave, yard)
+            clips.append(clip)
+            scores.append(music.generation_score(clip))
+            if first_audio is None:
+                first_audio = generation.wave
+        measures: dict[str, Any] = dict(music.summarize(clips)["median"])
+        measures.update(score=float(np.mean(scores)), scores=scores, audio=first_audio,
                         rate=self.rate, seconds=time.perf_counter() - started)
         return measures
 
 
 def make_judge(variant: VariantConfig, features: Any) -> GenerationJudge | None:
     """The judge of ``variant`` on ``features`` (``None`` when ``train.judge_seconds`` is
-    0): the first held-out song's prompt, continued with ``generate.temperature`` and
-    ``generate.seed`` for ``train.judge_seconds``, measured against real excerpts of that
-    length from the held-out songs (the training songs when none is held out)."""
+    0): ``train.judge_prompts`` held-out prompts, continued with ``generate.temperature``
+    for ``train.judge_seconds`` each, measured against real excerpts of that length from
+    the held-out songs (the training songs when none is held out)."""
     seconds = float(variant.train.judge_seconds)
-    return GenerationJudge(variant, features, seconds) if seconds > 0 else None
+    if seconds <= 0:
+        return None
+    return GenerationJudge(variant, features, seconds, variant.train.judge_prompts)
