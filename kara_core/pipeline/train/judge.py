@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from kara_core.components import Model, Transform
     from kara_core.config import VariantConfig
     from kara_core.measures.music import Yardstick
+    from kara_core.pipeline.generate import PromptAudio
 
-JudgeSetup = tuple["Transform", list[np.ndarray], "Yardstick"]
+JudgeSetup = tuple["Transform", list["PromptAudio"], "Yardstick"]
 
 REFERENCE_SECONDS = 300.0
 """At most this much held-out audio makes the judge's yardstick."""
@@ -59,40 +60,27 @@ class GenerationJudge:
                                             count=self.prompts)
             waves, _held_out = gen.heldout_waves(self.features, transform, self.rate,
                                                  max_seconds=REFERENCE_SECONDS)
-            self._ready = (transform, [p.wave for p in prompts],
-                           music.yardstick(waves, self.rate, self.seconds))
+            self._ready = (transform, prompts, music.yardstick(waves, self.rate, self.seconds))
         return self._ready
 
     def __call__(self, model: Model) -> dict[str, Any]:
         from kara_core.measures import music
-        from kara_core.pipeline.clips import prompt_seed
-        from kara_core.pipeline.generate import generate_audio
+        from kara_core.pipeline.clips import generate_clips
 
         started = time.perf_counter()
         transform, prompts, yard = self._prepare()
-        settings = self.variant.generate
-        clips: list[dict[str, float]] = []
-        scores: list[float] = []
-        first_audio = None
-        for number, prompt in enumerate(prompts):
-            try:
-                generation = generate_audio(
-                    model, transform, self.features, prompt, rate=self.rate,
-                    prompt_seconds=settings.prompt_seconds, seconds=self.seconds,
-                    temperature=settings.temperature, seed=prompt_seed(settings.seed, number),
-                )
-            except KaraError:  # non-finite frames: the worst possible generation, not a crash
-                return {"score": float("inf"), "scores": [*scores, float("inf")],
-                        "audio": first_audio, "rate": self.rate,
-                        "seconds": time.perf_counter() - started}
-            clip = music.measure_clip(generation.wave, yard)
-            clips.append(clip)
-            scores.append(music.generation_score(clip))
-            if first_audio is None:
-                first_audio = generation.wave
+        try:  # the run's own clips, shorter, each prompt with its own seed
+            made = generate_clips(model, transform, self.features, prompts, self.variant,
+                                  self.seconds, diversity=False)
+        except KaraError:  # non-finite frames: the worst possible generation, not a crash
+            return {"score": float("inf"), "scores": [], "audio": None, "rate": self.rate,
+                    "seconds": time.perf_counter() - started}
+        clips = [music.measure_clip(g.wave, yard) for g in made.generations]
+        scores = [music.generation_score(clip) for clip in clips]
         measures: dict[str, Any] = dict(music.summarize(clips)["median"])
-        measures.update(score=float(np.mean(scores)), scores=scores, audio=first_audio,
-                        rate=self.rate, seconds=time.perf_counter() - started)
+        measures.update(score=float(np.mean(scores)), scores=scores,
+                        audio=made.generations[0].wave, rate=self.rate,
+                        seconds=time.perf_counter() - started)
         return measures
 
 
