@@ -73,9 +73,9 @@ class TrainConfig:
     0 turns this off (the lowest val_loss is kept then)."""
     judge_prompts: int = field(default=3, metadata={"min": 1, "max": 16})
     """How many held-out prompts the judge continues after every epoch (different songs
-    while there are enough); the epoch's score is the mean of their scores. One clip is a
-    noisy judge: the same checkpoint can meet every target on one song and smear on the
-    next."""
+    while there are enough), scored together as the evaluation judges a variant
+    (:func:`kara_core.measures.music.clips_score`). One clip is a noisy judge: the same
+    checkpoint can meet every target on one song and smear on the next."""
 
     def for_music(self, minutes: float) -> TrainConfig:
         """These settings for ``minutes`` of training music: ``steps`` lowered to

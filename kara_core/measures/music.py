@@ -286,6 +286,33 @@ def generation_score(measures: Mapping[str, float]) -> float:
     return float(score)
 
 
+def clips_score(clips: Sequence[Mapping[str, float]]) -> float:
+    """One number for several clips, lower is better, 0 exactly when :func:`misses` finds
+    nothing: what the training judge keeps the best epoch by.
+
+    :func:`generation_score` of the clips' medians (the targets are on medians), plus the
+    mean over clips of how far each falls below :data:`NO_CLIP_COLLAPSING`, in the same
+    natural-log units (a level beyond 12 dB: ``(|level| - 12) / 12``). So an epoch is judged
+    as the run's evaluation judges a variant: a clip that smears a little outside the range
+    moves the medians only as much as it moves the evaluation's, while one clip collapsing
+    costs the epoch what a collapse costs, whatever the other prompts did. ``inf`` when a
+    measure is missing or not finite."""
+    if not clips:
+        return math.inf
+    score = generation_score(summarize(clips)["median"])
+    below = 0.0
+    for clip in clips:
+        spread, loop = float(clip.get("spread", math.nan)), float(clip.get("loop", math.nan))
+        level = float(clip.get("level_db", math.nan))
+        if not all(math.isfinite(v) for v in (spread, loop, level)) or spread <= 0 or loop <= 0:
+            return math.inf
+        below += max(0.0, math.log(NO_CLIP_COLLAPSING["spread"]) - math.log(spread))
+        below += max(0.0, math.log(NO_CLIP_COLLAPSING["loop"]) - math.log(loop))
+        limit = NO_CLIP_COLLAPSING["level_db"]
+        below += max(0.0, abs(level) - limit) / limit
+    return float(score + below / len(clips))
+
+
 WORST_IS_HIGHEST = {"fd_ratio", "silent"}
 
 
