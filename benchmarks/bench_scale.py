@@ -492,9 +492,8 @@ TRAINING: list[dict[str, object]] = {training}
 ``transform`` (describe()), and seconds: ``step_s`` per training step, ``val_window_s``
 per validation window scored closed loop, ``final_window_s`` per validation window scored
 by the baselines at the end, ``judge_s`` per judged epoch at ``judge_seconds`` and
-``judge_prompts`` (1 when absent), ``frame_s``
-per training frame read once (the baselines' pass) and ``fixed_s`` (start-up, TensorFlow
-import, tracing, export)."""
+``judge_prompts`` (1 when absent), ``frame_s`` per training frame read once (the
+baselines' pass) and ``fixed_s`` (start-up, TensorFlow import, tracing, export)."""
 '''
 
 
