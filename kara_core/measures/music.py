@@ -300,17 +300,24 @@ def clips_score(clips: Sequence[Mapping[str, float]]) -> float:
     if not clips:
         return math.inf
     score = generation_score(summarize(clips)["median"])
-    below = 0.0
-    for clip in clips:
-        spread, loop = float(clip.get("spread", math.nan)), float(clip.get("loop", math.nan))
-        level = float(clip.get("level_db", math.nan))
-        if not all(math.isfinite(v) for v in (spread, loop, level)) or spread <= 0 or loop <= 0:
-            return math.inf
-        below += max(0.0, math.log(NO_CLIP_COLLAPSING["spread"]) - math.log(spread))
-        below += max(0.0, math.log(NO_CLIP_COLLAPSING["loop"]) - math.log(loop))
-        limit = NO_CLIP_COLLAPSING["level_db"]
-        below += max(0.0, abs(level) - limit) / limit
+    below = sum(sum(_below_floors(clip).values()) for clip in clips)
     return float(score + below / len(clips))
+
+
+def _below_floors(clip: Mapping[str, float]) -> dict[str, float]:
+    """How far one clip falls below :data:`NO_CLIP_COLLAPSING`, per measure: natural-log
+    units for spread and loop, ``(|level| - 12) / 12`` for the level; 0 when it reaches
+    the floor, ``inf`` when the measure is missing, not finite or (spread, loop) not
+    positive. The one definition :func:`misses` and :func:`clips_score` both read."""
+    found = {}
+    for key in ("spread", "loop"):
+        value = float(clip.get(key, math.nan))
+        floor = NO_CLIP_COLLAPSING[key]
+        found[key] = (max(0.0, math.log(floor) - math.log(value))
+                      if math.isfinite(value) and value > 0 else math.inf)
+    level, limit = float(clip.get("level_db", math.nan)), NO_CLIP_COLLAPSING["level_db"]
+    found["level_db"] = max(0.0, abs(level) - limit) / limit if math.isfinite(level) else math.inf
+    return found
 
 
 WORST_IS_HIGHEST = {"fd_ratio", "silent"}
@@ -350,11 +357,12 @@ def misses(clips: Sequence[Mapping[str, float]]) -> list[str]:
         if not (math.isfinite(value) and low <= value <= high):
             found.append(f"median {key} {value:.2f} outside {low:g}-{high:g}")
     for number, clip in enumerate(clips):
+        below = _below_floors(clip)
         for key in ("spread", "loop"):
-            value = float(clip.get(key, math.nan))
-            if not (math.isfinite(value) and value >= NO_CLIP_COLLAPSING[key]):
+            if below[key] > 0:
+                value = float(clip.get(key, math.nan))
                 found.append(f"clip {number + 1}: {key} {value:.2f} < {NO_CLIP_COLLAPSING[key]}")
-        level = float(clip.get("level_db", math.nan))
-        if not (math.isfinite(level) and abs(level) <= NO_CLIP_COLLAPSING["level_db"]):
+        if below["level_db"] > 0:
+            level = float(clip.get("level_db", math.nan))
             found.append(f"clip {number + 1}: level {level:+.1f} dB from the music")
     return found
