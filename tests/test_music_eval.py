@@ -199,8 +199,10 @@ def test_generation_score_is_zero_on_target_and_grows_with_each_distance():
 
 # --------------------------------------------------------------------------- the table
 
-MEETS = {"summary": {"median": {"fd_ratio": 0.61, "spread": 0.97, "loop": 0.83, "level_db": -1.2},
-                     "worst": {"fd_ratio": 0.92, "spread": 0.71, "loop": 0.62, "level_db": -4.8}},
+MEETS = {"summary": {"median": {"fd_ratio": 0.61, "spread": 0.97, "loop": 0.83, "level_db": -1.2,
+                                "own_song": 0.71},
+                     "worst": {"fd_ratio": 0.92, "spread": 0.71, "loop": 0.62, "level_db": -4.8,
+                               "own_song": 2.3}},
          "diversity": 0.88, "meets_targets": True, "misses": []}
 SMEARS = {"summary": {"median": {"fd_ratio": 2.23, "spread": 0.22, "loop": 0.15, "level_db": -9.0},
                       "worst": {"fd_ratio": 3.1, "spread": 0.12, "loop": 0.04, "level_db": -27.4}},
@@ -224,7 +226,7 @@ def test_the_table_leads_with_the_music_columns_median_and_worst(tmp_path, kara)
     for text in ("fd_ratio", "spread", "loop", "diver", "level dB", "tar",
                  "0.61 (0.92)", "0.97 (0.71)", "0.83 (0.62)", "0.88", "-1 (-5)",
                  "2.23 (3.10)", "0.22 (0.12)", "0.15 (0.04)", "-9 (-27)", "✓", "✗",
-                 "median over the prompts"):
+                 "median over the prompts", "own song", "0.71 (2.30)"):
         assert text in out, (text, out)
     header = out[: out.index("val")]
     assert "fd_ratio" in header and "loop" in header, "music columns come before the losses"
@@ -245,6 +247,8 @@ def test_csv_and_json_carry_the_median_and_the_worst(tmp_path, kara):
     assert float(mel["loop_worst"]) == 0.04 and float(mel["level_db_worst"]) == -27.4
     assert base["targets"] == "True" and mel["targets"] == "False"
     assert float(base["diversity"]) == 0.88
+    assert float(base["own_song"]) == 0.71 and float(base["own_song_worst"]) == 2.3
+    assert mel["own_song"] == ""  # a run without the measure
     data = json.loads(kara("compare", str(folder), "--json").stdout)
     summary = data["variants"][0]["summary"]
     assert summary["spread"] == 0.97 and summary["spread_worst"] == 0.71
@@ -483,3 +487,66 @@ def test_each_prompt_has_its_own_seed_and_the_diversity_clip_another(monkeypatch
     made = clips_module.generate_clips(None, None, None, prompts, variant, 1.0)
     assert seeds == [5, 6, 7, 8]
     assert len(made.generations) == 3 and made.other_seed == "clip"
+
+
+# --------------------------------------------------------------------------- own song
+
+
+def _band(wave: np.ndarray, rate: int, low: float, high: float) -> np.ndarray:
+    """``wave`` with only its ``low``-``high`` Hz band left (an FFT mask): a song's timbre."""
+    spectrum = np.fft.rfft(wave)
+    freqs = np.fft.rfftfreq(len(wave), 1.0 / rate)
+    spectrum[(freqs < low) | (freqs > high)] = 0.0
+    return np.fft.irfft(spectrum, len(wave)).astype(np.float32)
+
+
+def test_own_song_tells_a_continuation_of_its_song_from_one_of_another():
+    """A clip with the timbre of its prompt's song scores well below 1; the same clip
+    credited to another song scores above 1; real excerpts of distinct songs score low."""
+    from kara_core.testkit.transforms import music_like_signal
+
+    rate = 16000
+    songs = [_band(music_like_signal(20.0, rate, seed=1), rate, 50, 900),
+             _band(music_like_signal(20.0, rate, seed=2), rate, 2500, 7000),
+             _band(music_like_signal(20.0, rate, seed=4), rate, 900, 2500)]
+    names = ["low.mp3", "high.mp3", "mid.mp3"]
+    yard = music.yardstick(songs, rate, 4.0)
+    references = music.song_references(songs, names, yard)
+    assert references is not None and references.names == tuple(names)
+    assert references.real < 0.5
+    continuation = _band(music_like_signal(4.0, rate, seed=3), rate, 50, 900)
+    own = music.own_song(continuation, "low.mp3", references, yard)
+    credited_elsewhere = music.own_song(continuation, "high.mp3", references, yard)
+    assert own < 0.5 < 1.0 < credited_elsewhere
+    assert math.isnan(music.own_song(continuation, "unknown.mp3", references, yard))
+    assert music.song_references(songs[:1], names[:1], yard) is None  # nothing to compare
+    worst = music.summarize([{"own_song": own}, {"own_song": credited_elsewhere}])["worst"]
+    assert worst["own_song"] == credited_elsewhere  # the highest is the worst
+
+
+def test_each_clip_records_whether_it_still_sounds_like_its_prompts_song():
+    from types import SimpleNamespace
+
+    from kara_core.pipeline.clips import Clips, evaluate_music
+    from kara_core.pipeline.generate import PromptAudio
+    from kara_core.testkit.transforms import music_like_signal
+
+    rate = 16000
+    songs = [_band(music_like_signal(24.0, rate, seed=1), rate, 50, 900),
+             _band(music_like_signal(24.0, rate, seed=2), rate, 2500, 7000)]
+    stays = _band(music_like_signal(12.0, rate, seed=3), rate, 50, 900)
+    drifts = np.concatenate([stays[: 6 * rate],  # its song, then the other song's timbre
+                             _band(music_like_signal(6.0, rate, seed=5), rate, 2500, 7000)])
+    clips = [SimpleNamespace(wave=w, rtf=0.1, seconds=12.0, compute_seconds=1.2)
+             for w in (stays, drifts)]
+    prompts = [PromptAudio(np.zeros(10, np.float32), "low.mp3", True)] * 2
+    record = evaluate_music(Clips(prompts, clips, None), songs, rate, last_seconds=5.0,
+                            sources=["low.mp3", "high.mp3"])
+    first, second = record["clips"]
+    assert first["own_song"] < 1.0 and first["last_10s"]["own_song"] < 1.0
+    assert second["last_10s"]["own_song"] > 1.0 > first["last_10s"]["own_song"]
+    assert 0 < record["yardstick"]["own_song_real"] < 1.0
+    assert record["summary"]["worst"]["own_song"] >= record["summary"]["median"]["own_song"]
+    unnamed = evaluate_music(Clips(prompts, clips, None), songs, rate, last_seconds=5.0)
+    assert "own_song" not in unnamed["clips"][0]
+    assert unnamed["yardstick"]["own_song_real"] is None

@@ -15,6 +15,11 @@ whatever the transform, model or collection. DESIGN.md section 6 defines them:
   earlier, over real excerpts' (an exact loop or a frozen frame is far below 1).
 - ``diversity``: distance between two seeds' clips, over two real excerpts' distance.
 - ``level_db``: RMS level relative to the held-out music; ``silent``: the silent fraction.
+- ``own_song``: Fréchet distance of the clip to the song its prompt came from, over the
+  median of its distances to the other held-out songs (:class:`SongReferences`). Below 1
+  the continuation still sounds like the song it continues; about 1 it sounds like the
+  collection in general. Not divided by real music's value, which depends on how alike
+  the collection's songs are: the record keeps that value beside it (``own_song_real``).
 
 Typical failures and how they show: smear (spread low), frozen frame (spread and loop near
 0), exact loop (loop near 0), sustained drone or stationary noise (spread low, fd_ratio
@@ -224,6 +229,64 @@ def measure_clip(wave: np.ndarray, yard: Yardstick) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class SongReferences:
+    """Each held-out song's frame statistics, to tell whether a clip still sounds like the
+    song its prompt came from rather than like the collection in general (``own_song``).
+
+    :ivar names: the songs, as the prompts name their sources.
+    :ivar stats: ``(mean, covariance)`` of each song's log-mel frames and deltas.
+    :ivar real: the median ``own_song`` of real excerpts as long as the clips: each song's
+        second half measured against its first half and the other songs.
+    """
+
+    names: tuple[str, ...]
+    stats: tuple[tuple[np.ndarray, np.ndarray], ...]
+    real: float
+
+
+def song_references(
+    songs: Sequence[np.ndarray], names: Sequence[str], yard: Yardstick,
+) -> SongReferences | None:
+    """The references for clips measured against ``yard``; ``None`` with fewer than two
+    named songs (there is nothing to tell the prompt's song apart from)."""
+    named = [(str(n), np.asarray(s, np.float32)) for n, s in zip(names, songs, strict=True)
+             if len(s) > 0]
+    if len({n for n, _s in named}) < 2 or len(named) != len({n for n, _s in named}):
+        return None
+    frames = [mel_frames(s, yard.rate, yard.floor_db) for _n, s in named]
+    stats = tuple(_stats(_with_deltas(f)) for f in frames)
+    length = max(2, round(yard.seconds * yard.rate / _analysis_hop(yard.rate)))
+    real = []
+    for number, song in enumerate(frames):
+        half = song.shape[0] // 2
+        if half < 2:
+            continue
+        excerpt = _stats(_with_deltas(song[half : half + length]))
+        own = frechet_distance_from_stats(*excerpt, *_stats(_with_deltas(song[:half])))
+        others = [frechet_distance_from_stats(*excerpt, *s)
+                  for other, s in enumerate(stats) if other != number]
+        real.append(_ratio(own, float(np.median(others))))
+    finite = [v for v in real if math.isfinite(v)]
+    return SongReferences(
+        names=tuple(n for n, _s in named), stats=stats,
+        real=float(np.median(finite)) if finite else float("nan"),
+    )
+
+
+def own_song(wave: np.ndarray, source: str, references: SongReferences,
+             yard: Yardstick) -> float:
+    """A clip's ``own_song`` (see the module docstring): NaN when ``source`` is not among
+    the references' songs."""
+    if source not in references.names:
+        return float("nan")
+    clip = _stats(_with_deltas(mel_frames(wave, yard.rate, yard.floor_db)))
+    index = references.names.index(source)
+    distances = [frechet_distance_from_stats(*clip, *s) for s in references.stats]
+    others = [d for number, d in enumerate(distances) if number != index]
+    return _ratio(distances[index], float(np.median(others)))
+
+
 def diversity(wave_a: np.ndarray, wave_b: np.ndarray, yard: Yardstick) -> float:
     """How different two generations (two seeds, one prompt) are, over how different two
     real excerpts are: near 0 means the seed changes nothing."""
@@ -320,13 +383,13 @@ def _below_floors(clip: Mapping[str, float]) -> dict[str, float]:
     return found
 
 
-WORST_IS_HIGHEST = {"fd_ratio", "silent"}
+WORST_IS_HIGHEST = {"fd_ratio", "silent", "own_song"}
 
 
 def summarize(clips: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """``{"median": {...}, "worst": {...}}`` over several clips' measures. The worst is the
-    highest fd_ratio or silent fraction, the level furthest from the music, and the lowest
-    of the others (spread, loop, diversity fall when a clip collapses)."""
+    highest fd_ratio, silent fraction or own_song, the level furthest from the music, and
+    the lowest of the others (spread, loop, diversity fall when a clip collapses)."""
     keys = sorted({k for clip in clips for k in clip})
     median: dict[str, float] = {}
     worst: dict[str, float] = {}

@@ -168,12 +168,17 @@ def _finite_or_none(value: float) -> float | None:
 def evaluate_music(
     clips: Clips, reference: Sequence[np.ndarray], rate: int, *, held_out: bool = True,
     last_seconds: float = LAST_SECONDS, files: Callable[[int], str] = clip_file,
+    sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The ``music`` section of metrics.json: every clip measured against real excerpts of
     equal length from ``reference`` (the held-out songs' audio), whole and in its last
     ``last_seconds``; the median and worst over clips; the diversity of two seeds on the
     first prompt; the targets missed. Each clip's ``collapse`` is the one-line diagnosis of
     :func:`kara_core.measures.music.collapse` (the whole clip's, else its end's) or ``None``.
+
+    With ``sources`` (the song of each ``reference`` wave, as prompts name them) and two
+    songs or more, each clip is also measured for ``own_song``: does it still sound like
+    the song its prompt came from (:func:`kara_core.measures.music.own_song`)?
     """
     from kara_core.measures import music
 
@@ -186,11 +191,19 @@ def evaluate_music(
     yard = music.yardstick(reference, rate, seconds)
     tail_yard = yard if tail_seconds >= seconds else music.yardstick(reference, rate, tail_seconds)
     tail_samples = max(1, round(tail_seconds * rate))
+    songs = music.song_references(reference, sources, yard) if sources is not None else None
+    tail_songs = songs if tail_yard is yard or songs is None else (
+        music.song_references(reference, sources or (), tail_yard))
     measured, tails, records = [], [], []
     for number, (wave, prompt, generation) in enumerate(
             zip(waves, clips.prompts, clips.generations, strict=True)):
         whole = music.measure_clip(wave, yard)
         tail = whole if tail_yard is yard else music.measure_clip(wave[-tail_samples:], tail_yard)
+        if songs is not None and tail_songs is not None:
+            whole["own_song"] = music.own_song(wave, prompt.source, songs, yard)
+            if tail is not whole:
+                tail["own_song"] = music.own_song(wave[-tail_samples:], prompt.source,
+                                                  tail_songs, tail_yard)
         line = music.collapse(whole)
         end = music.collapse(tail) if tail is not whole else None
         if line is None and end is not None:
@@ -227,6 +240,9 @@ def evaluate_music(
             "songs": sum(1 for w in reference if len(w)), "held_out": held_out,
             "reference_seconds": round(sum(len(w) for w in reference) / rate, 3),
             "level_dbfs": round(yard.level_db, 2),
+            "own_song_real": _finite_or_none(songs.real) if songs is not None else None,
+            "own_song_real_last": (_finite_or_none(tail_songs.real)
+                                   if tail_songs is not None else None),
         },
         "rtf": round(clips.rtf, 5),
         "generate_seconds": round(sum(

@@ -190,8 +190,9 @@ def generate_and_evaluate(
         features, transform, rate, variant.generate.prompt_seconds, length
     )
     evaluation = evaluate_audio(generation.wave, reference, rate, real=real)
-    waves, held_out = gen.heldout_waves(features, transform, rate)
-    music = several.evaluate_music(made, waves, rate, held_out=held_out)
+    named, held_out = gen.heldout_named_waves(features, transform, rate)
+    music = several.evaluate_music(made, [wave for _source, wave in named], rate,
+                                   held_out=held_out, sources=[s for s, _wave in named])
     for line in several.collapse_lines(variant.name, music, prompts):
         print_warning(line)
     if music["yardstick"]["excerpt_seconds"] < music["seconds"] - 0.01:

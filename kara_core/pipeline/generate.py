@@ -199,17 +199,25 @@ def heldout_waves(
 ) -> tuple[list[np.ndarray], bool]:
     """``(each held-out song's audio, held out?)``, at most ``max_seconds`` in all: real
     music to measure generated audio against (the training songs when none is held out)."""
+    named, held_out = heldout_named_waves(features, transform, rate, max_seconds)
+    return [wave for _source, wave in named], held_out
+
+
+def heldout_named_waves(
+    features: Any, transform: Transform, rate: int, max_seconds: float = 600.0,
+) -> tuple[list[tuple[str, np.ndarray]], bool]:
+    """:func:`heldout_waves` with each song's source, as :class:`PromptAudio` names it."""
     songs, held_out = heldout_songs(features)
-    waves: list[np.ndarray] = []
+    named: list[tuple[str, np.ndarray]] = []
     remaining = max_seconds
     for song in songs:
         if remaining <= 0:
             break
         part = song_excerpt(song, transform.hop, rate, remaining)
         if part.size:
-            waves.append(part)
+            named.append((str(song.source), part))
         remaining -= part.shape[0] / rate
-    return waves, held_out
+    return named, held_out
 
 
 def heldout_reference(

@@ -229,6 +229,7 @@ COLUMNS: tuple[Column, ...] = (
     _music("loop", "loop\n(worst)", _number(".2f")),
     Column("diversity", "diver-\nsity", "music.diversity", _number(".2f")),
     _music("level_db", "level dB\n(worst)", _number("+.0f")),
+    _music("own_song", "own song\n(worst)", _number(".2f")),
     Column("targets", "tar-\ngets", "music.meets_targets", _check),
     Column("heldout", "held out vs\nown baseline", "heldout.text", str),
     Column("roundtrip_snr_db", "round trip\nSNR dB", "roundtrip.snr_db", _number(".1f")),
@@ -248,7 +249,9 @@ MUSIC_NOTE = (
     "fd_ratio, spread, loop, level: median over the prompts (worst clip in brackets), "
     "measured on the generated audio against real excerpts of the held-out songs (1 = like "
     "the music); targets ✓: medians spread 0.8-1.2, loop ≥ 0.7, fd_ratio ≤ 0.8 and no clip "
-    "collapsing"
+    "collapsing; own song: distance to the prompt's song over distance to the other "
+    "held-out songs (below 1: it still sounds like the song it continues; real excerpts' "
+    "value is in report.html)"
 )
 """Printed under the table: how to read its headline columns."""
 

@@ -92,7 +92,7 @@ def _players(run_dir: Path, prefix: str = "") -> str:
 
 
 CLIP_MEASURES = (("fd_ratio", ".2f"), ("spread", ".2f"), ("loop", ".2f"),
-                 ("level_db", "+.1f"), ("silent", ".2f"))
+                 ("level_db", "+.1f"), ("silent", ".2f"), ("own_song", ".2f"))
 
 
 def _clips_html(run_dir: Path, music: Any) -> str:
@@ -126,9 +126,18 @@ def _clips_html(run_dir: Path, music: Any) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     tail = music.get("last_10s")
     last_seconds = tail.get("seconds", 10) if isinstance(tail, dict) else 10
+    found = music.get("yardstick")
+    yard: dict[str, Any] = found if isinstance(found, dict) else {}
+    own = ""
+    if yard.get("own_song_real") is not None:
+        own = (f" own_song: the clip's distance to its prompt's song over its distance to "
+               f"the other held-out songs; real excerpts score "
+               f"{escape(number(yard.get('own_song_real'), '.2f'))} "
+               f"({escape(number(yard.get('own_song_real_last'), '.2f'))}), 1 is no more "
+               f"like its own song than like the others.")
     return (f"<h2>Every prompt</h2><p>Measured on the audio against real excerpts of the "
             f"held-out songs (1 = like the music); in brackets, the clip's last "
-            f"{escape(str(last_seconds))} s.</p>"
+            f"{escape(str(last_seconds))} s.{own}</p>"
             f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>")
 
 
