@@ -108,7 +108,7 @@ def figures(metrics: dict[str, Any]) -> dict[str, Any]:
     music = metrics.get("music") or {}
     summary = music.get("summary") or {}
     tail = (music.get("last_10s") or {}).get("summary") or {}
-    keys = ("fd_ratio", "spread", "loop", "level_db")
+    keys = ("fd_ratio", "spread", "loop", "level_db", "own_song")
 
     def pick(part: dict[str, Any]) -> dict[str, Any]:
         return {f"{k}_{which}": (part.get(which) or {}).get(k) for k in keys
@@ -145,7 +145,8 @@ def bench_head(config_for: Any, head: str, steps: int, rungs: int) -> dict[str, 
         print(f"{head} {budget} steps, {minutes:.1f} min: fd {row['fd_ratio_median']} "
               f"spread {row['spread_median']} loop {row['loop_median']} "
               f"(worst {row['fd_ratio_worst']} / {row['spread_worst']} / {row['loop_worst']}) "
-              f"meets {row['meets_targets']}", flush=True)
+              f"own song {row['own_song_median']} (last 10 s "
+              f"{row['last_10s']['own_song_median']}) meets {row['meets_targets']}", flush=True)
         if reached is None and row["meets_targets"]:
             reached = row["train_minutes"]
     final = history[-1]
