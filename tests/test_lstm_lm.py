@@ -315,3 +315,53 @@ def test_the_noise_basis_is_fitted_on_training_changes_saved_loaded_and_resumed(
     with pytest.raises(KaraError, match=r"noise_basis\.npy: missing or altered"):
         LstmLm(model.options, frame_dim=FRAME_DIM).load(tmp_path / "saved")
     assert LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).noise_basis is None
+
+
+# --------------------------------------------------------------------------- style_frames
+
+STYLE = {**TINY, "style_frames": 6}
+
+
+def test_a_style_model_meets_the_model_contract():
+    check_model(LstmLm, **{**STYLE, "head": "mixture", "noise_basis": "changes"})
+
+
+def test_the_style_is_the_mean_and_spread_of_the_frames_before_each_crop():
+    import tensorflow as tf
+
+    model = LstmLm(LmOptions(**{**STYLE, "head": "mse"}), frame_dim=FRAME_DIM)
+    crops = np.random.default_rng(0).normal(size=(3, 6 + 16, FRAME_DIM)).astype(np.float32)
+    (frames, style), targets = model.network_inputs(tf.constant(crops), 6)
+    assert np.array_equal(frames.numpy(), crops[:, 6:-1])
+    assert np.array_equal(targets.numpy(), crops[:, 7:])
+    before = crops[:, :6].astype(np.float64)
+    expected = np.concatenate([before.mean(axis=1), before.std(axis=1)], axis=-1)
+    assert np.allclose(style.numpy(), expected, atol=1e-4)
+    assert model.crop_parts(songs()) == (6, 16)  # songs of 90 and 120 frames: both parts
+    short = WindowSet([sequence(11, seed=0)], 8, 2, stride=1)
+    assert model.crop_parts(short) == (3, 8)  # 11 frames shared in proportion (6:16)
+
+
+def test_generation_reads_the_prompt_with_the_style_of_its_end_as_training_does():
+    """The first generated frame (temperature 0) is what the trained network predicts for
+    the prompt given the style of the prompt's last style_frames frames: one definition of
+    the style in training and generation."""
+    import tensorflow as tf
+    from kara_lstm.lm_network import style_vector
+
+    model = trained("mse", epochs=1, style_frames=6)
+    prompt = sequence(20, seed=3)
+    first = model.generate(prompt, 1, temperature=0.0)[0]
+    params, base = model._net([tf.constant(prompt[None]),
+                               style_vector(tf.constant(prompt[None, -6:]))])
+    assert np.allclose(first, (params + base).numpy()[0, -1], atol=1e-5)
+    whole_prompt_style = model._net([tf.constant(prompt[None]),
+                                     style_vector(tf.constant(prompt[None]))])
+    assert not np.allclose(first, (whole_prompt_style[0] + whole_prompt_style[1]).numpy()[0, -1],
+                           atol=1e-5)
+
+
+def test_a_style_model_scores_its_held_out_frames_after_the_style_part():
+    model = trained("mixture", epochs=1, style_frames=6)
+    score = model.heldout_score(songs(), songs())
+    assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])

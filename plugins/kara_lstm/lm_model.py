@@ -58,6 +58,10 @@ class LmOptions:
         ``features`` (each mel band or bin on its own) or ``changes`` (the principal
         directions of how training frames change from one to the next).
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
+    :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
+        (:mod:`kara_lstm.lm_network`): in training the frames just before each crop (each
+        crop is read ``style_frames`` longer), in generation the end of the prompt. It
+        keeps a continuation sounding like its prompt's song.
     :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
         up to this (augmentation against exposure bias; 0 = off).
     :ivar input_frames: context frames of :meth:`predict` (the validation windows Kara
@@ -76,6 +80,7 @@ class LmOptions:
     residual: Literal["gain", "full", "none"] = "gain"
     noise_basis: Literal["changes", "features"] = "changes"
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
+    style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
     input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
@@ -111,8 +116,11 @@ class LstmLm(Model):
 
     def signature(self) -> dict[str, Any]:
         """Only what shapes the weights: sampling and training knobs may change freely."""
-        return {"model": self.name, "frame_dim": self.frame_dim,
-                **{key: getattr(self.options, key) for key in ARCHITECTURE}}
+        found = {"model": self.name, "frame_dim": self.frame_dim,
+                 **{key: getattr(self.options, key) for key in ARCHITECTURE}}
+        if self.options.style_frames:  # without it, the signature of earlier versions
+            found["style_frames"] = self.options.style_frames
+        return found
 
     # ------------------------------------------------------------------ building
 
@@ -131,7 +139,7 @@ class LstmLm(Model):
                 # tokens are absolute codes: no base, so no unused (gradient-less) gain
                 residual = "none" if o.head == "tokens" else o.residual
                 net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
-                               residual, o.dropout)
+                               residual, o.dropout, style=o.style_frames > 0)
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -211,17 +219,18 @@ class LstmLm(Model):
         elif self.uses_noise_basis and self.noise_basis is None:
             self.set_noise_basis(self._fit_basis(train, settings.seed))
         batch = global_batch(settings, strategy)
-        crop = self.options.crop_frames
-        if train.crop_length(crop) < 2:
-            raise KaraError("lstm_lm: every training song is shorter than 2 frames")
+        style, crop = self.crop_parts(train)
+        if crop < 2:
+            raise KaraError("lstm_lm: every training song is shorter than 2 frames"
+                            + (" after its style frames" if style else ""))
         steps = settings.steps_per_epoch or self.default_steps(train, batch)
 
         def crops(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
-            return train.crops(per_replica, crop, seed=settings.seed, shard=shard,
+            return train.crops(per_replica, style + crop, seed=settings.seed, shard=shard,
                                skip_batches=skip_batches)
 
         data = distributed_data(strategy, batch, settings.initial_epoch * steps, crops)
-        step = make_step(self._per_example_loss(), self._net.trainable_variables,
+        step = make_step(self._per_example_loss(style), self._net.trainable_variables,
                          self._optimizer, strategy, batch)
         return fit_epochs(self, step, data, settings, steps, callbacks)
 
@@ -232,16 +241,39 @@ class LstmLm(Model):
         crop = max(1, train.crop_length(self.options.crop_frames))
         return max(1, math.ceil(frames / (batch * crop)))
 
-    def _per_example_loss(self) -> Any:
+    def crop_parts(self, source: WindowSource) -> tuple[int, int]:
+        """``(style frames, sequence frames)`` of each crop read from ``source``: the
+        options' lengths, shared in proportion when every song is shorter than both."""
+        style, crop = self.options.style_frames, self.options.crop_frames
+        total = source.crop_length(style + crop)
+        if style and total < style + crop:
+            style = max(1, total * style // (style + crop))
+        return style, max(0, total - style)
+
+    def network_inputs(self, crops: Any, style: int) -> tuple[Any, Any]:
+        """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
+        the frames after the style part, each predicting the next, and (with a style
+        part) the style vector of the frames before them."""
+        from kara_lstm.lm_network import style_vector
+
+        sequence = crops[:, style:]
+        inputs = sequence[:, :-1]
+        if not style:
+            return inputs, sequence[:, 1:]
+        return [inputs, style_vector(crops[:, :style])], sequence[:, 1:]
+
+    def _per_example_loss(self, style: int) -> Any:
         import tensorflow as tf
 
         net, head, noise = self._net, self.head, float(self.options.input_noise)
 
         def per_example(crops: Any) -> Any:
-            inputs, targets = crops[:, :-1], crops[:, 1:]
+            inputs, targets = self.network_inputs(crops, style)
             if noise > 0:
-                strength = tf.random.uniform([tf.shape(inputs)[0], 1, 1], 0.0, noise)
-                inputs = inputs + strength * tf.random.normal(tf.shape(inputs))
+                frames = inputs[0] if style else inputs
+                strength = tf.random.uniform([tf.shape(frames)[0], 1, 1], 0.0, noise)
+                frames = frames + strength * tf.random.normal(tf.shape(frames))
+                inputs = [frames, inputs[1]] if style else frames
             params, base = net(inputs, training=True)
             return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
 
@@ -289,7 +321,8 @@ class LstmLm(Model):
         if self._rollout is None:
             from kara_lstm.lm_network import make_rollout
 
-            self._rollout = make_rollout(self._net, self.options.layers, self.head)
+            self._rollout = make_rollout(self._net, self.options.layers, self.head,
+                                         self.frame_dim, self.options.style_frames)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

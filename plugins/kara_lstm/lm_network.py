@@ -2,7 +2,8 @@
 
 Training graph::
 
-    frames [B, T, D] -> layers x LSTM(units) -> Dense(head units) -> params [B, T, units]
+    frames [B, T, D] (+ style [B, 2D] at every step) -> layers x LSTM(units)
+                     -> Dense(head units) -> params [B, T, units]
                      -> base [B, T, D]
 
 ``params`` at position t describe frame t + 1 (every position is a target, so a crop of T
@@ -16,6 +17,14 @@ the head's means are relative to (:data:`RESIDUALS`):
 - ``gain``: the input frame times a learned per-feature gain in (0, 1) (a sigmoid,
   starting at :data:`GAIN_INIT`): as good a likelihood as ``full``, and an excursion decays
   back instead of wandering off. The default.
+
+``style`` (with ``style_frames``, see :class:`kara_lstm.lm_model.LmOptions`) is the mean
+and standard deviation of the frames *before* the sequence: in training, the frames just
+before each crop; in generation, the end of the prompt. Fed at every step, it keeps what
+the song sounds like in front of the network for as long as it generates, where an LSTM's
+state, trained on 3 s crops, forgets the prompt within seconds and the continuation
+drifts to the collection's most common sound (``own_song`` in
+:mod:`kara_core.measures.music` measures this).
 
 The rollout (generation) runs the same layers: the LSTMs read the prompt in one call, which
 gives their states, then each step samples a frame from the head and feeds it back through
@@ -62,15 +71,47 @@ def _zero_class() -> Any:
     return Zero
 
 
+def style_vector(frames: Any) -> Any:
+    """``[B, T, D] -> [B, 2D]``: the mean and standard deviation over time of each feature
+    (TensorFlow or Keras tensors): what a stretch of a song sounds like, not when."""
+    import keras
+
+    mean = keras.ops.mean(frames, axis=1)
+    spread = keras.ops.sqrt(keras.ops.maximum(
+        keras.ops.mean(keras.ops.square(frames), axis=1) - keras.ops.square(mean), 1e-6))
+    return keras.ops.concatenate([mean, spread], axis=-1)
+
+
+def _with_style_class() -> Any:
+    import keras
+
+    class WithStyle(keras.layers.Layer):
+        """``[frames [B, T, D], style [B, S]] -> [B, T, D + S]``: the style beside every
+        frame."""
+
+        def call(self, inputs: Any) -> Any:
+            frames, style = inputs
+            tiled = keras.ops.zeros_like(frames[..., :1]) + keras.ops.expand_dims(style, 1)
+            return keras.ops.concatenate([frames, tiled], axis=-1)
+
+    return WithStyle
+
+
 def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual: str,
-             dropout: float = 0.0) -> Any:
-    """The training model ``frames [B, T, D] -> (params [B, T, head_units], base [B, T, D])``."""
+             dropout: float = 0.0, style: bool = False) -> Any:
+    """The training model ``frames [B, T, D] -> (params [B, T, head_units], base [B, T, D])``;
+    with ``style``, its inputs are ``[frames, style [B, 2D]]`` (:func:`style_vector`)."""
     import keras
 
     if residual not in RESIDUALS:
         raise ValueError(f"residual must be one of {RESIDUALS}, got {residual!r}")
     frames = keras.Input((None, frame_dim), name="frames")
     x = frames
+    inputs: Any = frames
+    if style:
+        summary = keras.Input((2 * frame_dim,), name="style")
+        x = _with_style_class()(name="with_style")([frames, summary])
+        inputs = [frames, summary]
     for i in range(layers):
         x, _h, _c = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                       dropout=dropout, name=f"lstm_{i}")(x)
@@ -81,12 +122,13 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
         base = keras.layers.Identity(name="base")(frames)
     else:
         base = _zero_class()(name="base")(frames)
-    return keras.Model(frames, [params, base], name="lstm_lm")
+    return keras.Model(inputs, [params, base], name="lstm_lm")
 
 
-def make_rollout(net: Any, layers: int, head: Any) -> Any:
+def make_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
-    (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``."""
+    (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
+    ``style_frames``, the style is that of the prompt's last ``style_frames`` frames."""
     import tensorflow as tf
 
     from kara_lstm.network import read_sequence, step_cells
@@ -95,20 +137,29 @@ def make_rollout(net: Any, layers: int, head: Any) -> Any:
     cells = [lstm.cell for lstm in lstms]
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
-    frame_dim = int(net.input_shape[-1])
+    with_style = net.get_layer("with_style") if style_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
         tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)], reduce_retracing=True)
     def rollout(prompt: Any, steps: Any, temperature: Any, seed: Any) -> Any:
-        x, states = read_sequence(lstms, prompt)
+        style = style_vector(prompt[:, -style_frames:]) if style_frames else None
+
+        def styled(x: Any) -> Any:  # [B, T, D] or [B, D] with the style beside each frame
+            if with_style is None:
+                return x
+            if x.shape.rank == 2:
+                return tf.concat([x, style], axis=-1)
+            return with_style([x, style])
+
+        x, states = read_sequence(lstms, styled(prompt))
         params = dense(x[:, -1, :])
         base = base_layer(prompt[:, -1, :])
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
             frames = frames.write(t, frame)
-            h, states = step_cells(cells, frame, states)
+            h, states = step_cells(cells, styled(frame), states)
             params = dense(h)
             base = base_layer(frame)
         return tf.transpose(frames.stack(), [1, 0, 2])

@@ -36,12 +36,13 @@ def heldout_score(model: Any, train: WindowSource, val: WindowSource) -> dict[st
     if head == "mse":
         return None
     crop = model.options.crop_frames
-    if val.crop_length(crop) < 2 or train.crop_length(crop) < 2:
+    style, sequence = model.crop_parts(val)
+    if sequence < 2 or train.crop_length(crop) < 2:
         return None
-    held = np.concatenate([val.crop_batch(n, SCORE_BATCH, crop, SCORE_SEED)
+    held = np.concatenate([val.crop_batch(n, SCORE_BATCH, style + sequence, SCORE_SEED)
                            for n in range(SCORE_BATCHES)])
-    nats = _teacher_forced_loss(model, held)
-    targets = held[:, 1:].reshape(-1, model.frame_dim).astype(np.float64)
+    nats = _teacher_forced_loss(model, held, style)
+    targets = held[:, style + 1 :].reshape(-1, model.frame_dim).astype(np.float64)
     if head == "mixture":
         training = np.concatenate([train.crop_batch(n, 32, crop, SCORE_SEED)
                                    for n in range(BASELINE_BATCHES)]).reshape(-1, model.frame_dim)
@@ -68,16 +69,18 @@ def gaussian_nll(fit_on: np.ndarray, frames: np.ndarray) -> float:
     return float(np.mean(0.5 * (mahalanobis + logdet + x.shape[1] * math.log(2 * math.pi))))
 
 
-def _teacher_forced_loss(model: Any, crops: np.ndarray) -> float:
-    """The head's mean loss (nats per frame) over every position of ``crops``."""
+def _teacher_forced_loss(model: Any, crops: np.ndarray, style: int) -> float:
+    """The head's mean loss (nats per frame) over every position of ``crops`` after their
+    first ``style`` frames (the style part, :meth:`LstmLm.network_inputs`)."""
     import tensorflow as tf
 
     net, head = model._net, model.head
     total, count = 0.0, 0
     for first in range(0, crops.shape[0], SCORE_BATCH):
-        batch = tf.constant(crops[first : first + SCORE_BATCH])
-        params, base = net(batch[:, :-1], training=False)
-        losses = head.loss(params, base, batch[:, 1:]).numpy()
+        inputs, targets = model.network_inputs(
+            tf.constant(crops[first : first + SCORE_BATCH]), style)
+        params, base = net(inputs, training=False)
+        losses = head.loss(params, base, targets).numpy()
         total += float(losses.sum())
         count += losses.size
     return total / max(count, 1)
