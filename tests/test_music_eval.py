@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from kara_baselines.models import BaselineOptions, PersistenceModel
 
-from kara_core.measures import music
+from kara_core.measures import music, own_song
 from kara_core.pipeline.clips import clip_file, heldout_prompts, prompt_offsets
 from kara_core.pipeline.featurize.stage import featurize
 from kara_core.report import records
@@ -511,15 +511,15 @@ def test_own_song_tells_a_continuation_of_its_song_from_one_of_another():
              _band(music_like_signal(20.0, rate, seed=4), rate, 900, 2500)]
     names = ["low.mp3", "high.mp3", "mid.mp3"]
     yard = music.yardstick(songs, rate, 4.0)
-    references = music.song_references(songs, names, yard)
+    references = own_song.song_references(songs, names, yard)
     assert references is not None and references.names == tuple(names)
     assert references.real < 0.5
     continuation = _band(music_like_signal(4.0, rate, seed=3), rate, 50, 900)
-    own = music.own_song(continuation, "low.mp3", references, yard)
-    credited_elsewhere = music.own_song(continuation, "high.mp3", references, yard)
+    own = own_song.own_song(continuation, "low.mp3", references, yard)
+    credited_elsewhere = own_song.own_song(continuation, "high.mp3", references, yard)
     assert own < 0.5 < 1.0 < credited_elsewhere
-    assert math.isnan(music.own_song(continuation, "unknown.mp3", references, yard))
-    assert music.song_references(songs[:1], names[:1], yard) is None  # nothing to compare
+    assert math.isnan(own_song.own_song(continuation, "unknown.mp3", references, yard))
+    assert own_song.song_references(songs[:1], names[:1], yard) is None  # nothing to compare
     worst = music.summarize([{"own_song": own}, {"own_song": credited_elsewhere}])["worst"]
     assert worst["own_song"] == credited_elsewhere  # the highest is the worst
 

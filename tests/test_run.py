@@ -63,8 +63,8 @@ def experiment(tmp_path_factory):
                        check=True)
         wav.unlink()
     config = write_yaml(folder, CONFIG)
-    # the table's music columns make a row wider than 200 columns (narrower gets it turned)
-    result = run_kara("run", str(config), cwd=folder, env={"COLUMNS": "260"})
+    # the table's music columns make a row wider than 260 columns (narrower gets it turned)
+    result = run_kara("run", str(config), cwd=folder, env={"COLUMNS": "320"})
     return folder, config, result
 
 

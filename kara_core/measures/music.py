@@ -15,11 +15,8 @@ whatever the transform, model or collection. DESIGN.md section 6 defines them:
   earlier, over real excerpts' (an exact loop or a frozen frame is far below 1).
 - ``diversity``: distance between two seeds' clips, over two real excerpts' distance.
 - ``level_db``: RMS level relative to the held-out music; ``silent``: the silent fraction.
-- ``own_song``: Fréchet distance of the clip to the song its prompt came from, over the
-  median of its distances to the other held-out songs (:class:`SongReferences`). Below 1
-  the continuation still sounds like the song it continues; about 1 it sounds like the
-  collection in general. Not divided by real music's value, which depends on how alike
-  the collection's songs are: the record keeps that value beside it (``own_song_real``).
+- ``own_song``: does the clip still sound like the song its prompt came from
+  (:mod:`kara_core.measures.own_song`).
 
 Typical failures and how they show: smear (spread low), frozen frame (spread and loop near
 0), exact loop (loop near 0), sustained drone or stationary noise (spread low, fd_ratio
@@ -76,14 +73,17 @@ def mel_frames(wave: np.ndarray, rate: int, floor: float = FLOOR_DB) -> np.ndarr
     return np.maximum(frames, floor)
 
 
-def _with_deltas(frames: np.ndarray) -> np.ndarray:
+def with_deltas(frames: np.ndarray) -> np.ndarray:
+    """Frames with their first differences beside them: the Fréchet distances compare how
+    the music moves, not only which bands sound."""
     if frames.shape[0] < 2:
         return np.concatenate([frames, np.zeros_like(frames)], axis=1)
     deltas = np.diff(frames, axis=0)
     return np.concatenate([frames[1:], deltas], axis=1)
 
 
-def _stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def frame_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of ``features`` ``[T, F]``, the Gaussian a Fréchet distance reads."""
     mean = features.mean(axis=0)
     cov = np.cov(features, rowvar=False) if features.shape[0] > 1 else (
         np.zeros((features.shape[1], features.shape[1])))
@@ -146,11 +146,12 @@ class Yardstick:
     @property
     def lag(self) -> int:
         """:data:`LOOP_LAG_S` in log-mel frames."""
-        hop = _analysis_hop(self.rate)
+        hop = analysis_hop(self.rate)
         return max(1, round(LOOP_LAG_S * self.rate / hop))
 
 
-def _analysis_hop(rate: int) -> int:
+def analysis_hop(rate: int) -> int:
+    """The hop of :func:`mel_frames` at ``rate``: about 46 ms windows, a quarter overlap."""
     n_fft = int(2 ** max(8, round(math.log2(max(rate, 1) * 0.0464))))
     return n_fft // 4
 
@@ -189,11 +190,11 @@ def yardstick(
         raise ValueError("no held-out audio to measure against")
     floor = max(FLOOR_DB, max(float(f.max(initial=FLOOR_DB)) for f in raw) - DYNAMIC_RANGE_DB)
     whole = [np.maximum(f, floor) for f in raw]
-    mean, cov = _stats(np.concatenate([_with_deltas(f) for f in whole]))
+    mean, cov = frame_stats(np.concatenate([with_deltas(f) for f in whole]))
     excerpts = real_excerpts(songs, rate, seconds, count, seed)
     clips = [mel_frames(x, rate, floor) for x in excerpts]
-    fds = [frechet_distance_from_stats(*_stats(_with_deltas(f)), mean, cov) for f in clips]
-    hop = _analysis_hop(rate)
+    fds = [frechet_distance_from_stats(*frame_stats(with_deltas(f)), mean, cov) for f in clips]
+    hop = analysis_hop(rate)
     lag = max(1, round(LOOP_LAG_S * rate / hop))
     loops = [v for v in (_loop_distance(f, lag) for f in clips) if math.isfinite(v)]
     pairs = [_pair_distance(clips[i], clips[i + 1]) for i in range(0, len(clips) - 1, 2)]
@@ -208,7 +209,8 @@ def yardstick(
     )
 
 
-def _ratio(value: float, reference: float) -> float:
+def ratio(value: float, reference: float) -> float:
+    """``value / reference``, NaN where either is missing or the reference is not positive."""
     if not math.isfinite(value) or not math.isfinite(reference) or reference <= 0:
         return float("nan")
     return value / reference
@@ -218,73 +220,15 @@ def measure_clip(wave: np.ndarray, yard: Yardstick) -> dict[str, float]:
     """``fd_ratio``, ``spread``, ``loop``, ``level_db`` and ``silent`` of one generated clip
     (mono float32 at ``yard.rate``), each relative to real music as the module says."""
     frames = mel_frames(wave, yard.rate, yard.floor_db)
-    fd = frechet_distance_from_stats(*_stats(_with_deltas(frames)), yard.mean, yard.cov)
+    fd = frechet_distance_from_stats(*frame_stats(with_deltas(frames)), yard.mean, yard.cov)
     spread = float(frames.std(axis=0).mean()) if frames.shape[0] > 1 else 0.0
     return {
-        "fd_ratio": _ratio(fd, yard.fd),
-        "spread": _ratio(spread, float(yard.band_std.mean())),
-        "loop": _ratio(_loop_distance(frames, yard.lag), yard.loop),
+        "fd_ratio": ratio(fd, yard.fd),
+        "spread": ratio(spread, float(yard.band_std.mean())),
+        "loop": ratio(_loop_distance(frames, yard.lag), yard.loop),
         "level_db": _rms_db(wave) - yard.level_db,
         "silent": silent_fraction(np.asarray(wave, np.float32), yard.rate),
     }
-
-
-@dataclass(frozen=True)
-class SongReferences:
-    """Each held-out song's frame statistics, to tell whether a clip still sounds like the
-    song its prompt came from rather than like the collection in general (``own_song``).
-
-    :ivar names: the songs, as the prompts name their sources.
-    :ivar stats: ``(mean, covariance)`` of each song's log-mel frames and deltas.
-    :ivar real: the median ``own_song`` of real excerpts as long as the clips: each song's
-        second half measured against its first half and the other songs.
-    """
-
-    names: tuple[str, ...]
-    stats: tuple[tuple[np.ndarray, np.ndarray], ...]
-    real: float
-
-
-def song_references(
-    songs: Sequence[np.ndarray], names: Sequence[str], yard: Yardstick,
-) -> SongReferences | None:
-    """The references for clips measured against ``yard``; ``None`` with fewer than two
-    named songs (there is nothing to tell the prompt's song apart from)."""
-    named = [(str(n), np.asarray(s, np.float32)) for n, s in zip(names, songs, strict=True)
-             if len(s) > 0]
-    if len({n for n, _s in named}) < 2 or len(named) != len({n for n, _s in named}):
-        return None
-    frames = [mel_frames(s, yard.rate, yard.floor_db) for _n, s in named]
-    stats = tuple(_stats(_with_deltas(f)) for f in frames)
-    length = max(2, round(yard.seconds * yard.rate / _analysis_hop(yard.rate)))
-    real = []
-    for number, song in enumerate(frames):
-        half = song.shape[0] // 2
-        if half < 2:
-            continue
-        excerpt = _stats(_with_deltas(song[half : half + length]))
-        own = frechet_distance_from_stats(*excerpt, *_stats(_with_deltas(song[:half])))
-        others = [frechet_distance_from_stats(*excerpt, *s)
-                  for other, s in enumerate(stats) if other != number]
-        real.append(_ratio(own, float(np.median(others))))
-    finite = [v for v in real if math.isfinite(v)]
-    return SongReferences(
-        names=tuple(n for n, _s in named), stats=stats,
-        real=float(np.median(finite)) if finite else float("nan"),
-    )
-
-
-def own_song(wave: np.ndarray, source: str, references: SongReferences,
-             yard: Yardstick) -> float:
-    """A clip's ``own_song`` (see the module docstring): NaN when ``source`` is not among
-    the references' songs."""
-    if source not in references.names:
-        return float("nan")
-    clip = _stats(_with_deltas(mel_frames(wave, yard.rate, yard.floor_db)))
-    index = references.names.index(source)
-    distances = [frechet_distance_from_stats(*clip, *s) for s in references.stats]
-    others = [d for number, d in enumerate(distances) if number != index]
-    return _ratio(distances[index], float(np.median(others)))
 
 
 def diversity(wave_a: np.ndarray, wave_b: np.ndarray, yard: Yardstick) -> float:
@@ -292,7 +236,7 @@ def diversity(wave_a: np.ndarray, wave_b: np.ndarray, yard: Yardstick) -> float:
     real excerpts are: near 0 means the seed changes nothing."""
     a = mel_frames(wave_a, yard.rate, yard.floor_db)
     b = mel_frames(wave_b, yard.rate, yard.floor_db)
-    return _ratio(_pair_distance(a, b), yard.pair_distance)
+    return ratio(_pair_distance(a, b), yard.pair_distance)
 
 
 def collapse(measures: Mapping[str, float]) -> str | None:

@@ -178,9 +178,9 @@ def evaluate_music(
 
     With ``sources`` (the song of each ``reference`` wave, as prompts name them) and two
     songs or more, each clip is also measured for ``own_song``: does it still sound like
-    the song its prompt came from (:func:`kara_core.measures.music.own_song`)?
+    the song its prompt came from (:func:`kara_core.measures.own_song.own_song`)?
     """
-    from kara_core.measures import music
+    from kara_core.measures import music, own_song
 
     started = time.perf_counter()
     waves = [g.wave for g in clips.generations]
@@ -191,18 +191,18 @@ def evaluate_music(
     yard = music.yardstick(reference, rate, seconds)
     tail_yard = yard if tail_seconds >= seconds else music.yardstick(reference, rate, tail_seconds)
     tail_samples = max(1, round(tail_seconds * rate))
-    songs = music.song_references(reference, sources, yard) if sources is not None else None
+    songs = own_song.song_references(reference, sources, yard) if sources is not None else None
     tail_songs = songs if tail_yard is yard or songs is None else (
-        music.song_references(reference, sources or (), tail_yard))
+        own_song.song_references(reference, sources or (), tail_yard))
     measured, tails, records = [], [], []
     for number, (wave, prompt, generation) in enumerate(
             zip(waves, clips.prompts, clips.generations, strict=True)):
         whole = music.measure_clip(wave, yard)
         tail = whole if tail_yard is yard else music.measure_clip(wave[-tail_samples:], tail_yard)
         if songs is not None and tail_songs is not None:
-            whole["own_song"] = music.own_song(wave, prompt.source, songs, yard)
+            whole["own_song"] = own_song.own_song(wave, prompt.source, songs, yard)
             if tail is not whole:
-                tail["own_song"] = music.own_song(wave[-tail_samples:], prompt.source,
+                tail["own_song"] = own_song.own_song(wave[-tail_samples:], prompt.source,
                                                   tail_songs, tail_yard)
         line = music.collapse(whole)
         end = music.collapse(tail) if tail is not whole else None
