@@ -24,7 +24,7 @@ before each crop; in generation, the end of the prompt. Fed at every step, it ke
 the song sounds like in front of the network for as long as it generates, where an LSTM's
 state, trained on 3 s crops, forgets the prompt within seconds and the continuation
 drifts to the collection's most common sound (``own_song`` in
-:mod:`kara_core.measures.music` measures this).
+:mod:`kara_core.measures.own_song` measures this).
 
 The rollout (generation) runs the same layers: the LSTMs read the prompt in one call, which
 gives their states, then each step samples a frame from the head and feeds it back through
