@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kara_core.errors import KaraError
+from kara_core.storage import owned
 from kara_core.storage.faults import fault_point
 
 TEMP_MARK = ".kara-tmp-"
@@ -68,6 +69,7 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
         fault_point("atomic.before_rename")
         fault_point(f"write:{dest.name}")
         os.replace(tmp, dest)
+        owned.note_written(dest)  # kara clean deletes only what is recorded
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise WriteError(f"{dest}: cannot write ({exc.strerror or exc})") from exc

@@ -154,3 +154,65 @@ def held_unless_busy(folder: Path) -> Iterator[str | None]:
         yield None
     finally:
         handle.close()
+
+
+USE_NAME = ".kara.use"
+"""The lock a process holds, shared, on every folder it reads from (a feature cache, a
+wav folder) while it runs: ``kara clean`` and prepare's removal of the wavs of deleted mp3s
+take it exclusively, without waiting, and leave the folder alone when they cannot."""
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses to pass through a symbolic link at ``path`` itself (its
+    folder has been checked by the caller)."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+
+
+@contextlib.contextmanager
+def in_use(folder: Path) -> Iterator[None]:
+    """Hold a shared lock on ``folder`` (``.kara.use``) while the block reads from it, so
+    no ``kara clean`` and no prepare deletes what this process reads. Many readers share
+    it; a folder that cannot hold the lock file (read-only) needs none: nobody can delete
+    there either."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = _open_no_follow(folder / USE_NAME, os.O_RDWR | os.O_CREAT)
+    except OSError:
+        try:
+            fd = _open_no_follow(folder / USE_NAME, os.O_RDONLY)
+        except OSError:
+            yield
+            return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a clean removes the folder
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def exclusive_now(folder: Path, *names: str) -> Iterator[str | None]:
+    """Take the lock files ``names`` of ``folder`` exclusively without waiting (never
+    through a symbolic link, nor creating one through it): yields ``None`` while held,
+    else who holds one (``pid 12 (kara run base)``, or ``a running kara process`` for a
+    shared reader)."""
+    if os.path.islink(folder) or not folder.is_dir():
+        yield "nobody: it is not a folder (a symbolic link?)"
+        return
+    fds: list[int] = []
+    try:
+        for name in names:
+            try:
+                fd = _open_no_follow(folder / name, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                yield f"nobody: its lock {folder / name} cannot be opened ({exc.strerror})"
+                return
+            fds.append(fd)
+            if not _locked_now(fd):
+                yield (_holder(folder / name) if name == LOCK_NAME
+                       else "a running kara process that reads it")
+                return
+        yield None
+    finally:
+        for fd in fds:
+            os.close(fd)

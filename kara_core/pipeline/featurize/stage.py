@@ -230,6 +230,9 @@ def featurize(
         )
     cached: list[_Cached] = []
     with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
+        from kara_core.storage import owned
+
+        owned.claim(directory, "cache", f"kara featurize {variant.transform.type}")
         atomic.clean_stale_temps(directory)
         _record_key(variant, directory, show_progress)
         memo = _HashMemo(variant.dataset.cache_dir / HASH_MEMO)

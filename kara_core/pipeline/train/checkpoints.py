@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kara_core.storage import atomic
+from kara_core.storage import atomic, owned
 
 if TYPE_CHECKING:
     from kara_core.components import Model
@@ -211,6 +211,7 @@ class CheckpointStore:
             final = self.root / name
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
+            owned.record_tree(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         pointer = {"dir": name, "epoch": state["epoch"], "val_loss": state.get("val_loss")}
@@ -287,6 +288,7 @@ def export_model(model: Model, destination: Path, record: dict[str, Any]) -> Non
         if destination.exists():
             os.rename(destination, old)
         os.rename(tmp, destination)
+        owned.record_tree(destination)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -247,7 +247,12 @@ def _fit(
             log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=variant.name,
             judge=judge,
         )
-        model.fit(train, val, fit_settings, [monitor])
+        try:
+            model.fit(train, val, fit_settings, [monitor])
+        finally:  # the logs TensorBoard wrote are Kara's to clean up
+            from kara_core.storage import owned
+
+            owned.record_tree(write_dir / TENSORBOARD_DIR)
     if monitor.diverged is not None:
         kept = (f"kept the checkpoint of epoch {monitor.completed}" if monitor.completed
                 else "no checkpoint was kept")

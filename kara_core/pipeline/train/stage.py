@@ -113,6 +113,9 @@ def train_variant(
     # each worker of a multi-worker run writes its own folder, so each locks its own
     own_dir = variant.run_dir if where.chief else variant.run_dir / f"worker-{where.worker_index}"
     with folder_lock(own_dir, f"kara train {variant.name}"):
+        from kara_core.storage import owned
+
+        owned.claim(variant.run_dir, "run", f"kara train {variant.name}")
         return _train_variant(variant, features, where, rebuild=rebuild, epochs=epochs,
                               show_progress=show_progress)
 
