@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-
-import os
 from pathlib import Path
 
 from kara_core.config import load_config

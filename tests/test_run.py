@@ -247,3 +247,18 @@ def test_the_versions_record_never_imports_tensorflow():
                             timeout=120, check=False)
     tensorflow, numpy, imported = json.loads(result.stdout)
     assert tensorflow and numpy and imported is False
+
+
+def test_clean_removes_every_file_a_real_run_wrote(experiment, tmp_path):
+    """Everything ``kara run`` writes in a run folder is recorded as Kara's: ``kara clean``
+    of a copy removes the other variants' folders whole, saying nothing is left."""
+    folder, _config, _result = experiment
+    shutil.copytree(runs(folder), tmp_path / "runs" / "tiny", symlinks=True)
+    (tmp_path / "mp3").mkdir()
+    config = write_yaml(tmp_path, "name: tiny\ndataset: {mp3_dir: mp3}\n"
+                        "transform: {type: raw}\nmodel: {type: persistence}\n")
+    result = run_kara("clean", str(config), "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 unused folder(s)" in result.stderr and "left" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()
+                  if p.is_dir()) == ["base"]

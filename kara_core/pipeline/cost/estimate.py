@@ -144,6 +144,20 @@ def _featurize_time(seconds: float, speed: TransformSpeed, nbytes: int, count: i
                                            "per GB")}
 
 
+RUN_FOLDER_FLOOR = 8_000_000
+"""Bytes a run folder needs besides its audio: plots, pages, records, and the checkpoints
+and exported model of a small model (three kept epochs and the export of the default
+LSTM are about 6 MB)."""
+
+
+def run_folder_bytes(variant: VariantConfig) -> int:
+    """What one variant's run folder holds: 16-bit wavs of every generated clip, the
+    prompt and its round trip, plus :data:`RUN_FOLDER_FLOOR`."""
+    gen = variant.generate
+    clips = gen.prompts * gen.seconds + 2 * gen.prompt_seconds
+    return int(clips * variant.dataset.sample_rate * 2) + RUN_FOLDER_FLOOR
+
+
 def estimate(variants: Sequence[VariantConfig]) -> dict[str, Any]:
     """``{"variants": {name: row}, "total": {...}, "warnings": [...]}`` for ``variants``."""
     from kara_core.pipeline.featurize.stage import transform_key
@@ -175,6 +189,10 @@ def estimate(variants: Sequence[VariantConfig]) -> dict[str, Any]:
     needs += [(r["folder"], r["cache"]["bytes_to_write"],
                f"cache {r['cache']['transform'].split(',')[0]}")
               for r in featurized.values()]
+    runs: dict[Path, int] = {}
+    for variant in variants:
+        runs[variant.runs_dir] = runs.get(variant.runs_dir, 0) + run_folder_bytes(variant)
+    needs += [(folder, nbytes, "runs") for folder, nbytes in runs.items()]
     times = {
         "prepare": _sum(r["prepare"]["seconds"] for r in prepared.values()),
         "featurize": _sum(r["featurize"]["seconds"] for r in featurized.values()),
