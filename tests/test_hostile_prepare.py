@@ -313,3 +313,39 @@ def test_a_wav_written_by_prepare_matches_its_manifest(tmp_path: Path) -> None:
     assert entry["wav_sha256"] == hashlib.sha256(data).hexdigest()
     x, rate = sf.read(v.dataset.wav_dir / "a.wav")
     assert rate == 22050 and np.isfinite(x).all()
+
+
+# --------------------------------------------------------------------------- issue 22, 7
+
+
+def rated(folder: Path, name: str, rate: int) -> VariantConfig:
+    text = (f"name: {name}\ndataset: {{mp3_dir: mp3, wav_dir: wav, sample_rate: {rate}}}\n"
+            "decoder: {type: soundfile}\ntransform: {type: raw}\nmodel: {type: persistence}\n")
+    return load_config(write_yaml(folder, text, f"{name}.yaml"),
+                       get_plugin_manager().registry).base
+
+
+def test_two_configs_with_other_rates_never_share_a_wav_dir_silently(tmp_path: Path) -> None:
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
+    first = rated(tmp_path, "first", 22050)
+    assert run_prepare(first, workers=1, show_progress=False).summary["decoded"] == 1
+    first.run_dir.mkdir(parents=True)  # the first experiment has run: it still uses them
+    before = (tmp_path / "wav" / "a.wav").read_bytes()
+    with pytest.raises(KaraError) as info:
+        run_prepare(rated(tmp_path, "second", 16000), workers=1, show_progress=False)
+    message = str(info.value)
+    assert "22050 Hz 1-channel WAVs of experiment" in message and "first" in message
+    assert "own dataset.wav_dir" in message and "\n" not in message
+    assert (tmp_path / "wav" / "a.wav").read_bytes() == before
+
+
+def test_one_config_whose_rate_changed_decodes_again_saying_why(tmp_path: Path, capsys) -> None:
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
+    variant = rated(tmp_path, "one", 22050)
+    run_prepare(variant, workers=1, show_progress=True)
+    variant.run_dir.mkdir(parents=True)
+    capsys.readouterr()
+    again = run_prepare(rated(tmp_path, "one", 16000), workers=1, show_progress=True)
+    assert again.summary["decoded"] == 1
+    assert "holds 22050 Hz 1-channel WAVs; dataset asks 16000 Hz 1-channel: decoding every " \
+        "song again" in capsys.readouterr().err

@@ -79,3 +79,24 @@ def _move_aside(path: Path, problem: str) -> None:
         return
     print_warning(f"{path}: {problem}; moved to {damaged.name}, and a new record is started "
                   "('kara train' records the training results again)")
+
+
+MODEL_FIGURES = (
+    "train_loss", "val_loss", "baselines", "skill", "skill_vs_mean", "heldout",
+    "epochs_completed", "resumed_from_epoch", "history", "training", "roundtrip",
+    "generation", "evaluation", "music",
+)
+"""What a record says about the trained model and the audio it made."""
+
+
+def forget_model(run_dir: Path) -> None:
+    """Before the model a record describes is deleted (``--rebuild``, a changed
+    architecture): drop the figures that describe it and mark the record ``training``, so
+    a rebuild that fails or is interrupted never leaves an ``ok`` record of a model that
+    is gone. Nothing is written when there is no record."""
+    merged, problem = read_metrics_checked(run_dir)
+    if problem is not None or not merged:
+        return
+    kept = {k: v for k, v in merged.items() if k not in MODEL_FIGURES}
+    kept.update(status="training", error=None)
+    atomic.write_json(run_dir / METRICS_FILE, kept)

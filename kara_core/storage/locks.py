@@ -191,12 +191,15 @@ def in_use(folder: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def exclusive_now(folder: Path, *names: str) -> Iterator[str | None]:
+def exclusive_now(
+    folder: Path, *names: str, through_link: bool = False
+) -> Iterator[str | None]:
     """Take the lock files ``names`` of ``folder`` exclusively without waiting (never
-    through a symbolic link, nor creating one through it): yields ``None`` while held,
-    else who holds one (``pid 12 (kara run base)``, or ``a running kara process`` for a
-    shared reader)."""
-    if os.path.islink(folder) or not folder.is_dir():
+    through a symbolic link unless ``through_link``, for a folder the config names, nor
+    creating a lock file through one): yields ``None`` while held, else who holds one
+    (``pid 12 (kara run base)``, or ``a running kara process that reads it`` for a shared
+    reader)."""
+    if (os.path.islink(folder) and not through_link) or not folder.is_dir():
         yield "nobody: it is not a folder (a symbolic link?)"
         return
     fds: list[int] = []

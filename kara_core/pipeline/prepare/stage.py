@@ -212,6 +212,8 @@ def _prepare_locked(
     if loaded.note:
         view.warn(loaded.note)
     _check_owner(loaded, mp3_dir, wav_dir, view.warn)
+    owner = str((variant.runs_dir / variant.experiment).absolute())
+    _check_shared(loaded, owner, ds.sample_rate, ds.channels, wav_dir, view.warn)
     old = loaded.entries
     atomic.clean_stale_temps(wav_dir)
 
@@ -246,7 +248,8 @@ def _prepare_locked(
     owned = {str(e.get("wav")) for e in old.values() if e.get("wav")}
     pending = sorted({*loaded.pending, *(wav_name(j.source) for j in jobs)} - owned)
     if pending:  # a run killed before its first save must not leave unnamed WAVs behind
-        manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending))
+        manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending,
+                                                 owner))
     last_save = time.monotonic()
 
     def record(job: Job, outcome: FileOutcome) -> None:
@@ -265,7 +268,7 @@ def _prepare_locked(
         view.file_done(job, outcome)
         if time.monotonic() - last_save > SAVE_EVERY_S:
             manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir,
-                                                     pending))
+                                                     pending, owner))
             last_save = time.monotonic()
 
     n_workers = workers if workers is not None else default_workers()
@@ -283,9 +286,9 @@ def _prepare_locked(
         for job, outcome in late:
             record(job, outcome)
         candidates = [str(e.get("wav")) for e in old.values() if e.get("wav")] + pending
-        removed = _remove_stale(candidates, entries, wav_dir)
-        document = manifest.document(values, entries.values(), mp3_dir)
-        if removed or not manifest.same(document, loaded.raw):
+        removed, deferred = _remove_stale(candidates, entries, wav_dir, view.warn)
+        document = manifest.document(values, entries.values(), mp3_dir, deferred, owner)
+        if removed or deferred or not manifest.same(document, loaded.raw):
             manifest.save(wav_dir, document)  # nothing changed: nothing written
     report = _report(entries, report_status, wav_dir, removed, specs[0].name)
     view.summary(variant, report)
@@ -302,15 +305,29 @@ def _entry(outcome: FileOutcome, key: str, wav_rel: str | None) -> dict[str, Any
 
 
 def _remove_stale(candidates: list[str], entries: dict[str, dict[str, Any]],
-                  wav_dir: Path) -> int:
+                  wav_dir: Path, warn: Callable[[str], None]) -> tuple[int, list[str]]:
     """Delete the WAVs named in ``candidates`` (the old manifest's, and those a killed run
-    had pending) that no current entry owns; prune empty folders."""
+    had pending) that no current entry owns; prune empty folders. Returns how many were
+    removed and those left for the next prepare because a running Kara process reads
+    ``wav_dir`` (:func:`kara_core.storage.locks.in_use`: a training generates from them)."""
+    from kara_core.storage.locks import USE_NAME, exclusive_now
+
     keep = {str(e.get("wav")) for e in entries.values() if e.get("wav")}
+    stale = [wav for wav in dict.fromkeys(candidates) if wav and wav not in keep]
+    if not stale:
+        return 0, []
+    with exclusive_now(wav_dir, USE_NAME, through_link=True) as holder:
+        if holder is not None:
+            warn(f"{wav_dir}: {len(stale)} WAV(s) of removed mp3s are left in place: in use "
+                 f"by {holder}; the next prepare removes them")
+            return 0, stale
+        return _remove_wavs(stale, wav_dir), []
+
+
+def _remove_wavs(stale: list[str], wav_dir: Path) -> int:
     removed = 0
     root = wav_dir.resolve()
-    for wav in dict.fromkeys(candidates):
-        if not wav or wav in keep:
-            continue
+    for wav in stale:
         path = (wav_dir / wav).resolve()
         if not path.is_relative_to(root) or path.suffix.lower() != ".wav":
             continue  # never delete outside wav_dir, whatever the manifest says
@@ -345,6 +362,31 @@ def _check_owner(loaded: manifest.Loaded, mp3_dir: Path, wav_dir: Path,
         f"dataset.wav_dir (or delete {wav_dir / manifest.MANIFEST_NAME} if {theirs} is "
         "no longer used)"
     )
+
+
+def _check_shared(loaded: manifest.Loaded, owner: str, rate: int, channels: int,
+                  wav_dir: Path, warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds WAVs of another rate or channel count that
+    another experiment (another config) prepared and still has: the two would decode every
+    song again over each other's WAVs at each prepare. The same experiment with a changed
+    rate decodes again, saying why."""
+    raw: dict[str, Any] = loaded.raw if isinstance(loaded.raw, dict) else {}
+    found = raw.get("settings")
+    settings: dict[str, Any] = found if isinstance(found, dict) else {}
+    theirs = (settings.get("sample_rate"), settings.get("channels"))
+    if not loaded.entries or None in theirs or theirs == (rate, channels):
+        return
+    what = f"{theirs[0]} Hz {theirs[1]}-channel"
+    other = raw.get("experiment")
+    if isinstance(other, str) and other != owner and Path(other).is_dir():
+        raise KaraError(
+            f"{wav_dir} holds the {what} WAVs of experiment {other}, and this config asks "
+            f"{rate} Hz {channels}-channel: give one of them its own dataset.wav_dir "
+            f"(e.g. {wav_dir}-{rate}), or each prepare decodes every song again over the "
+            "other's"
+        )
+    warn(f"{wav_dir} holds {what} WAVs; dataset asks {rate} Hz {channels}-channel: "
+         "decoding every song again")
 
 
 def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir: Path,

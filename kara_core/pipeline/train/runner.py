@@ -159,6 +159,12 @@ def fit_with_checkpoints(
             _mismatch(latest.state, identity, features) if latest is not None else None)
         if why is not None:
             note(show_progress, f"{variant.name}: {why}: training from scratch")
+            from kara_core.report import records
+
+            # the record first: a rebuild killed after this never leaves an "ok" record
+            # (or an exported model) of the weights deleted below
+            records.forget_model(write_dir)
+            shutil.rmtree(model_dir, ignore_errors=True)
             store.clear()  # never load mismatched weights; start the logs afresh too
             shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
             latest = None

@@ -192,7 +192,9 @@ def _train_variant(
     }
     if where.chief:
         atomic.write_json(variant.run_dir / HISTORY_FILE, outcome.history)
-        records.update_metrics(variant.run_dir, metrics)
+        merged = records.update_metrics(variant.run_dir, metrics)
+        if merged.get("status") == "training":  # retrained: nothing generated from it yet
+            records.update_metrics(variant.run_dir, {"status": "trained"})
     note(show_progress, summary_line(variant.name, metrics))
     return metrics
 
