@@ -27,7 +27,7 @@ from kara_core.storage import atomic
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "kara-prepare-manifest"
-VERSION = 1
+VERSION = 2
 """Bump when the WAVs Kara writes change for the same inputs; every file is then redone."""
 
 

@@ -285,6 +285,8 @@ def _prepare_locked(
     finally:
         for job, outcome in late:
             record(job, outcome)
+        # a worker that died mid-write (its pool broken by another's crash) left a temp
+        atomic.clean_stale_temps(wav_dir)
         candidates = [str(e.get("wav")) for e in old.values() if e.get("wav")] + pending
         removed, deferred = _remove_stale(candidates, entries, wav_dir, view.warn)
         document = manifest.document(values, entries.values(), mp3_dir, deferred, owner)
