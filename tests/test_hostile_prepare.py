@@ -349,3 +349,14 @@ def test_one_config_whose_rate_changed_decodes_again_saying_why(tmp_path: Path, 
     assert again.summary["decoded"] == 1
     assert "holds 22050 Hz 1-channel WAVs; dataset asks 16000 Hz 1-channel: decoding every " \
         "song again" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_an_mp3_is_listed_as_skipped(tmp_path: Path) -> None:
+    """Issue 22, 10: ``x.mp3/`` is said to be skipped, and the songs inside it are prepared."""
+    sf_mp3(tmp_path / "mp3" / "album.mp3" / "song.mp3", signal(1.0), 22050)
+    report = run_prepare(config(tmp_path, decoder="soundfile", fallback=None), workers=1,
+                         show_progress=False)
+    files = {f["source"]: f for f in report.files}
+    assert files["album.mp3"]["status"] == "skipped"
+    assert "a folder named like an mp3, not a file" in files["album.mp3"]["reason"]
+    assert files["album.mp3/song.mp3"]["status"] == "decoded"

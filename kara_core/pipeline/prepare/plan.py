@@ -50,7 +50,8 @@ def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
     """``(relative posix path, absolute path)`` of every ``*.mp3`` (any case), sorted.
 
     Symbolic links to folders are followed once (a loop is not walked twice); broken
-    links and unreadable entries are returned too, so they are reported, not ignored.
+    links, unreadable entries and folders named like an mp3 (``x.mp3/``) are returned too,
+    so they are reported as skipped, not ignored.
     """
     found: list[tuple[str, Path]] = []
     seen: set[tuple[int, int]] = set()
@@ -65,6 +66,10 @@ def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
+        for name in dirs:  # listed, to be reported as skipped (and still walked)
+            if name.lower().endswith(".mp3") and len(name) > 4:
+                path = Path(folder) / name
+                found.append((path.relative_to(mp3_dir).as_posix(), path.absolute()))
         for name in files:
             if name.lower().endswith(".mp3") and len(name) > 4:
                 path = Path(folder) / name
