@@ -342,6 +342,7 @@ def test_a_prepared_wav_at_the_songs_rate_is_lame_decodes_output_byte_for_byte(
                                  capture_output=True, check=True).stdout
         ours = (tmp_path / "wav" / mp3.with_suffix(".wav").name).read_bytes()
         rate, expected = lame_decode(mp3)
+        assert rate == 44100
         got = np.frombuffer(ours[44:], dtype="<i2").reshape(-1, 2)
         np.testing.assert_array_equal(got, expected)
         assert ours[44:] == program[-len(ours[44:]):], mp3.name
