@@ -260,13 +260,17 @@ def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
     different architecture, another version of the model's plugin, or on different data
     than ``features``.
     """
-    from kara_core.pipeline.train.checkpoints import read_model_record
+    from kara_core.pipeline.train.checkpoints import model_damage, read_model_record
     from kara_core.pipeline.train.runner import MODEL_DIR, plain
 
     directory = variant.run_dir / MODEL_DIR
     record = read_model_record(directory)
     again = f"run 'kara train CONFIG --variant {variant.name}'"
     if record is None:
+        damaged = model_damage(directory)
+        if damaged is not None:
+            raise KaraError(f"variant {variant.name!r}: its exported model is damaged "
+                            f"({damaged}): {again} to export it again from the checkpoints")
         raise KaraError(f"variant {variant.name!r} is not trained yet: {again}")
     model = build_model(variant, features.frame_dim)
     if record.get("signature") != plain(model.signature()):
