@@ -360,3 +360,26 @@ def test_a_folder_named_like_an_mp3_is_listed_as_skipped(tmp_path: Path) -> None
     assert files["album.mp3"]["status"] == "skipped"
     assert "a folder named like an mp3, not a file" in files["album.mp3"]["reason"]
     assert files["album.mp3/song.mp3"]["status"] == "decoded"
+
+
+def test_a_one_frame_mp3_is_said_to_be_too_short_not_headerless(tmp_path: Path) -> None:
+    """Issue 22, 10: it was "no frame headers found (starts with b'\\xff\\xf3...')"."""
+    from kara_core.audio.mp3info import parse_header
+
+    need_lame()
+    whole = lame_mp3(tmp_path / "whole.mp3", signal(1.0), 22050, "-t", "-b", "32").read_bytes()
+    first = parse_header(whole, 0)
+    assert first is not None
+    (tmp_path / "mp3").mkdir()
+    (tmp_path / "mp3" / "one.mp3").write_bytes(whole[: first.length])
+    (tmp_path / "mp3" / "one then junk.mp3").write_bytes(whole[: first.length] + b"\0" * 10)
+    (tmp_path / "mp3" / "cut.mp3").write_bytes(whole[: first.length + 40])
+    report = run_prepare(config(tmp_path), workers=1, show_progress=False)
+    reasons = {f["source"]: f["reason"] for f in report.files}
+    assert reasons == {
+        "one.mp3": "too short or damaged to decode: only 1 MPEG frame (26 ms), which "
+                   "decoders do not decode",
+        "one then junk.mp3": "too short or damaged to decode: only 1 MPEG frame, then 10 "
+                             "bytes that are not one",
+        "cut.mp3": "too short or damaged to decode: only 1 MPEG frame, then a frame cut short",
+    }
