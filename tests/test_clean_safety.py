@@ -170,3 +170,17 @@ def test_a_torn_journal_line_leaves_its_file(tmp_path):
     done = remove(Unused("run", folder, 2))
     assert not (folder / "a.txt").exists()
     assert (folder / "b.txt").read_bytes() == b"b" and done.left == [folder / "b.txt"]
+
+
+def test_a_cache_dir_that_is_itself_a_link_is_cleaned_inside(tmp_path, kara):
+    """The folder the config names may be a link (to another disk): it is followed, the
+    links inside it are not."""
+    disk = tmp_path / "other-disk" / "cache"
+    old = kara_wrote(disk / "stft-fedcba9876543210", "cache", {"a.npy": b"\0" * 10})
+    (tmp_path / "kara").mkdir()
+    os.symlink(disk, tmp_path / "kara" / "cache")
+    config = write_yaml(tmp_path, CONFIG.format(home=tmp_path))
+    (tmp_path / "music").mkdir()
+    result = kara("clean", str(config), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not old.exists() and disk.is_dir()

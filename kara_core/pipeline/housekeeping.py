@@ -87,13 +87,6 @@ def _real_dirs(folder: Path) -> list[Path]:
         return []
 
 
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _looks_like_run(folder: Path) -> bool:
     return any(os.path.lexists(folder / name) for name in RUN_RECORDS)
 
@@ -112,7 +105,7 @@ def unused_outputs(experiments: Sequence[ExperimentConfig]) -> list[Unused]:
                 variant.run_dir.absolute())
     found: list[Unused] = []
     for cache_dir, keys in caches_used.items():
-        if not _is_dir(cache_dir):
+        if not cache_dir.is_dir():  # the configured folder may be a link; nothing inside is
             continue
         for entry in _real_dirs(cache_dir):
             if entry.name in keys:
@@ -123,7 +116,7 @@ def unused_outputs(experiments: Sequence[ExperimentConfig]) -> list[Unused]:
             elif CACHE_NAME.fullmatch(entry.name):
                 found.append(Unused("cache", entry, folder_bytes(entry), proven=False))
     for runs_dir, used in runs_used.items():
-        if not _is_dir(runs_dir):
+        if not runs_dir.is_dir():
             continue
         for experiment_dir in _real_dirs(runs_dir):
             for run in _real_dirs(experiment_dir):
