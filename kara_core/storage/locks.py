@@ -66,7 +66,8 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        handle = os.fdopen(_open_no_follow(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT),
+                           "a+", encoding="utf-8")  # never written through a planted link
         writable = True
     except OSError as exc:
         handle = _read_only_handle(folder, exc)
@@ -98,8 +99,11 @@ def _read_only_handle(folder: Path, error: OSError) -> Any:
     """The lock file opened for reading (``flock`` works on it) when it cannot be opened
     for writing; ``None`` on a read-only file system without one. Any other failure is the
     one-line :class:`KaraError`."""
+    if error.errno == errno.ELOOP:
+        raise KaraError(f"{folder / LOCK_NAME}: cannot create lock file (it is a symbolic "
+                        "link, which Kara never writes through; remove it)") from error
     try:
-        return open(folder / LOCK_NAME, encoding="utf-8")
+        return os.fdopen(_open_no_follow(folder / LOCK_NAME, os.O_RDONLY), encoding="utf-8")
     except OSError:
         if error.errno == errno.EROFS and folder.is_dir():
             return None
@@ -135,25 +139,6 @@ def _acquire(handle: object, folder: Path, purpose: str) -> None:
             print(f"waiting: {folder} is in use by {holder} ...", file=sys.stderr, flush=True)
             told = True
         time.sleep(POLL_SECONDS)
-
-
-@contextlib.contextmanager
-def held_unless_busy(folder: Path) -> Iterator[str | None]:
-    """Take the lock of an existing ``folder`` without waiting: yields ``None`` while it is
-    held, or who holds it (``pid 12 (kara train base)``) when another process does."""
-    try:
-        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise KaraError(f"{folder}: cannot lock ({exc.strerror or exc})") from None
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield _holder(folder / LOCK_NAME)
-            return
-        yield None
-    finally:
-        handle.close()
 
 
 USE_NAME = ".kara.use"
