@@ -52,6 +52,9 @@ def _user_facing(debug: bool) -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        from kara_core.storage.locks import release_in_use
+
+        release_in_use()  # what the command read is free for clean and prepare again
 
 
 def command_names() -> list[str]:

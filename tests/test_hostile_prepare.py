@@ -274,7 +274,16 @@ def test_a_prepared_dataset_on_a_read_only_folder_is_usable(
             raise OSError(errno.EROFS, "Read-only file system", str(file))
         return real_open(file, mode, *args, **kwargs)
 
+    real_os_open = os.open
+
+    def read_only_os(file: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writes and str(file).startswith(str(v.dataset.wav_dir)):
+            raise OSError(errno.EROFS, "Read-only file system", str(file))
+        return real_os_open(file, flags, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only_os)
     report = run_prepare(v, workers=1, show_progress=False)
     monkeypatch.undo()
     assert statuses(report) == {"a.mp3": "cached"}

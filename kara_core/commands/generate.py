@@ -46,8 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import_tensorflow(debug=debugging())
     from kara_core.pipeline.train.stage import load_trained_model
 
-    cache = DatasetCache()  # held to the end: its locks keep clean/prepare off what it reads
-    features = cache.features(variant, reload=False, show_progress=True)
+    features = DatasetCache().features(variant, reload=False, show_progress=True)
     _check_trained_on(variant, features, args.config)
     model = load_trained_model(variant, features)
     if args.out is not None:

@@ -19,7 +19,8 @@ import numpy as np
 from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError, one_line
 from kara_core.report import records
-from kara_core.storage import atomic
+from kara_core.storage import atomic, owned
+from kara_core.storage.locks import hold_in_use
 
 if TYPE_CHECKING:
     from kara_core.components import Model
@@ -102,35 +103,11 @@ def describe_transform(variant: VariantConfig) -> str:
 class DatasetCache:
     """Prepared songs and feature sets shared between the variants of one command: each
     dataset is prepared once, and ``--reload`` rebuilds each transform's cache once, however
-    many variants share it.
-
-    From the moment it has prepared a ``wav_dir`` or starts reading a cache folder, it holds
-    their shared ``in use`` lock (:func:`kara_core.storage.locks.in_use`) until it is closed
-    or the process ends, so a concurrent ``kara clean`` or ``kara prepare`` never deletes
-    what this command reads.
-    """
+    many variants share it."""
 
     def __init__(self) -> None:
-        import contextlib
-
         self.prepared: dict[str, Any] = {}
         self.reloaded: set[str] = set()
-        self._held = contextlib.ExitStack()
-        self._using: set[Path] = set()
-
-    def use(self, folder: Path) -> None:
-        """Hold ``folder``'s shared lock from now on (once per folder)."""
-        from kara_core.storage.locks import in_use
-
-        key = folder.absolute()
-        if key not in self._using:
-            self._held.enter_context(in_use(folder))
-            self._using.add(key)
-
-    def close(self) -> None:
-        """Release the locks of every folder this command read."""
-        self._held.close()
-        self._using.clear()
 
     def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
         """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
@@ -139,7 +116,7 @@ class DatasetCache:
         key = repr(prepare_identity(variant))
         if key not in self.prepared:
             self.prepared[key] = prepare_dataset(variant, show_progress=show_progress)
-            self.use(variant.dataset.wav_dir)
+            hold_in_use(variant.dataset.wav_dir)  # no prepare removes what this reads
         return list(self.prepared[key].songs)
 
     def features(self, variant: VariantConfig, reload: bool, show_progress: bool) -> Any:
@@ -150,7 +127,7 @@ class DatasetCache:
         cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
         reload = reload and cache_key not in self.reloaded
         self.reloaded.add(cache_key)
-        self.use(variant.dataset.cache_dir / transform_key(variant))
+        hold_in_use(variant.dataset.cache_dir / transform_key(variant))  # nor kara clean
         return featurize(variant, songs, reload=reload, show_progress=show_progress)
 
 
@@ -327,11 +304,10 @@ def run_variant(
     """
     from kara_core.pipeline.train.stage import load_trained_model, train_variant
     from kara_core.report.html import write_variant_report
-    from kara_core.storage import owned
     from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
-        owned.claim(variant.run_dir, "run", f"kara run {variant.name}")
+        owned.claim(variant.run_dir, "run", f"kara run {variant.name}")  # for kara clean
         atomic.clean_stale_temps(variant.run_dir)
         write_run_record(variant, plugin_infos)
         records.update_metrics(variant.run_dir, {"status": "running", "error": None})
@@ -353,29 +329,12 @@ def run_experiment(
 ) -> list[VariantOutcome]:
     """Run ``variants`` one after the other; a failure is reported through ``on_error``
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
+    from kara_core.console import debugging, err
     from kara_core.pipeline.prepare.stage import distinct_datasets
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
     cache = DatasetCache()
     outcomes: list[VariantOutcome] = []
-    try:
-        _run_each(variants, cache, outcomes, plugin_infos=plugin_infos, rebuild=rebuild,
-                  reload=reload, show_progress=show_progress, on_error=on_error)
-    finally:
-        cache.close()
-    from kara_core.report.html import write_experiment_index
-
-    write_experiment_index(experiment)
-    return outcomes
-
-
-def _run_each(
-    variants: Sequence[VariantConfig], cache: DatasetCache, outcomes: list[VariantOutcome],
-    *, plugin_infos: Any, rebuild: bool, reload: bool, show_progress: bool,
-    on_error: Callable[[str, str], None] | None,
-) -> None:
-    from kara_core.console import debugging, err
-
     for number, variant in enumerate(variants, 1):
         if show_progress:
             err.rule(f"variant {variant.name} ({number}/{len(variants)})", style="cyan")
@@ -397,6 +356,10 @@ def _run_each(
             outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
         finally:
             _release_models()
+    from kara_core.report.html import write_experiment_index
+
+    write_experiment_index(experiment)
+    return outcomes
 
 
 def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:

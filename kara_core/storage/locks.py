@@ -153,12 +153,9 @@ def _open_no_follow(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
 
 
-@contextlib.contextmanager
-def in_use(folder: Path) -> Iterator[None]:
-    """Hold a shared lock on ``folder`` (``.kara.use``) while the block reads from it, so
-    no ``kara clean`` and no prepare deletes what this process reads. Many readers share
-    it; a folder that cannot hold the lock file (read-only) needs none: nobody can delete
-    there either."""
+def _shared(folder: Path) -> int | None:
+    """A descriptor of ``folder``'s ``.kara.use`` holding a shared lock (``None`` when a
+    read-only folder cannot hold the file: nobody can delete there either)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = _open_no_follow(folder / USE_NAME, os.O_RDWR | os.O_CREAT)
@@ -166,13 +163,41 @@ def in_use(folder: Path) -> Iterator[None]:
         try:
             fd = _open_no_follow(folder / USE_NAME, os.O_RDONLY)
         except OSError:
-            yield
-            return
+            return None
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a clean removes the folder
+    return fd
+
+
+@contextlib.contextmanager
+def in_use(folder: Path) -> Iterator[None]:
+    """Hold a shared lock on ``folder`` (``.kara.use``) while the block reads from it, so
+    no ``kara clean`` and no prepare deletes what this process reads. Many readers share
+    it."""
+    fd = _shared(folder)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a clean removes the folder
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        if fd is not None:
+            os.close(fd)  # closing releases the flock
+
+
+_held_in_use: dict[str, int | None] = {}
+
+
+def hold_in_use(folder: Path) -> None:
+    """Hold ``folder``'s shared lock (:func:`in_use`) until :func:`release_in_use` or the
+    end of the process: what a command prepared or featurized, it reads until it exits."""
+    key = os.path.abspath(folder)
+    if key not in _held_in_use:
+        _held_in_use[key] = _shared(folder)
+
+
+def release_in_use() -> None:
+    """Release every lock :func:`hold_in_use` took (the command has finished)."""
+    while _held_in_use:
+        _key, fd = _held_in_use.popitem()
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager

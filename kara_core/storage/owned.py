@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kara_core.storage import atomic
+
 MARKER = ".kara-owned.json"
 JOURNAL = ".kara-owned.files"
 FORMAT = "kara-owned"
@@ -70,8 +72,6 @@ def claim(folder: Path, kind: str, purpose: str) -> None:
     recorded nothing) is marked ``adopted``: the files it held before stay unrecorded, and
     ``kara clean`` leaves them.
     """
-    from kara_core.storage import atomic
-
     if kind not in KINDS:
         raise ValueError(f"unknown kind of folder: {kind}")
     key = _absolute(folder)
@@ -225,3 +225,6 @@ def still_as_written(folder: Path, item: Recorded) -> bool:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_size == item.size and \
         st.st_mtime_ns == item.mtime_ns
+
+
+atomic.WRITTEN.append(note_written)

@@ -7,12 +7,13 @@ counts as a source, where its WAV goes, and when two variants may share a ``wav_
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kara_core.config import VariantConfig
-from kara_core.errors import ConfigError
+from kara_core.errors import ConfigError, KaraError
+from kara_core.pipeline.prepare.manifest import MANIFEST_NAME, Loaded
 
 
 def prepare_identity(variant: VariantConfig) -> tuple[Any, ...]:
@@ -91,3 +92,49 @@ def check_layout(mp3_dir: Path, wav_dir: Path) -> None:
             f"dataset.wav_dir ({wav_dir}) and dataset.mp3_dir ({mp3_dir}) must not contain "
             "each other: Kara never writes into the mp3 folder"
         )
+
+
+def check_owner(loaded: Loaded, mp3_dir: Path, wav_dir: Path,
+                 warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds the WAVs of another music folder: two
+    configs sharing it would delete each other's WAVs as "deleted mp3s"."""
+    if loaded.mp3_dir is None or not loaded.entries:
+        return
+    mine = mp3_dir.resolve()
+    theirs = Path(loaded.mp3_dir)
+    if theirs == mine:
+        return
+    if not theirs.exists():  # the music was moved, and kara.yaml follows it
+        warn(f"{wav_dir} was prepared from {theirs}, which no longer exists; "
+             f"it now belongs to {mine}")
+        return
+    raise KaraError(
+        f"{wav_dir} holds the WAVs of {theirs}, not of {mine}: give this config its own "
+        f"dataset.wav_dir (or delete {wav_dir / MANIFEST_NAME} if {theirs} is "
+        "no longer used)"
+    )
+
+
+def check_shared(loaded: Loaded, owner: str, rate: int, channels: int,
+                  wav_dir: Path, warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds WAVs of another rate or channel count that
+    another experiment (another config) prepared and still has: the two would decode every
+    song again over each other's WAVs at each prepare. The same experiment with a changed
+    rate decodes again, saying why."""
+    raw: dict[str, Any] = loaded.raw if isinstance(loaded.raw, dict) else {}
+    found = raw.get("settings")
+    settings: dict[str, Any] = found if isinstance(found, dict) else {}
+    theirs = (settings.get("sample_rate"), settings.get("channels"))
+    if not loaded.entries or None in theirs or theirs == (rate, channels):
+        return
+    what = f"{theirs[0]} Hz {theirs[1]}-channel"
+    other = raw.get("experiment")
+    if isinstance(other, str) and other != owner and Path(other).is_dir():
+        raise KaraError(
+            f"{wav_dir} holds the {what} WAVs of experiment {other}, and this config asks "
+            f"{rate} Hz {channels}-channel: give one of them its own dataset.wav_dir "
+            f"(e.g. {wav_dir}-{rate}), or each prepare decodes every song again over the "
+            "other's"
+        )
+    warn(f"{wav_dir} holds {what} WAVs; dataset asks {rate} Hz {channels}-channel: "
+         "decoding every song again")

@@ -33,6 +33,8 @@ from kara_core.pipeline.prepare.one_file import TRANSIENT_KINDS, DecoderSpec, Fi
 from kara_core.pipeline.prepare.outcome import PreparedSong, PrepareReport
 from kara_core.pipeline.prepare.plan import (
     check_layout,
+    check_owner,
+    check_shared,
     distinct_datasets,
     find_sources,
     prepare_identity,
@@ -211,9 +213,9 @@ def _prepare_locked(
     loaded = manifest.load(wav_dir)
     if loaded.note:
         view.warn(loaded.note)
-    _check_owner(loaded, mp3_dir, wav_dir, view.warn)
+    check_owner(loaded, mp3_dir, wav_dir, view.warn)
     owner = str((variant.runs_dir / variant.experiment).absolute())
-    _check_shared(loaded, owner, ds.sample_rate, ds.channels, wav_dir, view.warn)
+    check_shared(loaded, owner, ds.sample_rate, ds.channels, wav_dir, view.warn)
     old = loaded.entries
     atomic.clean_stale_temps(wav_dir)
 
@@ -343,52 +345,6 @@ def _remove_wavs(stale: list[str], wav_dir: Path) -> int:
             parent.rmdir()
             parent = parent.parent
     return removed
-
-
-def _check_owner(loaded: manifest.Loaded, mp3_dir: Path, wav_dir: Path,
-                 warn: Callable[[str], None]) -> None:
-    """:class:`KaraError` when ``wav_dir`` holds the WAVs of another music folder: two
-    configs sharing it would delete each other's WAVs as "deleted mp3s"."""
-    if loaded.mp3_dir is None or not loaded.entries:
-        return
-    mine = mp3_dir.resolve()
-    theirs = Path(loaded.mp3_dir)
-    if theirs == mine:
-        return
-    if not theirs.exists():  # the music was moved, and kara.yaml follows it
-        warn(f"{wav_dir} was prepared from {theirs}, which no longer exists; "
-             f"it now belongs to {mine}")
-        return
-    raise KaraError(
-        f"{wav_dir} holds the WAVs of {theirs}, not of {mine}: give this config its own "
-        f"dataset.wav_dir (or delete {wav_dir / manifest.MANIFEST_NAME} if {theirs} is "
-        "no longer used)"
-    )
-
-
-def _check_shared(loaded: manifest.Loaded, owner: str, rate: int, channels: int,
-                  wav_dir: Path, warn: Callable[[str], None]) -> None:
-    """:class:`KaraError` when ``wav_dir`` holds WAVs of another rate or channel count that
-    another experiment (another config) prepared and still has: the two would decode every
-    song again over each other's WAVs at each prepare. The same experiment with a changed
-    rate decodes again, saying why."""
-    raw: dict[str, Any] = loaded.raw if isinstance(loaded.raw, dict) else {}
-    found = raw.get("settings")
-    settings: dict[str, Any] = found if isinstance(found, dict) else {}
-    theirs = (settings.get("sample_rate"), settings.get("channels"))
-    if not loaded.entries or None in theirs or theirs == (rate, channels):
-        return
-    what = f"{theirs[0]} Hz {theirs[1]}-channel"
-    other = raw.get("experiment")
-    if isinstance(other, str) and other != owner and Path(other).is_dir():
-        raise KaraError(
-            f"{wav_dir} holds the {what} WAVs of experiment {other}, and this config asks "
-            f"{rate} Hz {channels}-channel: give one of them its own dataset.wav_dir "
-            f"(e.g. {wav_dir}-{rate}), or each prepare decodes every song again over the "
-            "other's"
-        )
-    warn(f"{wav_dir} holds {what} WAVs; dataset asks {rate} Hz {channels}-channel: "
-         "decoding every song again")
 
 
 def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir: Path,
