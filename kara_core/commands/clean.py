@@ -1,4 +1,5 @@
-"""``kara clean kara.yaml...``: show, then remove, caches and runs no given config uses."""
+"""``kara clean kara.yaml...``: show, then remove, caches and runs no given config uses
+(only what Kara wrote: see :mod:`kara_core.pipeline.housekeeping`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ def add_parser(subparsers: Any) -> None:
         "clean", help="show (and with --yes remove) caches and runs no config uses",
         description="List the feature caches under each config's cache_dir and the run "
         "folders under its runs_dir that none of the given configs' variants uses any "
-        "more, with their sizes. Nothing is removed without --yes. Give every config that "
-        "shares those folders: a cache only another config uses looks unused otherwise.",
+        "more, with their sizes. Nothing is removed without --yes, and only what Kara can "
+        "prove it wrote: folders carrying its marker, and in them the files it recorded "
+        "writing, unchanged since; other files, links, and folders a running kara command "
+        "uses are left, each said in one line. Give every config that shares those "
+        "folders: a cache only another config uses looks unused otherwise.",
     )
     parser.add_argument("config", nargs="+", help="path(s) to kara.yaml")
     parser.add_argument("--yes", action="store_true", help="remove what is listed")
