@@ -184,3 +184,20 @@ def test_a_cache_dir_that_is_itself_a_link_is_cleaned_inside(tmp_path, kara):
     result = kara("clean", str(config), "--yes")
     assert result.returncode == 0, result.stderr
     assert not old.exists() and disk.is_dir()
+
+
+def test_clean_removes_a_real_feature_cache_whole(tmp_path, kara):
+    """Every file featurize writes (frames, sidecars, key, statistics, record) is recorded
+    as Kara's: a cache no config uses any more goes entirely."""
+    from kara_core.pipeline.featurize.stage import featurize
+    from tests.support.training import variant_of, write_config, write_songs
+
+    songs = write_songs(tmp_path, count=3, seconds=1.0)
+    features = featurize(variant_of(write_config(tmp_path)), songs, show_progress=False)
+    other = tmp_path / "other.yaml"
+    other.write_text(write_config(tmp_path).read_text().replace("frame_size: 64",
+                                                                 "frame_size: 32"))
+    assert len(list(features.directory.glob("*.npy"))) == 3
+    result = kara("clean", str(other), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "left" not in result.stderr and not features.directory.exists()
