@@ -255,7 +255,7 @@ def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     start = time.perf_counter()
     if stage == "prepare":
-        from kara_core.pipeline.prepare.stage import run_prepare
+        from kara_core.pipeline.parts import run_prepare
 
         report = run_prepare(variant, show_progress=False)
         result.update(songs=report.summary["usable"], audio_s=report.summary["seconds"],
@@ -284,7 +284,7 @@ def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
 
 def _featurize(variant: Any) -> dict[str, Any]:
     from kara_core.pipeline.experiment import DatasetCache
-    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.parts import featurize
 
     cache = DatasetCache()
     songs = cache.songs(variant, show_progress=False)
@@ -307,6 +307,7 @@ def _train(variant: Any) -> dict[str, Any]:
     """The train stage (``kara train --rebuild``), its monitor's hooks timed."""
     from kara_core.commands._quiet import import_tensorflow
     from kara_core.pipeline.experiment import DatasetCache
+    from kara_core.pipeline.parts import train_variant
     from kara_core.pipeline.train import monitor, stage
 
     start = time.perf_counter()
@@ -318,7 +319,7 @@ def _train(variant: Any) -> dict[str, Any]:
     cls: Any = monitor.EpochMonitor  # its hooks are replaced, in this process only
     begin, batch, end = cls.on_train_begin, cls.on_batch_end, cls.on_epoch_end
     judge: Any = getattr(cls, "_judge", None)
-    baselines, patched_stage = stage.baseline_models, cast(Any, stage)
+    baselines, patched_stage = stage.fit_baselines, cast(Any, stage)
 
     def on_train_begin(self: Any, model: Any, steps: int) -> None:
         t = time.perf_counter()
@@ -352,8 +353,8 @@ def _train(variant: Any) -> dict[str, Any]:
     cls.on_epoch_end = on_epoch_end
     if judge is not None:
         cls._judge = timed_judge
-    patched_stage.baseline_models = timed_baselines
-    metrics = stage.train_variant(variant, features, rebuild=True, show_progress=False)
+    patched_stage.fit_baselines = timed_baselines
+    metrics = train_variant(variant, features, rebuild=True, show_progress=False)
     times = marks["batches"]
     skip = min(5, max(1, len(times) // 4))  # the first steps trace and fill the pipeline
     steps = np.diff(np.asarray(times[skip:], float)) if len(times) > skip + 1 else np.zeros(0)
@@ -607,7 +608,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
     for scale in ("1x", "10x"):
         _log(f"featurize {scale} ...")
         stages[f"featurize_{scale}"] = run_stage("featurize", configs[scale])
-    from kara_core.pipeline.featurize.stage import transform_key
+    from kara_core.pipeline.parts import transform_key
 
     keys = {transform_key(experiment.base)}
     for variant in experiment.variants[1:]:  # each other transform once: its cache bytes

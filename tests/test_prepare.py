@@ -23,13 +23,9 @@ from kara_core.components import Decoder
 from kara_core.config import VariantConfig, load_config
 from kara_core.errors import ConfigError, KaraError
 from kara_core.hookspecs import hookimpl
+from kara_core.pipeline.parts import distinct_datasets, prepare_dataset, run_prepare
+from kara_core.pipeline.prepare import NamedDecoder, PrepareReport
 from kara_core.pipeline.prepare.one_file import Job, prepare_file
-from kara_core.pipeline.prepare.stage import (
-    PrepareReport,
-    distinct_datasets,
-    prepare_dataset,
-    run_prepare,
-)
 from kara_core.plugins import get_plugin_manager
 from tests.support.audio import (
     corrupt_middle,
@@ -439,13 +435,8 @@ def _specs(name: str) -> tuple:
 
     plugins = get_plugin_manager()
     entry = plugins.registry.get("decoders", name)
-    fake = type("V", (), {})()
     options = entry.cls.Options()  # type: ignore[attr-defined]
-    fake.decoder = type("C", (), {"cls": entry.cls, "options": options,
-                                  "type": name})()
-    fake.decoder_fallback = None
-    fake.build_decoders = lambda: [entry.cls(options)]
-    return resolve_decoders(fake, lambda _m: None)
+    return resolve_decoders([NamedDecoder(name, entry.cls(options))], lambda _m: None)
 
 
 def test_unreadable_file_is_skipped(tmp_path: Path) -> None:

@@ -34,8 +34,7 @@ from tests.support.training import variant_of, write_config, write_songs
 
 def train_in(folder: Path, **kwargs):
     """Train the tiny variant of ``folder/kara.yaml`` in this process; its metrics."""
-    from kara_core.pipeline.featurize.stage import featurize
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import featurize, train_variant
 
     songs = write_songs(folder)
     variant = variant_of(folder / "kara.yaml")
@@ -146,7 +145,7 @@ def test_ctrl_c_in_prepare_saves_the_manifest_of_what_was_decoded(tmp_path, work
     assert len(done) < songs, "prepare finished before Ctrl-C: the test proves nothing"
     assert not list(tmp_path.rglob(f"{atomic.TEMP_MARK}*"))
 
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     report = run_prepare(load_config(config, get_plugin_manager().registry).base,
                          workers=1, show_progress=False)
@@ -160,8 +159,8 @@ def test_songs_decoded_while_ctrl_c_stops_prepare_are_kept_not_deleted(tmp_path,
     """Ctrl-C arriving as the first song is recorded: the song another worker was decoding
     finishes while the pool shuts down; its wav is recorded in the manifest, not deleted
     as a wav nobody owns (it was, before: finished work lost)."""
+    from kara_core.pipeline.parts import run_prepare
     from kara_core.pipeline.prepare import view
-    from kara_core.pipeline.prepare.stage import run_prepare
 
     for number in range(4):
         sf_mp3(tmp_path / "mp3" / f"song{number}.mp3", music(1.0, 8000, seed=number), 8000)
@@ -256,7 +255,7 @@ def test_prepare_never_deletes_outside_wav_dir_whatever_the_manifest_says(tmp_pa
     """README: "prepare never deletes outside wav_dir". A manifest naming wavs outside it
     (a parent path, an absolute path, a link out of it) for songs that are gone: only the
     wav_dir's own stale wav goes."""
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     for name in ("a", "b"):
         sf_mp3(tmp_path / "mp3" / f"{name}.mp3", music(1.0, 8000), 8000)
@@ -295,7 +294,7 @@ def test_prepare_never_deletes_outside_wav_dir_whatever_the_manifest_says(tmp_pa
 def test_flac_ogg_and_aiff_named_mp3_are_read_for_what_they_are(tmp_path, fmt, subtype, name):
     """README: "read for what they are, with a warning: WAV, FLAC, Ogg and AIFF data named
     .mp3" -- whatever the decoder (lame would make noise of them)."""
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     need_lame()
     (tmp_path / "mp3").mkdir()

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 def _train_one(
     variant: Any, cache: DatasetCache, args: argparse.Namespace, show: bool
 ) -> dict[str, Any]:
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import train_variant
 
     features = cache.features(variant, reload=bool(args.reload), show_progress=show)
     return train_variant(variant, features, rebuild=args.rebuild, epochs=args.epochs,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kara_core.config import ExperimentConfig
-from kara_core.pipeline.featurize.stage import transform_key
+from kara_core.pipeline.parts import transform_key
 from kara_core.storage.locks import held_unless_busy
 
 CACHE_NAME = re.compile(r"[A-Za-z0-9_.-]+-[0-9a-f]{16}")
