@@ -31,8 +31,9 @@ of the measured stage times (and its disk figures within 1%). A missed target is
 the exit code is 1. Results: ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py                 # make bench: 0.5 h (3 min at 1x)
-    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /work/shared/music --hours 10 \\
-        --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py MUSIC_DIR --hours 10 \\
+        --work WORK_DIR --steps 150 --rounds 2 --all-variants --save-figures \\
+        --music-name "the 21-song corpus (xmoto-data, extremetuxracer-data, ...)"
 
 ``--save-figures`` writes the measured decode speeds, featurize's file costs and each
 trained model's seconds per step (validation, judging, start-up) into
@@ -155,9 +156,11 @@ def _make_copy_job(job: tuple[str, int, int, str]) -> None:
     make_copy(Path(job[0]), job[1], job[2], Path(job[3]))
 
 
-def build_collection(music: Path, hours: float, root: Path) -> dict[str, Any]:
+def build_collection(music: Path, hours: float, root: Path,
+                     music_name: str | None = None) -> dict[str, Any]:
     """The 10x collection under ``root/mp3-10x`` and its tenth under ``root/mp3-1x`` (links);
-    copies already there are kept, so a second run reuses the collection."""
+    copies already there are kept, so a second run reuses the collection. The record names
+    the music by ``music_name`` (else the folder's own name): never a path of this machine."""
     from concurrent.futures import ProcessPoolExecutor
 
     if shutil.which("lame") is None:
@@ -184,7 +187,7 @@ def build_collection(music: Path, hours: float, root: Path) -> dict[str, Any]:
         link.symlink_to(job[3])
     source_s = sum(seconds for _, seconds in songs)
     return {
-        "music": str(music), "source_songs": len(songs),
+        "music": music_name or music.name, "source_songs": len(songs),
         "source_hours": round(source_s / 3600, 3),
         "files_10x": len(jobs), "files_1x": len(first_tenth),
         "mp3_bytes_10x": sum(Path(job[3]).stat().st_size for job in jobs),
@@ -541,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("music", nargs="?", type=Path, default=REPO / "dataset" / "mp3",
                         help="folder of mp3s the collection is built from (default: the "
                         "demo songs)")
+    parser.add_argument("--music-name", metavar="TEXT",
+                        help="what the music is, in the results and the figures (default: "
+                        "the folder's name; a path of this machine is never recorded)")
     parser.add_argument("--hours", type=float, default=0.5,
                         help="hours of audio at 10x (1x is a tenth of it)")
     parser.add_argument("--work", type=Path,
@@ -583,7 +589,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
     # break a run at its end
     import kara_core.pipeline.prepare.jobs  # noqa: F401
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    collection = build_collection(args.music, args.hours, root)
+    collection = build_collection(args.music, args.hours, root, args.music_name)
     for old in [*root.glob("wav-*"), *root.glob("cache-*"), root / "runs"]:
         shutil.rmtree(old, ignore_errors=True)  # every stage starts from nothing
     base = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}

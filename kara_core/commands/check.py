@@ -98,8 +98,8 @@ def _cost_table(experiment: Any, cost: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from kara_core.console import out
-    from kara_core.pipeline.cost import human_bytes, human_seconds
+    from kara_core.console import human_bytes, out
+    from kara_core.pipeline.cost import human_seconds
     from kara_core.pipeline.prepare import default_workers
 
     rows = cost["variants"]

@@ -21,7 +21,7 @@
   not counted again.
 """
 
-from kara_core.pipeline.cost.disk import human_bytes, human_seconds
+from kara_core.pipeline.cost.disk import human_seconds
 from kara_core.pipeline.cost.estimator import CostInputs, estimate
 
-__all__ = ["CostInputs", "estimate", "human_bytes", "human_seconds"]
+__all__ = ["CostInputs", "estimate", "human_seconds"]
