@@ -482,10 +482,6 @@ size or decoder not listed here makes ``kara check`` say "unknown" rather than g
 MEASURED_ON = {measured_on}
 """Which machine, music and date the figures come from."""
 
-DECODE_X_REAL_TIME_PER_CORE: dict[str, float] = {decode}
-"""Seconds of audio ``kara prepare`` turns into wavs per second of wall time, per core
-(worker), by decoder type."""
-
 FEATURIZE_SONG_S: float | None = {song!r}
 FEATURIZE_WRITE_S_PER_GB: float | None = {write!r}
 """Seconds featurize spends beyond what ``kara check`` times: per song (opening files, two
@@ -525,15 +521,36 @@ def featurize_files(stages: dict[str, Any], estimates: dict[str, Any]) -> dict[s
             "featurize_write_s_per_gb": round(float(max(per_gb, 0.0)), 2)}
 
 
+def save_decoder_speeds(speeds: dict[str, float]) -> None:
+    """Write each decoder's measured speed into its class (``x_real_time_per_core = N``)."""
+    import inspect
+    import re
+
+    from kara_core.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    for name, speed in speeds.items():
+        cls = registry.get("decoders", name).cls
+        source = Path(inspect.getsourcefile(cls) or "")
+        text = source.read_text(encoding="utf-8")
+        pattern = re.compile(r"^(    x_real_time_per_core = )(?:[0-9.]+|None)", re.M)
+        if not pattern.search(text):
+            raise SystemExit(f"bench_scale: no x_real_time_per_core line in {source}")
+        source.write_text(pattern.sub(rf"\g<1>{speed}", text, count=1), encoding="utf-8")
+
+
 def save_figures(figures: dict[str, Any]) -> None:
-    """Rewrite ``kara_core/pipeline/cost/figures.py`` with this run's figures."""
+    """Rewrite ``kara_core/pipeline/cost/figures.py`` with this run's figures, and each
+    measured decoder's ``x_real_time_per_core`` in its plugin's source (the core names no
+    decoder)."""
     import pprint
     import textwrap
+
+    save_decoder_speeds(figures["decode"])
 
     lines = textwrap.wrap(figures["measured_on"], 80, drop_whitespace=False)
     FIGURES.write_text(FIGURES_TEMPLATE.format(
         measured_on="(\n" + "".join(f"    {json.dumps(x)}\n" for x in lines) + ")",
-        decode=pprint.pformat(figures["decode"]),
         song=figures["featurize_song_s"], write=figures["featurize_write_s_per_gb"],
         training=pprint.pformat(figures["training"], width=90, sort_dicts=False),
     ), encoding="utf-8")

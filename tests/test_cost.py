@@ -130,13 +130,17 @@ def test_training_time_is_steps_times_the_measured_step_or_unknown(dataset, monk
     assert row["seconds"] == pytest.approx(10.0 + 0.5 * row["steps"])
 
 
-def test_prepare_time_uses_the_measured_decoder_speed(dataset, monkeypatch):
+def test_prepare_time_uses_the_decoders_own_measured_speed(dataset, monkeypatch):
+    """The speed is the decoder plugin's figure (``x_real_time_per_core``), not a table in
+    the core naming decoders."""
+    from kara_soundfile.decoder import SoundfileDecoder
+
     variant = variant_of(dataset)
-    monkeypatch.setattr(figures, "DECODE_X_REAL_TIME_PER_CORE", {"soundfile": 100.0})
+    monkeypatch.setattr(SoundfileDecoder, "x_real_time_per_core", 100.0)
     row = estimate(cost_inputs([variant]))["variants"]["base"]["prepare"]
-    assert row["decoder"] == "soundfile"
+    assert row["decoder"] == "soundfile" and row["x_real_time_per_core"] == 100.0
     assert row["seconds"] == pytest.approx(sum(SECONDS) / (100.0 * row["workers"]), rel=0.05)
-    monkeypatch.setattr(figures, "DECODE_X_REAL_TIME_PER_CORE", {})
+    monkeypatch.setattr(SoundfileDecoder, "x_real_time_per_core", None)
     assert estimate(cost_inputs([variant]))["variants"]["base"]["prepare"]["seconds"] is None
 
 

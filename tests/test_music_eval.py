@@ -273,7 +273,7 @@ class ScriptedJudge:
 @pytest.fixture
 def judged_training(tmp_path, monkeypatch):
     """``train(epochs, scores)``: train the tiny variant with a scripted judge."""
-    import kara_core.pipeline.train.judge as judge_module
+    import kara_core.pipeline.train as train_stage  # the driver takes make_judge from here
     from kara_core.pipeline.parts import train_variant
 
     songs = write_songs(tmp_path)
@@ -284,7 +284,7 @@ def judged_training(tmp_path, monkeypatch):
 
     def train(epochs, scores):
         judge = ScriptedJudge(scores)
-        monkeypatch.setattr(judge_module, "make_judge", lambda *_args: judge)
+        monkeypatch.setattr(train_stage, "make_judge", lambda *_args: judge)
         metrics = train_variant(variant, features, epochs=epochs, show_progress=False)
         assert not judge.scores, "one judgement per epoch trained"
         return metrics

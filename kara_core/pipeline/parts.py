@@ -31,7 +31,8 @@ def prepare_settings(variant: VariantConfig) -> PrepareSettings:
     from kara_core.pipeline.prepare import PrepareSettings
 
     ds = variant.dataset
-    return PrepareSettings(ds.mp3_dir, ds.wav_dir, ds.sample_rate, ds.channels)
+    return PrepareSettings(ds.mp3_dir, ds.wav_dir, ds.sample_rate, ds.channels,
+                           variant.damage_decoders)
 
 
 def decoders_of(variant: VariantConfig) -> list[NamedDecoder]:

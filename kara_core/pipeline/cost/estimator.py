@@ -51,19 +51,20 @@ class CostInputs:
 
 def decoder_speed(decoders: Sequence[NamedDecoder]) -> tuple[str, float | None]:
     """The decoder prepare will use (the fallback when the primary's tool is missing) and
-    its measured speed per core, ``None`` when never measured."""
+    its measured speed per core (:attr:`Decoder.x_real_time_per_core`, the plugin's own
+    figure), ``None`` when never measured."""
     from kara_core.errors import KaraError
-    from kara_core.pipeline.cost import figures
 
-    name = decoders[0].name
+    chosen = decoders[0]
     for named in decoders:
         try:
             named.decoder.check()
         except KaraError:
             continue
-        name = named.name
+        chosen = named
         break
-    return name, figures.DECODE_X_REAL_TIME_PER_CORE.get(name)
+    speed = getattr(chosen.decoder, "x_real_time_per_core", None)
+    return chosen.name, float(speed) if isinstance(speed, int | float) and speed > 0 else None
 
 
 def _cached(cache_dir: Path, directory: Path, songs: list[Song]) -> set[str]:

@@ -12,10 +12,6 @@ MEASURED_ON = (
 )
 """Which machine, music and date the figures come from."""
 
-DECODE_X_REAL_TIME_PER_CORE: dict[str, float] = {'lame': 753.1, 'soundfile': 1236.5}
-"""Seconds of audio ``kara prepare`` turns into wavs per second of wall time, per core
-(worker), by decoder type."""
-
 FEATURIZE_SONG_S: float | None = 0.0
 FEATURIZE_WRITE_S_PER_GB: float | None = 1.87
 """Seconds featurize spends beyond what ``kara check`` times: per song (opening files, two

@@ -24,12 +24,15 @@ class PrepareSettings:
     :ivar wav_dir: where the WAVs and the manifest go.
     :ivar sample_rate: the rate every WAV is resampled to.
     :ivar channels: 1 (mixed to mono) or 2.
+    :ivar damage_decoders: installed decoders that decode around damaged frames: suggested
+        as ``decoder.fallback`` when a damaged file cannot be decoded.
     """
 
     mp3_dir: Path
     wav_dir: Path
     sample_rate: int
     channels: int
+    damage_decoders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,8 @@ def _prepare_locked(
         known = entry if reuse == "hash" and entry is not None else {}
         jobs.append(Job(source, path, wav_dir / wav_rel, ds.sample_rate, ds.channels, specs,
                         known_sha256=known.get("sha256"),
-                        known_duration_s=known.get("duration_s")))
+                        known_duration_s=known.get("duration_s"),
+                        damage_decoders=ds.damage_decoders))
 
     for job in jobs:  # until a job is done (or if the run is interrupted) its old entry,
         if job.source in old:  # and so its WAV, stays in the manifest

@@ -3,11 +3,14 @@
 ``val_loss`` in the metrics is the model's *closed-loop* MSE on the held-out songs'
 windows, in normalised feature space: the model predicts all ``output_frames`` from the
 context alone, feeding its own predictions back (``Model.predict``), never the targets.
-The persistence baseline (repeat the last context frame) and the mean baseline (the
+The baselines (``train.baselines``: naive models the driver builds from the registry,
+e.g. ``kara_baselines``' persistence, which repeats the last context frame, and mean, the
 training songs' mean frame) are scored on exactly the same windows, and
-``skill = 1 - val_loss / persistence``: above 0 the model beats repeating the last frame,
-1 is perfect; ``skill_vs_mean`` is the same against the mean baseline (where frames change
-too fast for persistence to mean anything, as raw samples do, this is the one to read).
+``skill = 1 - val_loss / reference`` against the baseline that declares itself the
+reference (:attr:`Model.skill_reference`; persistence): above 0 the model beats it, 1 is
+perfect. Every other baseline ``b`` gets ``skill_vs_<b>``, the same against it (where
+frames change too fast for persistence to mean anything, as raw samples do,
+``skill_vs_mean`` is the one to read).
 ``train_loss`` is the training loss (``model.options.loss``, teacher forced) of the epoch
 whose weights are kept: the epoch whose short generation from a held-out prompt measures
 best on the audio (:mod:`kara_core.pipeline.train.judge`; ``train.judge_seconds: 0`` keeps
@@ -137,10 +140,11 @@ def _train(
     )
     scores = score({"model": model, **baselines}, val)
     val_loss = scores.pop("model")
-    persistence = scores.get("persistence")
-    skill = 1.0 - val_loss / persistence if persistence and math.isfinite(val_loss) else None
-    mean = scores.get("mean")
-    skill_vs_mean = 1.0 - val_loss / mean if mean and math.isfinite(val_loss) else None
+    reference = next((name for name, baseline in baselines.items()
+                      if getattr(baseline, "skill_reference", False)), None)
+    skills = {name: 1.0 - val_loss / loss if loss and math.isfinite(val_loss) else None
+              for name, loss in scores.items()}
+    skill = skills.get(reference) if reference is not None else None
     from kara_core.options import to_plain
 
     heldout = _plain_floats(model.heldout_score(train, val))
@@ -153,11 +157,13 @@ def _train(
         "val_loss": val_loss,
         "baselines": scores,
         "skill": skill,
-        "skill_vs_mean": skill_vs_mean,
+        "skill_against": reference,
+        **{f"skill_vs_{name}": value for name, value in skills.items() if name != reference},
         "heldout": heldout if heldout is not None else {
-            "measure": "closed_loop_mse", "model": val_loss, "baseline": persistence,
-            "gain": skill, "baseline_kind": "persistence",
-            "text": f"skill {skill:+.2f} vs persistence" if skill is not None else None,
+            "measure": "closed_loop_mse", "model": val_loss,
+            "baseline": scores.get(reference) if reference is not None else None,
+            "gain": skill, "baseline_kind": reference,
+            "text": f"skill {skill:+.2f} vs {reference}" if skill is not None else None,
         },
         "epochs_completed": outcome.epochs_completed,
         "resumed_from_epoch": outcome.resumed_from_epoch,
