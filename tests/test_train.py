@@ -316,3 +316,37 @@ def test_training_keeps_tensorflows_native_notices_off_the_terminal(tmp_path, ca
     assert list((variant.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     err = capfd.readouterr().err
     assert "DT_STRING" not in err and "util.cc" not in err, err
+
+
+def test_a_third_party_baseline_gets_its_own_skill_and_skill_stays_against_the_reference(
+        tmp_path):
+    """The core names no baseline: a plugin's baseline is scored beside the installed ones
+    (``skill_vs_<name>``), and ``skill`` stays against the one that declares itself the
+    reference (persistence)."""
+    from kara_baselines.models import MeanModel
+
+    from kara_core.config import ComponentConfig
+
+    class Silence(MeanModel):
+        """Predicts the all-zero frame (a third party's naive baseline)."""
+
+        name = "silence"
+
+        def fit(self, train, val, settings, callbacks=()):
+            result = super().fit(train, val, settings, callbacks)
+            self.mean = np.zeros_like(self.mean)
+            return result
+
+    variant = variant_of(write_config(tmp_path))
+    silence = ComponentConfig(kind="models", type="silence", options=BaselineOptions(),
+                              plugin="third_party", cls=Silence)
+    variant = dataclasses.replace(variant, baselines=(*variant.baselines, silence))
+    features = featurize(variant, write_songs(tmp_path, count=3), show_progress=False)
+    metrics = train_variant(variant, features, show_progress=False)
+    base = metrics["baselines"]
+    assert set(base) == {"persistence", "mean", "silence"}
+    assert metrics["skill_against"] == "persistence"
+    assert metrics["skill"] == pytest.approx(1 - metrics["val_loss"] / base["persistence"])
+    for name in ("mean", "silence"):
+        assert metrics[f"skill_vs_{name}"] == pytest.approx(1 - metrics["val_loss"] / base[name])
+    assert "skill_vs_persistence" not in metrics
