@@ -92,6 +92,7 @@ def _table(results: list[dict[str, Any]]) -> None:
     names = list(dict.fromkeys(n for m in trained for n in (m.get("baselines") or {})))
     reference = next((str(m["skill_against"]) for m in trained if m.get("skill_against")),
                      None)
+    names.sort(key=lambda name: name != reference)  # the reference first, as before
     others = [n for n in names if any(f"skill_vs_{n}" in m for m in trained)]
     table = Table(title="validation MSE on held-out songs (normalised features; lower is better)")
     columns = ("variant", "model", "untrained", *names, "skill",
