@@ -31,7 +31,7 @@ of the measured stage times (and its disk figures within 1%). A missed target is
 the exit code is 1. Results: ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py                 # make bench: 0.5 h (3 min at 1x)
-    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /work/shared/music --hours 10 \\
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /path/to/music --hours 10 \\
         --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures
 
 ``--save-figures`` writes the measured decode speeds, featurize's file costs and each

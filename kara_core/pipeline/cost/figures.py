@@ -7,8 +7,8 @@ size or decoder not listed here makes ``kara check`` say "unknown" rather than g
 """
 
 MEASURED_ON = (
-    "x86_64, 2 cores, 2026-12-01: bench_scale on /work/shared/music (10.0 h at 10x, "
-    "1.02 h at 1x)"
+    "x86_64, 2 cores, 2026-12-01: bench_scale on 21 songs of xmoto-data, "
+    "extremetuxracer-data and warzone2100-music (10.0 h at 10x, 1.02 h at 1x)"
 )
 """Which machine, music and date the figures come from."""
 
