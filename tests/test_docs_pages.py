@@ -219,6 +219,27 @@ def test_every_inline_kara_command_names_real_sub_commands_and_options():
     assert problems == []
 
 
+def test_the_guide_lists_every_sub_command_with_all_its_options():
+    """The guide's command table is complete: a row per sub-command, naming each option
+    (one of an option's aliases is enough)."""
+    rows = {}
+    for line in (REPO / "docs" / "guide.md").read_text(encoding="utf-8").splitlines():
+        row = re.match(r"\| `kara (\w+)([^|]*)` \|", line)
+        if row:
+            rows[row.group(1)] = row.group(2)
+    missing = []
+    for name, command in subcommands().items():
+        if name not in rows:
+            missing.append(f"kara {name}")
+            continue
+        shown = set(re.findall(r"--[\w-]+", rows[name]))
+        for action in command._actions:
+            longs = {o for o in action.option_strings if o.startswith("--")} - {"--help"}
+            if longs and not longs & shown:
+                missing.append(f"kara {name} {sorted(longs)[0]}")
+    assert missing == [], "docs/guide.md's command table leaves these out"
+
+
 def test_every_dotted_key_in_prose_exists():
     """``train.judge_seconds``, ``dataset.mp3_dir`` ...: each names a real key."""
     problems, seen = [], 0
