@@ -125,8 +125,10 @@ def test_every_block_is_a_kind_this_test_checks(page):
             f"{page.name}:{block.line}: a {block.lang or 'untagged'} block; use console "
             "($ lines are commands), yaml or text"
         )
-        if block.lang == "yaml":
-            assert isinstance(yaml.safe_load(block.text), dict), f"{page.name}:{block.line}"
+        if block.lang == "yaml":  # a kara.yaml or part of one: every key a real one
+            data = yaml.safe_load(block.text)
+            assert isinstance(data, dict), f"{page.name}:{block.line}"
+            assert unknown_keys(data) == [], f"{page.name}:{block.line}"
         if block.lang == "console":
             assert any(line.startswith("$ ") for line in block.lines), (
                 f"{page.name}:{block.line}: a console block without a '$ ' command")
