@@ -469,3 +469,50 @@ def test_no_file_names_an_absolute_path_of_a_machine():
 ])
 def test_the_machine_path_rule(text, caught):
     assert bool(machine_paths(text)) == caught
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def table_rows(page: Path, first_header: str) -> dict[str, dict[str, str]]:
+    """The rows of the first table of ``page`` whose header starts with ``first_header``,
+    by variant (links and bold removed), each a mapping header -> cell."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    headers = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", c).replace("**", "").strip()
+                 for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(headers, cells, strict=True))
+    return rows
+
+
+def test_the_readme_quotes_the_results_as_docs_results_has_them():
+    front = table_rows(README, "variant")
+    full = table_rows(REPO / "docs" / "results.md", "variant")
+    assert len(front) >= 4
+    for variant, row in front.items():
+        assert variant in full, f"README's row {variant} is not in docs/results.md"
+        for column in ("fd_ratio", "spread", "loop", "targets", "training"):
+            readme_column = next(h for h in row if h.startswith(column))
+            assert row[readme_column] == full[variant][column], (variant, column)
+
+
+def test_the_rows_from_bench_music_are_its_record():
+    """docs/results.md says the base and per-band rows come from bench_music.py: they are
+    benchmarks/results/music.json, rounded as the table rounds."""
+    import json
+
+    record = json.loads((REPO / "benchmarks" / "results" / "music.json").read_text())
+    rows = table_rows(REPO / "docs" / "results.md", "variant")
+    for variant, head in (("base", "mixture"), ("per-band noise", "mixture/features")):
+        measured = record["heads"][head]["at_default_budget"]
+        row = rows[variant]
+        for column, digits in (("fd_ratio", 2), ("spread", 2), ("loop", 2), ("level dB", 1)):
+            key = column.split()[0] + ("_db" if column == "level dB" else "")
+            median, worst = measured[f"{key}_median"], measured[f"{key}_worst"]
+            assert row[column] == f"{median:.{digits}f} ({worst:.{digits}f})", (variant, column)
+        assert row["training"] == f"{measured['train_minutes']:.1f} min", variant
+        assert f"{measured['heldout_score']['gain']:+.1f} bits/frame" in (
+            REPO / "docs" / "results.md").read_text(encoding="utf-8")
