@@ -14,7 +14,9 @@ long work:
 * every relative link and image of README.md and docs/*.md points at a file that exists,
   and at a heading of it when it names one;
 * docs/architecture.md's layout tree is the tree of the modules (tests.support.layout);
-* no file of the repository names an absolute path of a machine (see ``MACHINE_PATH``).
+* no file of the repository names an absolute path of a machine (see ``MACHINE_PATH``);
+* the figures the README and docs/results.md, docs/scale.md quote from a benchmark record
+  are that record's (``benchmarks/results/*.json``), and the README's are docs/results.md's.
 """
 
 from __future__ import annotations
@@ -516,3 +518,22 @@ def test_the_rows_from_bench_music_are_its_record():
         assert row["training"] == f"{measured['train_minutes']:.1f} min", variant
         assert f"{measured['heldout_score']['gain']:+.1f} bits/frame" in (
             REPO / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_the_ten_hours_table_is_its_record():
+    """docs/scale.md's table of ten hours is benchmarks/results/scale-ten-hours.json."""
+    import json
+
+    stages = json.loads((REPO / "benchmarks" / "results" / "scale-ten-hours.json")
+                        .read_text())["stages"]
+    rows = table_rows(REPO / "docs" / "scale.md", "stage")
+    assert len(rows) == 4
+    for label, row in rows.items():
+        stage = label.split()[0].rstrip(",")  # "train, 150 steps" -> train
+        small, large = stages[f"{stage}_1x"], stages[f"{stage}_10x"]
+        assert row["1x (1.0 h)"] == f"{small['wall_s']:.1f} s", label
+        assert row["10x (10.0 h)"] == f"{large['wall_s']:.1f} s", label
+        anon = f"{small['peak_anon_mb']:.0f} -> {large['peak_anon_mb']:.0f} MB"
+        assert row["peak anonymous RSS 1x -> 10x"].startswith(anon), label
+        hwm = f"{small['peak_rss_mb']:.0f} -> {large['peak_rss_mb']:.0f} MB"
+        assert row["VmHWM 1x -> 10x"] == hwm, label
