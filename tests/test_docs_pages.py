@@ -259,6 +259,25 @@ def test_every_dotted_key_in_prose_exists():
     assert seen >= 10 and problems == []
 
 
+REPO_PATH = re.compile(r"(?:kara_core|plugins|benchmarks|tests|scripts|docs|examples|dataset)/"
+                       r"[^\s*<>{}]*$")
+
+
+def test_every_file_the_pages_name_exists():
+    """An inline path of the repository (`kara_core/pipeline/cost/figures.py`,
+    `benchmarks/results/music.json`) names a file or folder that exists; patterns with
+    ``*`` or ``<placeholder>`` are examples."""
+    missing, seen = [], 0
+    for page in SHOWN:
+        for code in inline_code(page):
+            for word in code.split():
+                if REPO_PATH.match(word):
+                    seen += 1
+                    if not (REPO / word.rstrip(".,;:")).exists():
+                        missing.append(f"{page.name}: {word}")
+    assert seen >= 20 and missing == []
+
+
 # -- docs/reference.md -------------------------------------------------------------------------
 def reference_yaml() -> Block:
     yamls = [b for b in blocks_of(REFERENCE) if b.lang == "yaml"]
