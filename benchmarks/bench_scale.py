@@ -31,8 +31,8 @@ of the measured stage times (and its disk figures within 1%). A missed target is
 the exit code is 1. Results: ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py                 # make bench: 0.5 h (3 min at 1x)
-    nice -n 19 .venv/bin/python benchmarks/bench_scale.py MUSIC_DIR --hours 10 \\
-        --work WORK_DIR --steps 150 --rounds 2 --all-variants --save-figures \\
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /path/to/music --hours 10 \\
+        --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures \\
         --music-name "the 21-song corpus (xmoto-data, extremetuxracer-data, ...)"
 
 ``--save-figures`` writes the measured decode speeds, featurize's file costs and each

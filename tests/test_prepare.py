@@ -236,7 +236,7 @@ def test_manifest_records_each_source(collection) -> None:
     assert (record["input_rate"], record["input_channels"]) == (32000, 1)
     assert record["encoder_delay"] == 576
     untagged = next(f for f in manifest["files"] if f["source"] == "good/no lame tag.mp3")
-    assert untagged["encoder_delay"] is None  # the delay is kept in (README: encoder delay)
+    assert untagged["encoder_delay"] is None  # the delay is kept in (docs/guide.md: encoder delay)
 
 
 # --------------------------------------------------------------------------- incremental
