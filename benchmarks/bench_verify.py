@@ -15,7 +15,7 @@ outside the repository, then times:
 It prints seconds per GB and per hour of music, and the extrapolation to ten hours, and
 writes ``benchmarks/results/verify.json``.
 
-    .venv/bin/python benchmarks/bench_verify.py /work/shared/music --work /tmp/kara-verify
+    .venv/bin/python benchmarks/bench_verify.py /path/to/music --work /tmp/kara-verify
 """
 
 from __future__ import annotations
@@ -56,15 +56,15 @@ def write_config(work: Path, music: Path, name: str, transform: dict[str, Any]) 
 def featurized(config: Path) -> Any:
     """The variant's features (prepared and cached first, in this process)."""
     from kara_core.config import load_config
-    from kara_core.pipeline.experiment import DatasetCache
+    from kara_core.pipeline.parts import DatasetCache
     from kara_core.plugins import get_plugin_manager
+    from kara_core.storage.locks import release_in_use
 
     variant = load_config(config, get_plugin_manager().registry).base
-    cache = DatasetCache()
     try:
-        return cache.features(variant, reload=False, show_progress=False)
+        return DatasetCache().features(variant, reload=False, show_progress=False)
     finally:
-        cache.close()
+        release_in_use()
 
 
 def time_check(features: Any, dtype: str = "float32") -> tuple[float, int]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from kara_core.config import load_config
-from kara_core.pipeline.featurize.stage import transform_key
+from kara_core.pipeline.parts import transform_key
 from kara_core.plugins import get_plugin_manager
 from kara_core.storage import atomic, owned
 from tests.support.cli import write_yaml

@@ -189,7 +189,7 @@ def test_a_cache_dir_that_is_itself_a_link_is_cleaned_inside(tmp_path, kara):
 def test_clean_removes_a_real_feature_cache_whole(tmp_path, kara):
     """Every file featurize writes (frames, sidecars, key, statistics, record) is recorded
     as Kara's: a cache no config uses any more goes entirely."""
-    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.parts import featurize
     from tests.support.training import variant_of, write_config, write_songs
 
     songs = write_songs(tmp_path, count=3, seconds=1.0)

@@ -138,7 +138,8 @@ def test_a_damaged_exported_model_is_said_once_and_named_as_damaged(tmp_path, ca
     """Issue 22, 10: ``kara generate`` read the record twice (two warnings), then said the
     variant was not trained."""
     from kara_core.errors import KaraError
-    from kara_core.pipeline.train.stage import load_trained_model
+    from kara_core.pipeline.parts import train_settings
+    from kara_core.pipeline.train import load_trained
     from tests.support.training import variant_of, write_config
 
     variant = variant_of(write_config(tmp_path))
@@ -149,7 +150,7 @@ def test_a_damaged_exported_model_is_said_once_and_named_as_damaged(tmp_path, ca
     capsys.readouterr()
     assert read_model_record(model_dir) is None
     with pytest.raises(KaraError) as info:
-        load_trained_model(variant, None)  # type: ignore[arg-type]
+        load_trained(FakeModel(), None, train_settings(variant))  # type: ignore[arg-type]
     assert "exported model is damaged" in str(info.value) and "kara train" in str(info.value)
     assert "not trained yet" not in str(info.value)
     assert capsys.readouterr().err.count("10 bytes instead of 8192") == 1

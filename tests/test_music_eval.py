@@ -17,7 +17,7 @@ from kara_baselines.models import BaselineOptions, PersistenceModel
 
 from kara_core.measures import music, own_song
 from kara_core.pipeline.clips import clip_file, heldout_prompts, prompt_offsets
-from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.parts import featurize
 from kara_core.report import records
 from kara_core.report.table import COLUMNS, fields
 from tests.support.training import RATE, variant_of, write_config, write_songs
@@ -273,8 +273,8 @@ class ScriptedJudge:
 @pytest.fixture
 def judged_training(tmp_path, monkeypatch):
     """``train(epochs, scores)``: train the tiny variant with a scripted judge."""
-    import kara_core.pipeline.train.judge as judge_module
-    from kara_core.pipeline.train.stage import train_variant
+    import kara_core.pipeline.train as train_stage  # the driver takes make_judge from here
+    from kara_core.pipeline.parts import train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(
@@ -284,7 +284,7 @@ def judged_training(tmp_path, monkeypatch):
 
     def train(epochs, scores):
         judge = ScriptedJudge(scores)
-        monkeypatch.setattr(judge_module, "make_judge", lambda *_args: judge)
+        monkeypatch.setattr(train_stage, "make_judge", lambda *_args: judge)
         metrics = train_variant(variant, features, epochs=epochs, show_progress=False)
         assert not judge.scores, "one judgement per epoch trained"
         return metrics
@@ -319,7 +319,7 @@ def test_the_monitor_keeps_the_checkpoint_that_generates_best(judged_training):
 
 
 def test_without_a_judge_the_lowest_val_loss_is_kept(tmp_path):
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(
@@ -348,8 +348,8 @@ def test_ties_on_the_score_go_to_the_lower_val_loss():
 def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     import tensorflow as tf
 
+    from kara_core.pipeline.parts import load_trained_model, train_variant
     from kara_core.pipeline.train.judge import make_judge
-    from kara_core.pipeline.train.stage import load_trained_model, train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.console import debugging
 
     import_tensorflow(debug=debugging())
-    from kara_core.pipeline.train.stage import load_trained_model
+    from kara_core.pipeline.parts import load_trained_model
 
     features = DatasetCache().features(variant, reload=False, show_progress=True)
     _check_trained_on(variant, features, args.config)
@@ -70,8 +70,8 @@ def _check_trained_on(variant: Any, features: Any, config: str) -> None:
     """:class:`KaraError` saying what changed, and the command that retrains, when the
     variant's model was trained on other data than the current dataset."""
     from kara_core.errors import KaraError
-    from kara_core.pipeline.featurize.identity import explain_change
-    from kara_core.pipeline.train.checkpoints import read_model_record
+    from kara_core.pipeline.featurize import explain_change
+    from kara_core.pipeline.train import read_model_record
 
     directory = variant.run_dir / "model"
     record = read_model_record(directory)

@@ -1,5 +1,10 @@
 """``kara run``: prepare -> featurize -> train -> generate -> evaluate, for every variant.
 
+The experiment driver: :func:`run_variant` builds a variant's parts once (decoders,
+transform, model, baselines; the builders are in :mod:`kara_core.pipeline.parts`) and
+calls each stage package's entry point with the parts it uses. Below it no function takes
+the whole :class:`~kara_core.config.VariantConfig` (``tests/test_architecture.py``).
+
 Each stage reuses its own cache, so a second run only redoes what changed. A variant that
 fails is reported in one line, recorded as failed in its ``metrics.json``, and the others
 go on. After generation each run folder holds its listening page, and the experiment
@@ -18,13 +23,15 @@ import numpy as np
 
 from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError, one_line
+from kara_core.pipeline.parts import DatasetCache
 from kara_core.report import records
 from kara_core.storage import atomic, owned
-from kara_core.storage.locks import hold_in_use
 
 if TYPE_CHECKING:
     from kara_core.components import Model
     from kara_core.config import ExperimentConfig, VariantConfig
+    from kara_core.pipeline.featurize import FeatureSet
+    from kara_core.pipeline.prepare import NamedDecoder
 
 CONFIG_FILE = "config.resolved.yaml"
 VERSIONS_FILE = "versions.json"
@@ -49,15 +56,21 @@ class VariantOutcome:
 # --------------------------------------------------------------------------- records
 
 
-def write_run_record(variant: VariantConfig, plugin_infos: Any = None) -> None:
-    """``config.resolved.yaml`` and ``versions.json`` in the variant's run folder."""
+def write_run_record(
+    variant: VariantConfig, plugin_infos: Any = None,
+    decoders: Sequence[NamedDecoder] | None = None,
+) -> None:
+    """``config.resolved.yaml`` and ``versions.json`` in the variant's run folder (the
+    primary decoder's version from ``decoders`` when they are built already)."""
+    from kara_core.pipeline import parts
     from kara_core.report.versions import collect_versions
 
     run_dir = variant.run_dir
     write_config_record(variant)
     decoder_version: str | None
     try:
-        decoder_version = variant.build_decoders()[0].version()
+        chain = decoders if decoders is not None else parts.decoders_of(variant)
+        decoder_version = chain[0].decoder.version()
     except KaraError as exc:
         decoder_version = f"unavailable: {exc}"
     atomic.write_json(
@@ -72,7 +85,7 @@ def write_config_record(variant: VariantConfig) -> None:
     ``train:``)."""
     import yaml
 
-    from kara_core.pipeline.train.checkpoints import CheckpointStore
+    from kara_core.pipeline.train import CheckpointStore
 
     run_dir = variant.run_dir
     record = variant.resolved(relative_to=run_dir)
@@ -100,39 +113,8 @@ def describe_transform(variant: VariantConfig) -> str:
 # --------------------------------------------------------------------------- stages
 
 
-class DatasetCache:
-    """Prepared songs and feature sets shared between the variants of one command: each
-    dataset is prepared once, and ``--reload`` rebuilds each transform's cache once, however
-    many variants share it."""
-
-    def __init__(self) -> None:
-        self.prepared: dict[str, Any] = {}
-        self.reloaded: set[str] = set()
-
-    def songs(self, variant: VariantConfig, show_progress: bool) -> list[Any]:
-        """Prepared songs (decoded wavs) of ``variant``'s dataset; decoded once per dataset."""
-        from kara_core.pipeline.prepare.stage import prepare_dataset, prepare_identity
-
-        key = repr(prepare_identity(variant))
-        if key not in self.prepared:
-            self.prepared[key] = prepare_dataset(variant, show_progress=show_progress)
-            hold_in_use(variant.dataset.wav_dir)  # no prepare removes what this reads
-        return list(self.prepared[key].songs)
-
-    def features(self, variant: VariantConfig, reload: bool, show_progress: bool) -> Any:
-        """The variant's :class:`FeatureSet` (cached on disk by the featurize stage)."""
-        from kara_core.pipeline.featurize.stage import featurize, transform_key
-
-        songs = self.songs(variant, show_progress)
-        cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
-        reload = reload and cache_key not in self.reloaded
-        self.reloaded.add(cache_key)
-        hold_in_use(variant.dataset.cache_dir / transform_key(variant))  # nor kara clean
-        return featurize(variant, songs, reload=reload, show_progress=show_progress)
-
-
 def generate_and_evaluate(
-    variant: VariantConfig, features: Any, model: Model, *,
+    variant: VariantConfig, features: FeatureSet, model: Model, *,
     prompt_file: Path | None = None, seconds: float | None = None, show_progress: bool = True,
 ) -> dict[str, Any]:
     """Generate, measure, plot and write the listening page; return the merged metrics.
@@ -147,8 +129,8 @@ def generate_and_evaluate(
     from kara_core.console import print_warning
     from kara_core.pipeline import clips as several
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.audit import roundtrip
     from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
+    from kara_core.pipeline.roundtrip import roundtrip
 
     run_dir = variant.run_dir
     rate = variant.dataset.sample_rate
@@ -302,20 +284,35 @@ def run_variant(
     waits instead of interleaving writes, and first removes temporary files a killed run
     left there.
     """
-    from kara_core.pipeline.train.stage import load_trained_model, train_variant
+    from kara_core.pipeline import parts
+    from kara_core.pipeline.train import load_trained, make_judge, train
     from kara_core.report.html import write_variant_report
     from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
         owned.claim(variant.run_dir, "run", f"kara run {variant.name}")  # for kara clean
         atomic.clean_stale_temps(variant.run_dir)
-        write_run_record(variant, plugin_infos)
+        # the parts, each built once
+        decoders = parts.decoders_of(variant)
+        write_run_record(variant, plugin_infos, decoders)
         records.update_metrics(variant.run_dir, {"status": "running", "error": None})
-        features = cache.features(variant, reload=reload, show_progress=show_progress)
-        train_variant(variant, features, rebuild=rebuild, show_progress=show_progress)
+        transform = variant.build_transform()
+        model = variant.build_model(transform.frame_dim)  # no graph built yet
+        baselines = parts.build_baselines(variant, model)
+        settings = parts.train_settings(variant)
+        features = cache.features(variant, reload=reload, show_progress=show_progress,
+                                  transform=transform, model=model, decoders=decoders)
+        # ---- HELD-OUT MUSIC goes here (measures helper): built once from the feature set,
+        # the transform and the sample rate, then shared by the judge, generation and the
+        # evaluation below, e.g.
+        #     music = HeldOutMusic(features, transform, variant.dataset.sample_rate)
+        train(features, model, settings, baselines=baselines,
+              judge=make_judge(variant, features), rebuild=rebuild,
+              show_progress=show_progress)
         write_config_record(variant)  # now with the settings the kept model was trained with
-        model = load_trained_model(variant, features)
-        generate_and_evaluate(variant, features, model, show_progress=show_progress)
+        # the kept model, loaded from the run folder and checked against the features
+        trained = load_trained(variant.build_model(features.frame_dim), features, settings)
+        generate_and_evaluate(variant, features, trained, show_progress=show_progress)
         metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
         write_variant_report(variant.run_dir, metrics)
     return metrics
@@ -330,7 +327,7 @@ def run_experiment(
     """Run ``variants`` one after the other; a failure is reported through ``on_error``
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
     from kara_core.console import debugging, err
-    from kara_core.pipeline.prepare.stage import distinct_datasets
+    from kara_core.pipeline.parts import distinct_datasets
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
     cache = DatasetCache()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kara_core.config import ExperimentConfig
-from kara_core.pipeline.featurize.stage import transform_key
+from kara_core.pipeline.parts import transform_key
 from kara_core.storage import owned
 from kara_core.storage.atomic import TEMP_MARK
 from kara_core.storage.locks import LOCK_NAME, USE_NAME, exclusive_now
@@ -202,11 +202,3 @@ def _left_over(folder: Path) -> list[Path]:
             left.append(Path(top) / name)
     return left
 
-
-def human_bytes(count: float) -> str:
-    """``1.5 GB``: decimal units, as disks are sold."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000.0
-    return f"{count:.1f} TB"
