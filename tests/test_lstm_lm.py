@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kara_lstm.heads import top_p_filter
-from kara_lstm.lm_model import LmOptions, LstmLm
+from kara_lstm.lm.heads import top_p_filter
+from kara_lstm.lm.model import LmOptions, LstmLm
 
 from kara_core.components import FitSettings
 from kara_core.config import TrainConfig
@@ -208,7 +208,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from kara_core.components import FitSettings
 from kara_core.pipeline.train.windows import WindowSet
 from kara_core.testkit.models import sequence
-from kara_lstm.lm_model import LmOptions, LstmLm
+from kara_lstm.lm.model import LmOptions, LstmLm
 data = WindowSet([sequence(120), sequence(90, seed=1)], 8, 4, stride=4)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 model = LstmLm(LmOptions(layers=1, units=8, crop_frames=16, components=2), frame_dim=6)
@@ -275,7 +275,7 @@ def test_the_step_budget_scales_with_the_amount_of_training_music():
 
 def test_mixture_noise_is_diagonal_in_the_noise_basis_not_per_feature():
     import tensorflow as tf
-    from kara_lstm.heads import MixtureHead
+    from kara_lstm.lm.heads import MixtureHead
 
     dim = 4
     rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(dim, dim)))
@@ -347,7 +347,7 @@ def test_generation_reads_the_prompt_with_the_style_of_its_end_as_training_does(
     the prompt given the style of the prompt's last style_frames frames: one definition of
     the style in training and generation."""
     import tensorflow as tf
-    from kara_lstm.lm_network import style_vector
+    from kara_lstm.lm.network import style_vector
 
     model = trained("mse", epochs=1, style_frames=6)
     prompt = sequence(20, seed=3)

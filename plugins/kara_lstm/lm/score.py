@@ -31,7 +31,7 @@ bands would otherwise make it singular."""
 
 
 def heldout_score(model: Any, train: WindowSource, val: WindowSource) -> dict[str, Any] | None:
-    """The score :meth:`kara_lstm.lm_model.LstmLm.heldout_score` returns."""
+    """The score :meth:`kara_lstm.lm.model.LstmLm.heldout_score` returns."""
     head = model.options.head
     if head == "mse":
         return None

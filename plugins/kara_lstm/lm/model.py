@@ -4,7 +4,7 @@ the next frame at every position; generating samples from it, frame after frame.
 Why: an MSE model predicts the average of the possible next frames, and fed its own output
 without randomness it falls to a fixed point or a loop (on real music ``lstm_seq2seq``'s
 audio is a smear after half a second). Sampling from a predicted distribution is what keeps
-the continuation moving (see :mod:`kara_lstm.heads` for the three heads).
+the continuation moving (see :mod:`kara_lstm.lm.heads` for the three heads).
 
 Training: random crops of ``crop_frames`` frames from the memory-mapped songs
 (:meth:`WindowSource.crops`), every position a target, for ``train.steps`` steps (an epoch
@@ -53,13 +53,13 @@ class LmOptions:
     :ivar top_p: nucleus of the ``tokens`` head's sampling (1 keeps every code).
     :ivar token_noise: the ``tokens`` head emits its code's centroid plus Gaussian noise of
         the code's own spread times this (and the temperature); 0 emits exact centroids.
-    :ivar residual: what the head's means are relative to (see :mod:`kara_lstm.lm_network`).
+    :ivar residual: what the head's means are relative to (see :mod:`kara_lstm.lm.network`).
     :ivar noise_basis: the directions the ``mixture`` head's Gaussians are diagonal in:
         ``features`` (each mel band or bin on its own) or ``changes`` (the principal
         directions of how training frames change from one to the next).
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
-        (:mod:`kara_lstm.lm_network`): in training the frames just before each crop (each
+        (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
         crop is read ``style_frames`` longer), in generation the end of the prompt. It
         keeps a continuation sounding like its prompt's song.
     :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
@@ -98,7 +98,7 @@ class LstmLm(Model):
 
     def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
         super().__init__(options, frame_dim, seed)
-        from kara_lstm.heads import make_head
+        from kara_lstm.lm.heads import make_head
 
         o = self.options
         self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
@@ -131,7 +131,7 @@ class LstmLm(Model):
 
         strategy = strategy or tf.distribute.get_strategy()
         if self._net is None or strategy is not self._strategy:
-            from kara_lstm.lm_network import build_lm
+            from kara_lstm.lm.network import build_lm
 
             old = self._net.get_weights() if self._net is not None else None
             o = self.options
@@ -157,8 +157,8 @@ class LstmLm(Model):
             self._build()
 
     def set_codebook(self, codebook: Any) -> None:
-        """Give the tokens head its codebook (a :class:`kara_lstm.codebook.Codebook`)."""
-        from kara_lstm.heads import TokensHead
+        """Give the tokens head its codebook (a :class:`kara_lstm.lm.codebook.Codebook`)."""
+        from kara_lstm.lm.heads import TokensHead
 
         if not isinstance(self.head, TokensHead):
             raise KaraError(f"lstm_lm: the {self.options.head} head has no codebook")
@@ -169,7 +169,7 @@ class LstmLm(Model):
     @property
     def noise_basis(self) -> np.ndarray | None:
         """The mixture head's noise basis (``[D, D]``), ``None`` when it is the features."""
-        from kara_lstm.heads import MixtureHead
+        from kara_lstm.lm.heads import MixtureHead
 
         if not isinstance(self.head, MixtureHead) or self.head.basis is None:
             return None
@@ -177,7 +177,7 @@ class LstmLm(Model):
 
     def set_noise_basis(self, basis: np.ndarray) -> None:
         """Give the mixture head its noise basis (orthonormal ``[D, D]``)."""
-        from kara_lstm.heads import MixtureHead
+        from kara_lstm.lm.heads import MixtureHead
 
         basis = np.asarray(basis, np.float32)
         if not isinstance(self.head, MixtureHead) or not self.uses_noise_basis:
@@ -254,7 +254,7 @@ class LstmLm(Model):
         """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
         the frames after the style part, each predicting the next, and (with a style
         part) the style vector of the frames before them."""
-        from kara_lstm.lm_network import style_vector
+        from kara_lstm.lm.network import style_vector
 
         sequence = crops[:, style:]
         inputs = sequence[:, :-1]
@@ -280,7 +280,7 @@ class LstmLm(Model):
         return per_example
 
     def _fit_codebook(self, train: WindowSource, seed: int) -> Any:
-        from kara_lstm.codebook import fit_codebook
+        from kara_lstm.lm.codebook import fit_codebook
 
         crop = self.options.crop_frames
         sample = np.concatenate([
@@ -291,7 +291,7 @@ class LstmLm(Model):
     def _fit_basis(self, train: WindowSource, seed: int) -> np.ndarray:
         """The eigenvectors of the covariance of frame-to-frame changes (``x[t+1] - g x[t]``
         with the gain the ``gain`` residual starts from): the directions music moves in."""
-        from kara_lstm.lm_network import GAIN_INIT
+        from kara_lstm.lm.network import GAIN_INIT
 
         crop = self.options.crop_frames
         changes = np.concatenate([
@@ -307,7 +307,7 @@ class LstmLm(Model):
         """Mixture: NLL in bits per frame against one Gaussian (full covariance) fitted to
         training frames; tokens: cross-entropy in bits against the codes' unigram
         frequencies; mse: ``None`` (scored as a regression, like every model)."""
-        from kara_lstm.lm_score import heldout_score
+        from kara_lstm.lm.score import heldout_score
 
         self._ensure_built()
         self._needs_codebook()
@@ -319,9 +319,9 @@ class LstmLm(Model):
         self._ensure_built()
         self._needs_codebook()
         if self._rollout is None:
-            from kara_lstm.lm_network import make_rollout
+            from kara_lstm.lm.network import make_lm_rollout
 
-            self._rollout = make_rollout(self._net, self.options.layers, self.head,
+            self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
                                          self.frame_dim, self.options.style_frames)
         return self._rollout
 

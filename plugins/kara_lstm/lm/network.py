@@ -18,7 +18,7 @@ the head's means are relative to (:data:`RESIDUALS`):
   starting at :data:`GAIN_INIT`): as good a likelihood as ``full``, and an excursion decays
   back instead of wandering off. The default.
 
-``style`` (with ``style_frames``, see :class:`kara_lstm.lm_model.LmOptions`) is the mean
+``style`` (with ``style_frames``, see :class:`kara_lstm.lm.model.LmOptions`) is the mean
 and standard deviation of the frames *before* the sequence: in training, the frames just
 before each crop; in generation, the end of the prompt. Fed at every step, it keeps what
 the song sounds like in front of the network for as long as it generates, where an LSTM's
@@ -125,13 +125,13 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
     return keras.Model(inputs, [params, base], name="lstm_lm")
 
 
-def make_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0) -> Any:
+def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames."""
     import tensorflow as tf
 
-    from kara_lstm.network import read_sequence, step_cells
+    from kara_lstm.cells import read_sequence, step_cells
 
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
     cells = [lstm.cell for lstm in lstms]

@@ -20,7 +20,7 @@ frame, the training loss, and how a frame is drawn from it when generating.
   (exact centroids repeat themselves, which reads as a loop); temperature 0 is the argmax.
 
 Means are relative to a *base* the network computes from the current input frame (zero,
-the frame itself, or the frame times a learned gain; see :mod:`kara_lstm.lm_network`); the
+the frame itself, or the frame times a learned gain; see :mod:`kara_lstm.lm.network`); the
 tokens head ignores it. Everything here is TensorFlow that runs inside compiled graphs, and
 randomness is stateless (``seed`` is an int32 pair), so a seed makes sampling repeatable.
 """
