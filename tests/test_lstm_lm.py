@@ -365,3 +365,57 @@ def test_a_style_model_scores_its_held_out_frames_after_the_style_part():
     model = trained("mixture", epochs=1, style_frames=6)
     score = model.heldout_score(songs(), songs())
     assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])
+
+
+# --------------------------------------------------------------------------- song vector
+
+SONG = {**TINY, "song_dims": 3, "song_frames": 10}
+
+
+def test_a_song_vector_model_meets_the_model_contract():
+    check_model(LstmLm, **{**SONG, "head": "mixture", "noise_basis": "changes"})
+
+
+def test_the_song_vector_is_in_the_signature_only_when_on():
+    """Weights saved before the option existed still load: the signature is unchanged."""
+    off = LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).signature()
+    assert "song_dims" not in off and "song_frames" not in off
+    on = LstmLm(LmOptions(**SONG), frame_dim=FRAME_DIM).signature()
+    assert (on["song_dims"], on["song_frames"]) == (3, 10)
+
+
+def test_generation_reads_the_song_vector_from_the_end_of_the_prompt():
+    """The first generated frame (temperature 0) is what the trained network predicts with
+    its song encoder reading the prompt's last song_frames frames; another song segment
+    gives another frame, so the vector is used."""
+    import tensorflow as tf
+
+    model = trained("mse", epochs=1, **SONG)
+    prompt = sequence(30, seed=3)
+    first = model.generate(prompt, 1, temperature=0.0)[0]
+    params, base = model._net([tf.constant(prompt[None]), tf.constant(prompt[None, -10:])])
+    assert np.allclose(first, (params + base).numpy()[0, -1], atol=1e-5)
+    other = sequence(10, seed=7) * 3.0
+    params, base = model._net([tf.constant(prompt[None]), tf.constant(other[None])])
+    assert not np.allclose(first, (params + base).numpy()[0, -1], atol=1e-4)
+    windows = np.stack([prompt[:8], prompt[8:16]])
+    assert model.predict(windows).shape == (2, 4, FRAME_DIM)
+
+
+def test_a_song_vector_model_trains_saves_resumes_and_scores_held_out_songs(tmp_path):
+    model = trained("mixture", epochs=1, **SONG)
+    prompt = sequence(20, seed=3)
+    model.save(tmp_path / "saved")
+    again = LstmLm(model.options, frame_dim=FRAME_DIM, seed=5)
+    again.load(tmp_path / "saved")
+    assert np.allclose(again.generate(prompt, 12, 1.0, seed=4),
+                       model.generate(prompt, 12, 1.0, seed=4), atol=1e-5)
+    model.save_state(tmp_path / "state")
+    resumed = LstmLm(model.options, frame_dim=FRAME_DIM, seed=9)
+    resumed.load_state(tmp_path / "state")
+    assert np.allclose(resumed.generate(prompt, 12, 1.0, seed=4),
+                       model.generate(prompt, 12, 1.0, seed=4), atol=1e-5)
+    with pytest.raises(KaraError, match="saved for a different architecture"):
+        LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).load(tmp_path / "saved")
+    score = model.heldout_score(songs(), songs())
+    assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])

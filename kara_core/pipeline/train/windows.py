@@ -170,35 +170,82 @@ class WindowSet:
         number of crop starts, start uniform). A function of ``(seed, number)`` alone, so
         any batch can be made again, skipped or given to another worker."""
         crop = self.crop_length(crop_frames)
+        which, firsts = self._crop_starts(number, batch_size, crop, seed)
+        return self._read(which, firsts, crop)
+
+    def crop_pair_batch(self, number: int, batch_size: int, crop_frames: int,
+                        pair_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops, pairs)``: :meth:`crop_batch`'s crops (the same frames for the same
+        ``(seed, number)``) and, for each, ``pair`` normalised frames of the *same* song at
+        a random other place, ``[batch_size, pair, D]`` with ``pair = min(pair_frames,
+        crop)``. The pair does not overlap its crop wherever the song is long enough
+        (``crop + pair`` frames), and starts anywhere in the song otherwise. Why: a model
+        that reads the pair learns what the song sounds like as a whole, not what came just
+        before the crop. Deterministic in ``(seed, number)``; reads only the two crops from
+        the memory maps."""
+        crop = self.crop_length(crop_frames)
+        pair = min(int(pair_frames), crop)
+        if pair < 1:
+            raise ValueError("pair_frames must be at least 1")
+        which, firsts = self._crop_starts(number, batch_size, crop, seed)
+        rng = np.random.default_rng([int(seed), int(number), 1])
+        pair_firsts = np.empty_like(firsts)
+        for row, (song, first) in enumerate(zip(which, firsts, strict=True)):
+            length = int(self.songs[song].shape[0])
+            before = max(0, int(first) - pair + 1)  # starts that end before the crop
+            after = max(0, length - pair - (int(first) + crop) + 1)  # starts after it
+            if before + after > 0:
+                drawn = int(rng.integers(0, before + after))
+                pair_firsts[row] = drawn if drawn < before else int(first) + crop + drawn - before
+            else:
+                pair_firsts[row] = int(rng.integers(0, length - pair + 1))
+        return self._read(which, firsts, crop), self._read(which, pair_firsts, pair)
+
+    def _crop_starts(self, number: int, batch_size: int, crop: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The songs and start frames of batch ``number``'s crops of ``crop`` frames."""
         starts = np.array([max(0, int(s.shape[0]) - crop + 1) for s in self.songs], np.float64)
         if crop < 1 or starts.sum() == 0:
             raise ValueError("no song is long enough for a crop")
         rng = np.random.default_rng([int(seed), int(number)])
         which = rng.choice(len(self.songs), size=int(batch_size), p=starts / starts.sum())
-        out = np.empty((int(batch_size), crop, self.frame_dim), np.float32)
-        for row, song in enumerate(which):
-            first = int(rng.integers(0, int(starts[song])))
-            out[row] = self.songs[song][first : first + crop]
+        firsts = np.array([int(rng.integers(0, int(starts[song]))) for song in which], np.int64)
+        return which, firsts
+
+    def _read(self, which: np.ndarray, firsts: np.ndarray, length: int) -> np.ndarray:
+        """Normalised frames ``[len(which), length, D]`` read from the memory maps."""
+        out = np.empty((len(which), length, self.frame_dim), np.float32)
+        for row, (song, first) in enumerate(zip(which, firsts, strict=True)):
+            out[row] = self.songs[song][first : first + length]
         out -= self.mean
         out *= self.scale
         return out
 
     def crops(
         self, batch_size: int, crop_frames: int, *, seed: int = 0,
-        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0, pair_frames: int = 0,
     ) -> Any:
         """An endless ``tf.data.Dataset`` of random crops ``[batch_size, crop, D]`` (see
         :meth:`crop_batch`), read from the memory maps batch by batch and prefetched: memory
         does not depend on the collection's size. The stream is ``crop_batch(n)`` for
         ``n = skip_batches, skip_batches + 1, ...``; with ``shard=(count, index)`` this
-        worker reads batch numbers ``n * count + index`` (disjoint across workers)."""
+        worker reads batch numbers ``n * count + index`` (disjoint across workers). With
+        ``pair_frames``, each element is ``(crops, pairs)`` of :meth:`crop_pair_batch`."""
         import tensorflow as tf
 
         count, index = (int(v) for v in shard)
         crop = self.crop_length(crop_frames)
         shape = (int(batch_size), crop, self.frame_dim)
+        pair_shape = (int(batch_size), min(int(pair_frames), crop), self.frame_dim)
 
         def load(number: Any) -> Any:
+            if pair_frames:
+                frames, pairs = tf.numpy_function(
+                    lambda n: self.crop_pair_batch(int(n), batch_size, crop, pair_frames, seed),
+                    [number], (tf.float32, tf.float32), stateful=False)
+                frames.set_shape(shape)
+                pairs.set_shape(pair_shape)
+                return frames, pairs
             frames = tf.numpy_function(
                 lambda n: self.crop_batch(int(n), batch_size, crop, seed), [number],
                 tf.float32, stateful=False)

@@ -62,6 +62,12 @@ class LmOptions:
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
         crop is read ``style_frames`` longer), in generation the end of the prompt. It
         keeps a continuation sounding like its prompt's song.
+    :ivar song_dims: 0 (off), or the size of a learned *song vector* fed beside every frame
+        (:mod:`kara_lstm.lm.network`): an encoder reads ``song_frames`` frames of the same
+        song at another place than the crop in training, and the prompt in generation, so
+        the continuation stays with its prompt's song instead of drifting to the
+        collection's most common sound.
+    :ivar song_frames: frames the song encoder reads (258: 3 s at hop 256).
     :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
         up to this (augmentation against exposure bias; 0 = off).
     :ivar input_frames: context frames of :meth:`predict` (the validation windows Kara
@@ -81,6 +87,8 @@ class LmOptions:
     noise_basis: Literal["changes", "features"] = "changes"
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
+    song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
+    song_frames: int = field(default=258, metadata={"min": 1, "max": 1_000_000})
     input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
     input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
@@ -120,6 +128,9 @@ class LstmLm(Model):
                  **{key: getattr(self.options, key) for key in ARCHITECTURE}}
         if self.options.style_frames:  # without it, the signature of earlier versions
             found["style_frames"] = self.options.style_frames
+        if self.options.song_dims:
+            found["song_dims"] = self.options.song_dims
+            found["song_frames"] = self.options.song_frames
         return found
 
     # ------------------------------------------------------------------ building
@@ -139,7 +150,8 @@ class LstmLm(Model):
                 # tokens are absolute codes: no base, so no unused (gradient-less) gain
                 residual = "none" if o.head == "tokens" else o.residual
                 net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
-                               residual, o.dropout, style=o.style_frames > 0)
+                               residual, o.dropout, style=o.style_frames > 0,
+                               song_dims=o.song_dims)
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -227,7 +239,7 @@ class LstmLm(Model):
 
         def crops(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
             return train.crops(per_replica, style + crop, seed=settings.seed, shard=shard,
-                               skip_batches=skip_batches)
+                               skip_batches=skip_batches, pair_frames=self.song_frames)
 
         data = distributed_data(strategy, batch, settings.initial_epoch * steps, crops)
         step = make_step(self._per_example_loss(style), self._net.trainable_variables,
@@ -250,30 +262,42 @@ class LstmLm(Model):
             style = max(1, total * style // (style + crop))
         return style, max(0, total - style)
 
-    def network_inputs(self, crops: Any, style: int) -> tuple[Any, Any]:
+    @property
+    def song_frames(self) -> int:
+        """Frames of the song segment each training crop comes with (0: no song vector)."""
+        return self.options.song_frames if self.options.song_dims else 0
+
+    def network_inputs(self, crops: Any, style: int, song: Any = None) -> tuple[Any, Any]:
         """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
-        the frames after the style part, each predicting the next, and (with a style
-        part) the style vector of the frames before them."""
+        the frames after the style part, each predicting the next, then (with a style
+        part) the style vector of the frames before them and (with a song vector) ``song``,
+        another segment ``[B, S, D]`` of each crop's song."""
         from kara_lstm.lm.network import style_vector
 
         sequence = crops[:, style:]
-        inputs = sequence[:, :-1]
-        if not style:
-            return inputs, sequence[:, 1:]
-        return [inputs, style_vector(crops[:, :style])], sequence[:, 1:]
+        inputs = [sequence[:, :-1]]
+        if style:
+            inputs.append(style_vector(crops[:, :style]))
+        if self.song_frames:
+            if song is None:
+                raise KaraError("lstm_lm: song_dims is on but no song segment was given")
+            inputs.append(song)
+        return (inputs if len(inputs) > 1 else inputs[0]), sequence[:, 1:]
 
     def _per_example_loss(self, style: int) -> Any:
         import tensorflow as tf
 
         net, head, noise = self._net, self.head, float(self.options.input_noise)
 
-        def per_example(crops: Any) -> Any:
-            inputs, targets = self.network_inputs(crops, style)
+        def per_example(batch: Any) -> Any:
+            crops, song = batch if self.song_frames else (batch, None)
+            inputs, targets = self.network_inputs(crops, style, song)
             if noise > 0:
-                frames = inputs[0] if style else inputs
+                conditioned = isinstance(inputs, list)
+                frames = inputs[0] if conditioned else inputs
                 strength = tf.random.uniform([tf.shape(frames)[0], 1, 1], 0.0, noise)
                 frames = frames + strength * tf.random.normal(tf.shape(frames))
-                inputs = [frames, inputs[1]] if style else frames
+                inputs = [frames, *inputs[1:]] if conditioned else frames
             params, base = net(inputs, training=True)
             return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
 
@@ -322,7 +346,8 @@ class LstmLm(Model):
             from kara_lstm.lm.network import make_lm_rollout
 
             self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
-                                         self.frame_dim, self.options.style_frames)
+                                            self.frame_dim, self.options.style_frames,
+                                            self.song_frames)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
