@@ -419,3 +419,29 @@ def test_a_song_vector_model_trains_saves_resumes_and_scores_held_out_songs(tmp_
         LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).load(tmp_path / "saved")
     score = model.heldout_score(songs(), songs())
     assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])
+
+
+def test_the_mixture_samples_no_noise_along_quiet_directions_or_at_noise_scale_zero():
+    """noise_scale 0 draws the component's mean; quiet_directions keeps the first basis
+    directions (where frames change most) free of noise and leaves the others sampled."""
+    import tensorflow as tf
+    from kara_lstm.lm.heads import MixtureHead
+
+    dim = 4
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(dim, dim)))
+    means = np.array([0.5, -0.5, 1.0, 0.0])
+    params = tf.constant(np.concatenate([[0.0], means, np.zeros(dim)])[None], tf.float32)
+    base = tf.zeros((1, dim))
+
+    def draws(head: MixtureHead) -> np.ndarray:
+        head.set_basis(rotation)
+        return np.stack([head.sample(params, base, tf.constant(1.0), tf.constant([s, 0]))[0]
+                         for s in range(50)]) @ rotation  # back to basis coordinates
+
+    exact = draws(MixtureHead(dim, 1, noise_scale=0.0))
+    assert np.allclose(exact, means, atol=1e-5)
+    quiet = draws(MixtureHead(dim, 1, quiet_directions=2))
+    assert np.allclose(quiet[:, :2], means[:2], atol=1e-5)
+    assert quiet[:, 2:].std(axis=0).min() > 0.5  # the other directions keep sigma 1
+    options = LmOptions(**{**TINY, "head": "mixture", "noise_scale": 0.5})
+    assert "noise_scale" not in LstmLm(options, frame_dim=FRAME_DIM).signature()

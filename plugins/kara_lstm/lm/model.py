@@ -57,6 +57,12 @@ class LmOptions:
     :ivar noise_basis: the directions the ``mixture`` head's Gaussians are diagonal in:
         ``features`` (each mel band or bin on its own) or ``changes`` (the principal
         directions of how training frames change from one to the next).
+    :ivar noise_scale: the ``mixture`` head's sampled Gaussian noise times this (and the
+        temperature); 0 draws only the component, whose mean is the frame. Sampling only:
+        no retraining, not part of the weights' signature.
+    :ivar quiet_directions: the ``mixture`` head samples no noise along the first this many
+        directions of its noise basis (with ``noise_basis: changes``, where frames change
+        most: the onsets stay as sharp as the component's mean). Sampling only.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -85,6 +91,8 @@ class LmOptions:
     token_noise: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
     residual: Literal["gain", "full", "none"] = "gain"
     noise_basis: Literal["changes", "features"] = "changes"
+    noise_scale: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
+    quiet_directions: int = field(default=0, metadata={"min": 0, "max": 65536})
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
@@ -110,7 +118,8 @@ class LstmLm(Model):
 
         o = self.options
         self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
-                              top_p=o.top_p, noise=o.token_noise)
+                              top_p=o.top_p, noise=o.token_noise, noise_scale=o.noise_scale,
+                              quiet_directions=o.quiet_directions)
         self.codebook: Any = None
         self._net: Any = None
         self._strategy: Any = None
