@@ -445,3 +445,29 @@ def test_the_mixture_samples_no_noise_along_quiet_directions_or_at_noise_scale_z
     assert quiet[:, 2:].std(axis=0).min() > 0.5  # the other directions keep sigma 1
     options = LmOptions(**{**TINY, "head": "mixture", "noise_scale": 0.5})
     assert "noise_scale" not in LstmLm(options, frame_dim=FRAME_DIM).signature()
+
+
+def test_carrying_the_state_across_chained_crops_trains_and_is_refused_with_a_style():
+    """carry_crops: chains of crops with the LSTM state carried between them (truncated
+    back-propagation through time), with and without a song vector."""
+    model = trained("mixture", epochs=2, carry_crops=3, **{k: v for k, v in SONG.items()
+                                                          if k not in TINY})
+    prompt = sequence(20, seed=3)
+    out = model.generate(prompt, 12, 1.0, seed=4)
+    assert out.shape == (12, FRAME_DIM) and np.isfinite(out).all()
+    assert "carry_crops" not in model.signature()  # training only: the weights are the same
+    plain = trained("mixture", epochs=1, carry_crops=2)
+    assert np.isfinite(plain.generate(prompt, 5, 1.0, seed=0)).all()
+    # the same crops score differently after a batch that left its state, and the same
+    # again on a chain's first batch: the state is carried, and reset where a chain starts
+    import tensorflow as tf
+
+    loss = plain._carried_loss(4)
+    crops = tf.constant(np.stack([sequence(16, seed=s) for s in range(4)]))
+    first = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(True)})))
+    carried = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(False)})))
+    again = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(True)})))
+    assert carried != pytest.approx(first, abs=1e-6)
+    assert again == pytest.approx(first, abs=1e-5)
+    with pytest.raises(KaraError, match="carry_crops and style_frames"):
+        trained("mixture", epochs=1, carry_crops=2, style_frames=4)

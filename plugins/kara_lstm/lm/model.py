@@ -74,6 +74,12 @@ class LmOptions:
         the continuation stays with its prompt's song instead of drifting to the
         collection's most common sound.
     :ivar song_frames: frames the song encoder reads (258: 3 s at hop 256).
+    :ivar carry_crops: 0 or 1 (off), or train on chains of this many consecutive crops of
+        one song, carrying the LSTM state from each crop to the next (truncated
+        back-propagation through time, :meth:`WindowSource.chain_batch`): contexts of
+        ``carry_crops x crop_frames`` frames, as generation has, at the cost of one crop per
+        step. One replica only; not with ``style_frames``. Training only: the weights'
+        signature is unchanged.
     :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
         up to this (augmentation against exposure bias; 0 = off).
     :ivar input_frames: context frames of :meth:`predict` (the validation windows Kara
@@ -97,6 +103,7 @@ class LmOptions:
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
     song_frames: int = field(default=258, metadata={"min": 1, "max": 1_000_000})
+    carry_crops: int = field(default=0, metadata={"min": 0, "max": 100000})
     input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
     input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
@@ -245,14 +252,21 @@ class LstmLm(Model):
             raise KaraError("lstm_lm: every training song is shorter than 2 frames"
                             + (" after its style frames" if style else ""))
         steps = settings.steps_per_epoch or self.default_steps(train, batch)
+        chain = self.options.carry_crops if self.options.carry_crops > 1 else 0
+        if chain and int(strategy.num_replicas_in_sync) > 1:
+            raise KaraError("lstm_lm: carry_crops trains on one replica; set "
+                            "train.distribute: none or carry_crops: 0")
+        if chain and style:
+            raise KaraError("lstm_lm: carry_crops and style_frames cannot be combined")
 
         def crops(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
             return train.crops(per_replica, style + crop, seed=settings.seed, shard=shard,
-                               skip_batches=skip_batches, pair_frames=self.song_frames)
+                               skip_batches=skip_batches, pair_frames=self.song_frames,
+                               chain_crops=chain)
 
         data = distributed_data(strategy, batch, settings.initial_epoch * steps, crops)
-        step = make_step(self._per_example_loss(style), self._net.trainable_variables,
-                         self._optimizer, strategy, batch)
+        loss = self._carried_loss(batch) if chain else self._per_example_loss(style)
+        step = make_step(loss, self._net.trainable_variables, self._optimizer, strategy, batch)
         return fit_epochs(self, step, data, settings, steps, callbacks)
 
     def default_steps(self, train: WindowSource, batch: int) -> int:
@@ -308,6 +322,38 @@ class LstmLm(Model):
                 frames = frames + strength * tf.random.normal(tf.shape(frames))
                 inputs = [frames, *inputs[1:]] if conditioned else frames
             params, base = net(inputs, training=True)
+            return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
+
+        return per_example
+
+    def _carried_loss(self, batch: int) -> Any:
+        """``per_example`` for chains of crops (``carry_crops``): each batch starts from the
+        LSTM states the previous batch of its chain ended with (zeros on a chain's first
+        batch, and on the first batch after a resume), and leaves its own for the next;
+        gradients stop at the crop's start (truncated back-propagation through time)."""
+        import tensorflow as tf
+
+        from kara_lstm.lm.network import run_from_states
+
+        net, head, noise = self._net, self.head, float(self.options.input_noise)
+        units, layers, song = self.options.units, self.options.layers, bool(self.song_frames)
+        carried = [(tf.Variable(tf.zeros([batch, units]), trainable=False),
+                    tf.Variable(tf.zeros([batch, units]), trainable=False))
+                   for _ in range(layers)]
+
+        def per_example(data: Any) -> Any:
+            inputs, targets = self.network_inputs(data["crops"], 0, data.get("pairs"))
+            if noise > 0:
+                frames = inputs[0] if song else inputs
+                strength = tf.random.uniform([tf.shape(frames)[0], 1, 1], 0.0, noise)
+                frames = frames + strength * tf.random.normal(tf.shape(frames))
+                inputs = [frames, inputs[1]] if song else frames
+            keep = 1.0 - tf.cast(data["first"], tf.float32)
+            states = [(h.value() * keep, c.value() * keep) for h, c in carried]
+            params, base, final = run_from_states(net, layers, inputs, states, song=song)
+            for (h_var, c_var), (h, c) in zip(carried, final, strict=True):
+                h_var.assign(tf.stop_gradient(h))
+                c_var.assign(tf.stop_gradient(c))
             return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
 
         return per_example

@@ -164,6 +164,26 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
     return keras.Model(inputs if len(inputs) > 1 else frames, [params, base], name="lstm_lm")
 
 
+def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, Any]],
+                    song: bool = False) -> tuple[Any, Any, list[tuple[Any, Any]]]:
+    """The training graph's forward pass started from given LSTM ``states`` (one ``(h, c)``
+    per layer): ``(params, base, each layer's final (h, c))``. For training that carries
+    the state from one crop to the next (``carry_crops``); ``inputs`` are ``frames`` or
+    ``[frames, song]`` (no style part)."""
+    frames = inputs[0] if isinstance(inputs, list) else inputs
+    x = frames
+    if song:
+        vector = net.get_layer("song_encoder")(inputs[1], training=True)
+        x = net.get_layer("with_song")([x, vector])
+    final = []
+    for i, (h, c) in enumerate(states):
+        if i >= layers:
+            break
+        x, h, c = net.get_layer(f"lstm_{i}")(x, initial_state=[h, c], training=True)
+        final.append((h, c))
+    return net.get_layer("head")(x), net.get_layer("base")(frames), final
+
+
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
                     song_frames: int = 0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
