@@ -471,3 +471,15 @@ def test_carrying_the_state_across_chained_crops_trains_and_is_refused_with_a_st
     assert again == pytest.approx(first, abs=1e-5)
     with pytest.raises(KaraError, match="carry_crops and style_frames"):
         trained("mixture", epochs=1, carry_crops=2, style_frames=4)
+
+
+def test_the_song_vector_tells_songs_apart_even_when_its_activations_grow():
+    """A song vector that saturates is one constant for every song (it happened on real
+    music: maxima of ~50, every tanh at +-1): scaled up 100x, two songs still differ."""
+    from kara_lstm.lm.network import song_encoder
+
+    encoder = song_encoder(FRAME_DIM, 8)
+    loud = np.stack([sequence(40, seed=1), sequence(40, seed=2)]) * 100.0
+    vectors = encoder(loud).numpy()
+    assert np.abs(vectors).max() < 0.999, "the song vector saturated"
+    assert np.abs(vectors[0] - vectors[1]).mean() > 0.05

@@ -28,9 +28,10 @@ drifts to the collection's most common sound (``own_song`` in
 :mod:`kara_core.measures.own_song` measures this).
 
 ``song`` (with ``song_dims``) is a learned vector of ``song_dims`` numbers that a small
-encoder (:func:`song_encoder`: two strided convolutions, mean and max over time, a dense
-layer) reads from ``song_frames`` frames of the *same song elsewhere* in training
-(:meth:`WindowSource.crop_pair_batch`), and from the prompt in generation. Because the
+encoder (:func:`song_encoder`: two strided convolutions, mean and max over time, a layer
+normalisation, a dense layer) reads from ``song_frames`` frames of the *same song
+elsewhere* in training (:meth:`WindowSource.crop_pair_batch`), and from the prompt in
+generation. Because the
 segment it reads is not the one the network continues, the vector can only help by saying
 what the whole song sounds like, and the network learns to use it for as long as it
 generates: on real music, the style vector of the frames just before a crop did not keep
@@ -113,7 +114,8 @@ SONG_CHANNELS = 64
 
 def song_encoder(frame_dim: int, song_dims: int) -> Any:
     """``frames [B, T, D] -> [B, song_dims]`` (any ``T >= 1``): two strided convolutions
-    over time (ReLU), their mean and maximum over time, then a dense layer (tanh). Small
+    over time (ReLU), their mean and maximum over time, layer-normalised, then a dense
+    layer (tanh). Small
     and order-aware at the scale of a few frames (onsets, attacks), pooled over the rest."""
     import keras
 
@@ -125,6 +127,10 @@ def song_encoder(frame_dim: int, song_dims: int) -> Any:
     pooled = keras.layers.Concatenate(name="song_pool")([
         keras.layers.GlobalAveragePooling1D(name="song_mean")(x),
         keras.layers.GlobalMaxPooling1D(name="song_max")(x)])
+    # Without it the pooled maxima grew to ~50 in training, every tanh saturated at +-1 and
+    # the vector was one constant for every song (measured on real music): no information,
+    # and no gradient to recover. Normalised, the dense layer starts at unit scale.
+    pooled = keras.layers.LayerNormalization(name="song_norm")(pooled)
     vector = keras.layers.Dense(song_dims, activation="tanh", name="song_dense")(pooled)
     return keras.Model(frames, vector, name="song_encoder")
 
