@@ -8,6 +8,7 @@ folder an index of all variants.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kara_core.audio.wav import write_wav
+from kara_core.components.measure import SongExcerpt
 from kara_core.errors import KaraError, one_line
 from kara_core.report import records
 from kara_core.storage import atomic
 
 if TYPE_CHECKING:
-    from kara_core.components import Model
+    from kara_core.components import HeldOutMusic, Measure, Model, Transform
     from kara_core.config import ExperimentConfig, VariantConfig
 
 CONFIG_FILE = "config.resolved.yaml"
@@ -130,51 +132,72 @@ class DatasetCache:
 
 def generate_and_evaluate(
     variant: VariantConfig, features: Any, model: Model, *,
-    prompt_file: Path | None = None, seconds: float | None = None, show_progress: bool = True,
+    prompt_file: Path | None = None, seconds: float | None = None,
+    temperature: float | None = None, seed: int | None = None, show_progress: bool = True,
+    measures: Sequence[Measure] | None = None,
 ) -> dict[str, Any]:
     """Generate, measure, plot and write the listening page; return the merged metrics.
 
-    Continues ``generate.prompts`` prompts (:mod:`kara_core.pipeline.clips`; only the
-    user's with ``prompt_file``) and writes ``prompt.wav``, ``roundtrip.wav`` (both of the
-    first prompt), ``generated.wav``, ``generated-2.wav`` ... (and ``generated.mp3`` when
-    ``generate.mp3`` is on), ``spectrograms.png``, ``drift.png``, ``drift.json``,
-    ``loss.png`` (when a training history exists) and ``report.html``. The ``music``
-    section of metrics.json measures every clip; one line names each collapsed clip.
+    Builds the variant's held-out music once (:func:`~kara_core.pipeline.evaluate.
+    held_out_music`: prompts and real music to measure against) and continues
+    ``generate.prompts`` prompts (only the user's with ``prompt_file``), plus the extra
+    clips ``diversity`` and ``prompt_sensitivity`` compare; writes ``prompt.wav``,
+    ``roundtrip.wav`` (both of the first prompt), ``generated.wav``, ``generated-2.wav`` ...
+    (and ``generated.mp3`` when ``generate.mp3`` is on), ``spectrograms.png``,
+    ``drift.png``, ``drift.json``, ``loss.png`` (when a training history exists) and
+    ``report.html``. The ``music`` section of metrics.json holds every registered
+    measure of every clip (``measures``: the registry's by default) beside the real
+    continuations'; one line names each collapsed clip. ``temperature`` and ``seed``
+    override kara.yaml's; ``auto`` is resolved through the judge's calibration.
     """
     from kara_core.console import print_warning
-    from kara_core.pipeline import clips as several
+    from kara_core.pipeline import evaluate as ev
     from kara_core.pipeline import generate as gen
     from kara_core.pipeline.audit import roundtrip
-    from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
 
     run_dir = variant.run_dir
     rate = variant.dataset.sample_rate
-    transform = variant.build_transform()
+    transform = features.transform  # built once, by featurize
+    from kara_core.plugins import registered_measures
+
+    measures = list(measures) if measures is not None else registered_measures()
     note = _notifier(show_progress)
+    length = seconds if seconds is not None else variant.generate.seconds
+    music = ev.held_out_music(features, transform.hop, rate, ev.PromptPlan(
+        variant.generate.prompts, variant.generate.prompt_seconds, length))
+    used_temperature, calibration = resolve_generate_temperature(
+        variant, features, model, music, transform, measures, temperature, show_progress)
+    settings = gen.GenerateSettings.of(
+        variant.generate, rate, used_temperature, seconds=length,
+        sensitivity=prompt_file is None)
+    if seed is not None:
+        settings = dataclasses.replace(settings, seed=int(seed))
     if prompt_file is not None:
-        wave = gen.load_prompt_file(prompt_file, variant)
-        cap = int(gen.MAX_ROUNDTRIP_SECONDS * rate)
-        prompts = [gen.PromptAudio(wave=wave[:cap], source=str(prompt_file), held_out=False)]
+        wave = gen.load_prompt_file(prompt_file, rate, variant.generate.prompt_seconds,
+                                    variant.build_decoders())
+        prompts = [SongExcerpt(wave=wave, source=str(prompt_file), held_out=False)]
+        note_short_prompt(variant.name, wave, rate, variant.generate.prompt_seconds,
+                          model.input_frames, transform.hop, note)
     else:
-        prompts = several.heldout_prompts(features, transform, variant)
+        prompts = list(music.prompts)
         if not prompts[0].held_out:
             note(f"{variant.name}: no song is held out: the prompts and the real music the "
                  "audio is measured against come from training songs")
     prompt = prompts[0]
-    length = seconds if seconds is not None else variant.generate.seconds
     sources = sorted({Path(p.source).name for p in prompts})
-    note(f"{variant.name}: generating {len(prompts)} x {length:g} s from "
-         f"{', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}")
-    made = several.generate_clips(model, transform, features, prompts, variant, length)
+    note(f"{variant.name}: generating {len(prompts)} x {length:g} s at temperature "
+         f"{used_temperature:g} from {', '.join(sources[:3])}"
+         f"{' ...' if len(sources) > 3 else ''}")
+    made = gen.generate(model, transform, prompts, settings, features)
     generation = made.generations[0]
-    for line in made.notes(variant.name, variant.generate.temperature):
+    for line in made.notes(variant.name, used_temperature):
         note(line)
     write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
     restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
     write_wav(run_dir / "roundtrip.wav", restored, rate)
     files = ["prompt.wav", "roundtrip.wav"]
     for number, clip in enumerate(made.generations):
-        files.append(several.clip_file(number))
+        files.append(gen.clip_file(number))
         write_wav(run_dir / files[-1], clip.wave, rate)
     _remove_stale_clips(run_dir, len(made.generations))
     if variant.generate.mp3:
@@ -185,25 +208,20 @@ def generate_and_evaluate(
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
     ceiling: dict[str, Any] = {k: _plain(v) for k, v in roundtrip_scores.items()}
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
-    reference = gen.heldout_reference(features, transform, rate)
-    real = gen.training_excerpt(
-        features, transform, rate, variant.generate.prompt_seconds, length
-    )
-    evaluation = evaluate_audio(generation.wave, reference, rate, real=real)
-    named, held_out = gen.heldout_named_waves(features, transform, rate)
-    music = several.evaluate_music(made, [wave for _source, wave in named], rate,
-                                   held_out=held_out, sources=[s for s, _wave in named])
-    for line in several.collapse_lines(variant.name, music, prompts):
+    reference = np.concatenate(music.waves)[: int(REFERENCE_AUDIO_SECONDS * rate)]
+    evaluation = ev.evaluate_audio(generation.wave, reference, rate)
+    record = ev.evaluate(made, music, measures)
+    for line in ev.collapse_lines(variant.name, record, made):
         print_warning(line)
-    if music["yardstick"]["excerpt_seconds"] < music["seconds"] - 0.01:
+    if record["yardstick"]["excerpt_seconds"] < record["seconds"] - 0.01:
         note(f"{variant.name}: the held-out songs are shorter than twice {length:g} s: the "
-             f"real music is measured in excerpts of {music['yardstick']['excerpt_seconds']:g} s")
-    songs, _held_out = gen.heldout_songs(features)
+             f"real music is measured in excerpts of {record['yardstick']['excerpt_seconds']:g} s")
     prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
     steps = generation.frames.shape[0]  # the curve reads the prompt, then at most this many
-    drift = drift_curve(
-        model, songs[0].frames(max(prompt_frames, model.input_frames) + steps + 1),
-        prompt_frames, max_steps=steps, seed=variant.generate.seed,
+    frames = music.frames if music.frames is not None else np.zeros((0, transform.frame_dim))
+    drift = ev.drift_curve(
+        model, frames[: max(prompt_frames, model.input_frames) + steps + 1],
+        prompt_frames, max_steps=steps, seed=settings.seed,
     )
     evaluation["drift"] = drift.summary()
     atomic.write_json(run_dir / DRIFT_FILE, drift.to_json(transform.hop, rate))
@@ -220,19 +238,73 @@ def generate_and_evaluate(
         "model": variant.model.type,
         "model_options": model_options(variant),
         "roundtrip": ceiling,
-        "generation": {**gen.generation_record(generation, prompt, variant, files),
-                       "prompts": len(prompts)},
+        "generation": {**gen.generation_record(generation, prompt, settings, files),
+                       "prompts": len(prompts), "temperature_source": calibration["source"],
+                       "temperature_calibration": calibration if calibration.get("scores")
+                       else None},
         "evaluation": evaluation,
-        "music": music,
+        "music": record,
     })
-    write_plots(variant, metrics, drift, transform.hop, {
-        "prompt": generation.prompt_wave, "round trip": restored,
-        "generated": generation.wave,
-    })
+    write_plots(run_dir, f"{variant.experiment} / {variant.name}", variant.name, rate, metrics,
+                drift, transform.hop, {
+                    "prompt": generation.prompt_wave, "round trip": restored,
+                    "generated": generation.wave,
+                })
     from kara_core.report.html import write_variant_report
 
     write_variant_report(run_dir, metrics)
     return metrics
+
+
+REFERENCE_AUDIO_SECONDS = 120.0
+"""The ``evaluation`` section's whole-clip statistics compare with this much held-out audio."""
+
+
+def resolve_generate_temperature(
+    variant: VariantConfig, features: Any, model: Model,
+    music: HeldOutMusic | Callable[[], HeldOutMusic], transform: Transform,
+    measures: Sequence[Measure], override: float | None, show_progress: bool,
+) -> tuple[float, dict[str, Any]]:
+    """The temperature to generate at: ``override`` (the command line), else
+    ``generate.temperature``; ``auto`` is the judge's calibration for the kept model
+    (calibrated now, and recorded, when the model has none)."""
+    from kara_core.pipeline.train import judge as judging
+
+    if override is not None:
+        return float(override), {"source": "command line"}
+    settings = judging.JudgeSettings.of(variant.train, variant.generate,
+                                        variant.dataset.sample_rate)
+    if settings.seconds <= 0:  # no judge during training: calibrate on clips of the default
+        settings = dataclasses.replace(settings, seconds=CALIBRATION_SECONDS)
+    judge = judging.GenerationJudge(settings, music, transform, features, measures)
+
+    def calibrate() -> dict[str, Any]:
+        _notifier(show_progress)(
+            f"{variant.name}: calibrating the sampling temperature (generate.temperature: auto) "
+            f"on {settings.prompts} held-out prompts at "
+            f"{', '.join(f'{t:g}' for t in judging.TEMPERATURES)}")
+        return judge.calibrate(model)
+
+    return judging.resolve_temperature(variant.generate.temperature, variant.run_dir, calibrate)
+
+
+CALIBRATION_SECONDS = 6.0
+"""Clip length of the temperature calibration when training had no judge."""
+
+
+def note_short_prompt(name: str, wave: np.ndarray, rate: int, prompt_seconds: float,
+                      context_frames: int, hop: int, note: Callable[[str], None]) -> None:
+    """One line when the user's prompt is shorter than what the model reads before each
+    frame (its context) or than ``generate.prompt_seconds``: the model then starts from
+    less than it was trained to see."""
+    have = wave.shape[0] / rate
+    context = context_frames * hop / rate
+    if context_frames > 1 and have < context:
+        note(f"{name}: the prompt is {have:.2f} s, shorter than the model's context of "
+             f"{context:.2f} s ({context_frames} frames); it continues from what there is")
+    elif have < prompt_seconds:
+        note(f"{name}: the prompt is {have:.2f} s, shorter than generate.prompt_seconds "
+             f"({prompt_seconds:g} s); all of it is used")
 
 
 def _remove_stale_clips(run_dir: Path, count: int) -> None:
@@ -246,24 +318,22 @@ def _remove_stale_clips(run_dir: Path, count: int) -> None:
 
 
 def write_plots(
-    variant: VariantConfig, metrics: dict[str, Any], drift: Any, hop: int,
-    waves: dict[str, np.ndarray],
+    run_dir: Path, title: str, name: str, rate: int, metrics: dict[str, Any], drift: Any,
+    hop: int, waves: dict[str, np.ndarray],
 ) -> None:
-    """spectrograms.png, drift.png and (with a training history) loss.png."""
+    """spectrograms.png, drift.png and (with a training history) loss.png in ``run_dir``."""
     from kara_core.report import plots
-    run_dir, rate = variant.run_dir, variant.dataset.sample_rate
-    plots.plot_audio_spectrograms(
-        waves, rate, run_dir / "spectrograms.png", title=f"{variant.experiment} / {variant.name}"
-    )
+
+    plots.plot_audio_spectrograms(waves, rate, run_dir / "spectrograms.png", title=title)
     plots.plot_drift(
         drift.free, drift.teacher, run_dir / "drift.png", hop / rate,
-        persistence=drift.persistence, title=f"drift on a held-out song: {variant.name}",
+        persistence=drift.persistence, title=f"drift on a held-out song: {name}",
     )
     history = training_history(run_dir, metrics)
     if history:
         baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
         plots.plot_loss(
-            history, run_dir / "loss.png", title=f"training: {variant.name}",
+            history, run_dir / "loss.png", title=f"training: {name}",
             baselines=baselines,
         )
 

@@ -121,10 +121,12 @@ def _train_variant(
     variant: VariantConfig, features: FeatureSet, where: Any, *, rebuild: bool,
     epochs: int | None, show_progress: bool,
 ) -> dict[str, Any]:
+    from kara_core.pipeline.evaluate import PromptPlan, held_out_music
     from kara_core.pipeline.train.distribute import make_repeatable
-    from kara_core.pipeline.train.judge import make_judge
+    from kara_core.pipeline.train.judge import JudgeSettings, make_judge
     from kara_core.pipeline.train.monitor import score
     from kara_core.pipeline.train.runner import fit_with_checkpoints, note
+    from kara_core.plugins import registered_measures
 
     started = time.monotonic()
     variant = scaled_to_the_music(variant, features, show_progress)
@@ -133,12 +135,19 @@ def _train_variant(
     if features.split_note:
         note(show_progress, f"{variant.name}: {features.split_note}")
     model = build_model(variant, features.frame_dim)
+    transform = features.transform
     baselines = baseline_models(variant, features.frame_dim, train)
     write_dir = variant.run_dir if where.chief else variant.run_dir / f"worker-{where.worker_index}"
     outcome = fit_with_checkpoints(
         variant, features, model, train, val, where, write_dir,
         rebuild=rebuild, epochs=epochs or variant.train.epochs, show_progress=show_progress,
-        judge=make_judge(variant, features),
+        judge=make_judge(
+            JudgeSettings.of(variant.train, variant.generate, variant.dataset.sample_rate),
+            lambda: held_out_music(features, transform.hop, variant.dataset.sample_rate,
+                                   PromptPlan(variant.generate.prompts,
+                                              variant.generate.prompt_seconds,
+                                              variant.generate.seconds)),
+            transform, features, registered_measures()),
     )
     scores = score({"model": model, **baselines}, val)
     val_loss = scores.pop("model")

@@ -1,4 +1,7 @@
-"""The measurements of DESIGN section 6, in plain numpy (scipy.fft for speed).
+"""Spectral measurements of audio (DESIGN section 6), in plain numpy (scipy.fft for speed).
+
+Public, like the rest of :mod:`kara_core.audio`: Kara's transform audit and its measures of
+generated audio use these, and so may a plugin's measure or test.
 
 Round trip (an estimate against its reference wave): :func:`snr_db`, :func:`si_sdr_db`,
 :func:`spectral_convergence`, :func:`log_spectral_distance_db`,
