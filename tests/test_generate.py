@@ -233,6 +233,10 @@ def test_generate_rejects_a_bad_seconds_value_in_one_line():
     result = run_kara("generate", "kara.yaml", "--seconds", "-3")
     assert result.returncode == 2
     assert "--seconds" in result.stderr and "Traceback" not in result.stderr
+    for flag, value in (("--temperature", "-1"), ("--temperature", "11"), ("--seed", "-2")):
+        result = run_kara("generate", "kara.yaml", flag, value)
+        assert result.returncode == 2, (flag, value)
+        assert flag in result.stderr and "Traceback" not in result.stderr
 
 
 def test_generated_audio_measures_tell_music_noise_and_silence_apart():
