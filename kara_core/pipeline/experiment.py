@@ -134,12 +134,14 @@ def generate_and_evaluate(
     variant: VariantConfig, features: Any, model: Model, *,
     prompt_file: Path | None = None, seconds: float | None = None,
     temperature: float | None = None, seed: int | None = None, show_progress: bool = True,
-    measures: Sequence[Measure] | None = None,
+    measures: Sequence[Measure] | None = None, music: HeldOutMusic | None = None,
 ) -> dict[str, Any]:
     """Generate, measure, plot and write the listening page; return the merged metrics.
 
-    Builds the variant's held-out music once (:func:`~kara_core.pipeline.evaluate.
-    held_out_music`: prompts and real music to measure against) and continues
+    Uses ``music`` or builds the variant's held-out music once (:func:`~kara_core.
+    pipeline.evaluate.held_out_music`: prompts and real music to measure against; pass the
+    one the training judge used, and each held-out song is read once per variant) and
+    continues
     ``generate.prompts`` prompts (only the user's with ``prompt_file``), plus the extra
     clips ``diversity`` and ``prompt_sensitivity`` compare; writes ``prompt.wav``,
     ``roundtrip.wav`` (both of the first prompt), ``generated.wav``, ``generated-2.wav`` ...
@@ -163,8 +165,9 @@ def generate_and_evaluate(
     measures = list(measures) if measures is not None else registered_measures()
     note = _notifier(show_progress)
     length = seconds if seconds is not None else variant.generate.seconds
-    music = ev.held_out_music(features, transform.hop, rate, ev.PromptPlan(
-        variant.generate.prompts, variant.generate.prompt_seconds, length))
+    if music is None:
+        music = ev.held_out_music(features, transform.hop, rate, ev.PromptPlan(
+            variant.generate.prompts, variant.generate.prompt_seconds, length))
     used_temperature, calibration = resolve_generate_temperature(
         variant, features, model, music, transform, measures, temperature, show_progress)
     settings = gen.GenerateSettings.of(
