@@ -171,7 +171,7 @@ def test_a_number_too_large_for_a_float_shows_as_missing(tmp_path):
     console = Console(file=io.StringIO(), width=300)
     print_table([huge], console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "9999" not in text and "—" in text and "0.5000" in text
+    assert "9999" not in text and "—" in text and "+0.175" in text
     row = next(csv.DictReader(io.StringIO(to_csv([huge]))))
     assert row["val_loss"] == "" and row["mel_frechet"] == ""
 

@@ -48,7 +48,8 @@ class PeakPlugin:
         register(PeakRatio)
 
 
-def test_kara_registers_its_own_measures_through_the_hook():
+def test_hook_kara_register_measures():
+    """Kara registers its own measures through the hook, beside a plugin's."""
     registry = registry_with("peaks", PeakPlugin())
     names = [m.name for m in registry.measures()]
     assert {cls.name for cls in BUILTIN} <= set(names) and "peak_ratio" in names

@@ -136,7 +136,7 @@ def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, mod
     from kara_core.console import print_note
     from kara_core.pipeline import evaluate as ev
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.experiment import note_short_prompt, resolve_generate_temperature
+    from kara_core.pipeline.experiment import resolve_generate_temperature
     from kara_core.plugins import registered_measures
 
     transform = features.transform
@@ -151,7 +151,7 @@ def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, mod
     if args.prompt is not None:
         wave = gen.load_prompt_file(args.prompt, rate, settings.prompt_seconds,
                                     variant.build_decoders())
-        note_short_prompt(variant.name, wave, rate, settings.prompt_seconds,
+        gen.note_short_prompt(variant.name, wave, rate, settings.prompt_seconds,
                           model.input_frames, transform.hop, print_note)
         shared: Any = music
     else:

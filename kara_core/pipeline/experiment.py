@@ -8,7 +8,6 @@ folder an index of all variants.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -171,15 +170,13 @@ def generate_and_evaluate(
     used_temperature, calibration = resolve_generate_temperature(
         variant, features, model, music, transform, measures, temperature, show_progress)
     settings = gen.GenerateSettings.of(
-        variant.generate, rate, used_temperature, seconds=length,
+        variant.generate, rate, used_temperature, seconds=length, seed=seed,
         sensitivity=prompt_file is None)
-    if seed is not None:
-        settings = dataclasses.replace(settings, seed=int(seed))
     if prompt_file is not None:
         wave = gen.load_prompt_file(prompt_file, rate, variant.generate.prompt_seconds,
                                     variant.build_decoders())
         prompts = [SongExcerpt(wave=wave, source=str(prompt_file), held_out=False)]
-        note_short_prompt(variant.name, wave, rate, variant.generate.prompt_seconds,
+        gen.note_short_prompt(variant.name, wave, rate, variant.generate.prompt_seconds,
                           model.input_frames, transform.hop, note)
     else:
         prompts = list(music.prompts)
@@ -211,7 +208,7 @@ def generate_and_evaluate(
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
     ceiling: dict[str, Any] = {k: _plain(v) for k, v in roundtrip_scores.items()}
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
-    reference = np.concatenate(music.waves)[: int(REFERENCE_AUDIO_SECONDS * rate)]
+    reference = np.concatenate(music.waves)[: int(ev.REFERENCE_AUDIO_SECONDS * rate)]
     evaluation = ev.evaluate_audio(generation.wave, reference, rate)
     record = ev.evaluate(made, music, measures)
     for line in ev.collapse_lines(variant.name, record, made):
@@ -248,7 +245,7 @@ def generate_and_evaluate(
         "evaluation": evaluation,
         "music": record,
     })
-    write_plots(run_dir, f"{variant.experiment} / {variant.name}", variant.name, rate, metrics,
+    ev.write_plots(run_dir, f"{variant.experiment} / {variant.name}", variant.name, rate, metrics,
                 drift, transform.hop, {
                     "prompt": generation.prompt_wave, "round trip": restored,
                     "generated": generation.wave,
@@ -259,55 +256,22 @@ def generate_and_evaluate(
     return metrics
 
 
-REFERENCE_AUDIO_SECONDS = 120.0
-"""The ``evaluation`` section's whole-clip statistics compare with this much held-out audio."""
-
-
 def resolve_generate_temperature(
     variant: VariantConfig, features: Any, model: Model,
     music: HeldOutMusic | Callable[[], HeldOutMusic], transform: Transform,
     measures: Sequence[Measure], override: float | None, show_progress: bool,
 ) -> tuple[float, dict[str, Any]]:
-    """The temperature to generate at: ``override`` (the command line), else
-    ``generate.temperature``; ``auto`` is the judge's calibration for the kept model
-    (calibrated now, and recorded, when the model has none)."""
-    from kara_core.pipeline.train import judge as judging
+    """The temperature to generate ``variant`` at (:func:`~kara_core.pipeline.train.judge.
+    temperature_for`): ``override`` (the command line), else ``generate.temperature``,
+    ``auto`` being the judge's calibration for the kept model."""
+    from kara_core.pipeline.train.judge import JudgeSettings, temperature_for
 
-    if override is not None:
-        return float(override), {"source": "command line"}
-    settings = judging.JudgeSettings.of(variant.train, variant.generate,
-                                        variant.dataset.sample_rate)
-    if settings.seconds <= 0:  # no judge during training: calibrate on clips of the default
-        settings = dataclasses.replace(settings, seconds=CALIBRATION_SECONDS)
-    judge = judging.GenerationJudge(settings, music, transform, features, measures)
-
-    def calibrate() -> dict[str, Any]:
-        _notifier(show_progress)(
-            f"{variant.name}: calibrating the sampling temperature (generate.temperature: auto) "
-            f"on {settings.prompts} held-out prompts at "
-            f"{', '.join(f'{t:g}' for t in judging.TEMPERATURES)}")
-        return judge.calibrate(model)
-
-    return judging.resolve_temperature(variant.generate.temperature, variant.run_dir, calibrate)
-
-
-CALIBRATION_SECONDS = 6.0
-"""Clip length of the temperature calibration when training had no judge."""
-
-
-def note_short_prompt(name: str, wave: np.ndarray, rate: int, prompt_seconds: float,
-                      context_frames: int, hop: int, note: Callable[[str], None]) -> None:
-    """One line when the user's prompt is shorter than what the model reads before each
-    frame (its context) or than ``generate.prompt_seconds``: the model then starts from
-    less than it was trained to see."""
-    have = wave.shape[0] / rate
-    context = context_frames * hop / rate
-    if context_frames > 1 and have < context:
-        note(f"{name}: the prompt is {have:.2f} s, shorter than the model's context of "
-             f"{context:.2f} s ({context_frames} frames); it continues from what there is")
-    elif have < prompt_seconds:
-        note(f"{name}: the prompt is {have:.2f} s, shorter than generate.prompt_seconds "
-             f"({prompt_seconds:g} s); all of it is used")
+    settings = JudgeSettings.of(variant.train, variant.generate, variant.dataset.sample_rate)
+    return temperature_for(
+        variant.generate.temperature if override is None else override, settings,
+        variant.run_dir, model, music, transform, features, measures,
+        lambda line: _notifier(show_progress)(f"{variant.name}: {line}"),
+        source="configured" if override is None else "command line")
 
 
 def _remove_stale_clips(run_dir: Path, count: int) -> None:
@@ -318,45 +282,6 @@ def _remove_stale_clips(run_dir: Path, count: int) -> None:
         match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
         if match and int(match.group(1)) > count:
             path.unlink(missing_ok=True)
-
-
-def write_plots(
-    run_dir: Path, title: str, name: str, rate: int, metrics: dict[str, Any], drift: Any,
-    hop: int, waves: dict[str, np.ndarray],
-) -> None:
-    """spectrograms.png, drift.png and (with a training history) loss.png in ``run_dir``."""
-    from kara_core.report import plots
-
-    plots.plot_audio_spectrograms(waves, rate, run_dir / "spectrograms.png", title=title)
-    plots.plot_drift(
-        drift.free, drift.teacher, run_dir / "drift.png", hop / rate,
-        persistence=drift.persistence, title=f"drift on a held-out song: {name}",
-    )
-    history = training_history(run_dir, metrics)
-    if history:
-        baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
-        plots.plot_loss(
-            history, run_dir / "loss.png", title=f"training: {name}",
-            baselines=baselines,
-        )
-
-
-def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
-    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
-    import json
-
-    history = metrics.get("history")
-    if not isinstance(history, dict):
-        try:
-            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-    if not isinstance(history, dict):
-        return {}
-    return {
-        str(k): [float(x) for x in v] for k, v in history.items()
-        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
-    }
 
 
 # --------------------------------------------------------------------------- the whole run

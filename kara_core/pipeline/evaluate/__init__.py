@@ -7,6 +7,7 @@ drift of the model's errors and whole-clip statistics.
 """
 
 from kara_core.pipeline.evaluate.drift import (
+    REFERENCE_AUDIO_SECONDS,
     DriftCurve,
     drift_curve,
     evaluate_audio,
@@ -26,9 +27,12 @@ from kara_core.pipeline.evaluate.music import (
     finite_or_none,
     measure_clips,
 )
+from kara_core.pipeline.evaluate.plots import training_history, write_plots
 
 __all__ = [
-    "LAST_SECONDS", "REFERENCE_SECONDS", "DriftCurve", "PromptPlan", "collapse_lines",
+    "LAST_SECONDS", "REFERENCE_AUDIO_SECONDS", "REFERENCE_SECONDS", "DriftCurve", "PromptPlan",
+    "collapse_lines",
     "drift_curve", "evaluate", "evaluate_audio", "finite_or_none", "held_out_music",
-    "heldout_songs", "measure_clips", "real_clips", "teacher_windows",
+    "heldout_songs", "measure_clips", "real_clips", "teacher_windows", "training_history",
+    "write_plots",
 ]

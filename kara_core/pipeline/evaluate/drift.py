@@ -18,6 +18,8 @@ import numpy as np
 if TYPE_CHECKING:
     from kara_core.components import Model
 
+REFERENCE_AUDIO_SECONDS = 120.0
+"""The ``evaluation`` section's whole-clip statistics compare with this much held-out audio."""
 MAX_DRIFT_STEPS = 1000
 """The drift curve covers at most this many generated frames."""
 PREDICT_BATCH = 256

@@ -28,6 +28,7 @@ from kara_core.pipeline.generate.prompts import (
     clip_file,
     describe_prompt,
     load_prompt_file,
+    note_short_prompt,
     prompt_offsets,
     prompt_seed,
 )
@@ -36,5 +37,5 @@ __all__ = [
     "MAX_ROUNDTRIP_SECONDS", "PEAK_TARGET", "Clips", "FrameScale", "GenerateSettings",
     "Generation", "clip_file", "clip_to_training_range", "describe_prompt", "frames_for",
     "generate", "generate_audio", "generation_record", "guard_peak", "load_prompt_file",
-    "prompt_frames", "prompt_offsets", "prompt_seed", "write_audio",
+    "note_short_prompt", "prompt_frames", "prompt_offsets", "prompt_seed", "write_audio",
 ]

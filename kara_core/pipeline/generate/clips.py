@@ -42,13 +42,15 @@ class GenerateSettings:
 
     @classmethod
     def of(cls, config: GenerateConfig, rate: int, temperature: float,
-           seconds: float | None = None, diversity: bool = True,
+           seconds: float | None = None, seed: int | None = None, diversity: bool = True,
            sensitivity: bool = True) -> GenerateSettings:
         """The settings of a variant's ``generate:`` section at ``rate``, with the
-        temperature it resolved to (and ``seconds`` when the command line overrides it)."""
+        temperature it resolved to (and ``seconds`` and ``seed`` when the command line
+        overrides them)."""
         return cls(rate=int(rate), seconds=float(config.seconds if seconds is None else seconds),
                    prompt_seconds=float(config.prompt_seconds), temperature=float(temperature),
-                   seed=int(config.seed), diversity=diversity, sensitivity=sensitivity)
+                   seed=int(config.seed if seed is None else seed), diversity=diversity,
+                   sensitivity=sensitivity)
 
 
 @dataclass

@@ -10,7 +10,7 @@ seeds (:mod:`kara_core.pipeline.generate.clips`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,3 +134,18 @@ def describe_prompt(prompt: SongExcerpt) -> str:
     """``song.mp3`` or ``song.mp3 at 12.5 s``: where a prompt starts, for one-line notes."""
     name = Path(prompt.source).name
     return f"{name} at {prompt.offset:.1f} s" if prompt.offset else name
+
+
+def note_short_prompt(name: str, wave: np.ndarray, rate: int, prompt_seconds: float,
+                      context_frames: int, hop: int, note: Callable[[str], None]) -> None:
+    """One line when the user's prompt is shorter than what the model reads before each
+    frame (its context) or than ``generate.prompt_seconds``: the model then starts from
+    less than it was trained to see."""
+    have = wave.shape[0] / rate
+    context = context_frames * hop / rate
+    if context_frames > 1 and have < context:
+        note(f"{name}: the prompt is {have:.2f} s, shorter than the model's context of "
+             f"{context:.2f} s ({context_frames} frames); it continues from what there is")
+    elif have < prompt_seconds:
+        note(f"{name}: the prompt is {have:.2f} s, shorter than generate.prompt_seconds "
+             f"({prompt_seconds:g} s); all of it is used")

@@ -25,6 +25,7 @@ tried first, kept an epoch for one 6 s clip just outside a range the medians met
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -209,3 +210,31 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+CALIBRATION_SECONDS = 6.0
+"""Clip length of the temperature calibration when training had no judge."""
+
+
+def temperature_for(
+    configured: float | str, settings: JudgeSettings, run_dir: Path, model: Model,
+    music: HeldOutMusic | Callable[[], HeldOutMusic], transform: Transform, scale: FrameScale,
+    measures: Sequence[Measure], note: Callable[[str], None], source: str = "configured",
+) -> tuple[float, dict[str, Any]]:
+    """``(temperature, how it was chosen)`` for generating with ``model``: ``configured``
+    when it is a number; for ``auto``, the calibration recorded for the model in
+    ``run_dir``, or a new one (:meth:`GenerationJudge.calibrate` on clips of the judge's
+    settings, :data:`CALIBRATION_SECONDS` long when training had no judge), recorded."""
+    if configured != "auto":
+        return float(configured), {"source": source}
+    if settings.seconds <= 0:
+        settings = dataclasses.replace(settings, seconds=CALIBRATION_SECONDS)
+    judge = GenerationJudge(settings, music, transform, scale, measures)
+
+    def calibrate() -> dict[str, Any]:
+        note(f"calibrating the sampling temperature (generate.temperature: auto) on "
+             f"{settings.prompts} held-out prompts at "
+             f"{', '.join(f'{t:g}' for t in TEMPERATURES)}")
+        return judge.calibrate(model)
+
+    return resolve_temperature("auto", run_dir, calibrate)
