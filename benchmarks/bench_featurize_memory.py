@@ -89,7 +89,7 @@ class _Song:
 def child(config: Path) -> dict[str, Any]:
     """Featurize the one song of ``config`` in this process, sampling its memory."""
     from kara_core.commands._session import load_experiment
-    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.parts import featurize
 
     _plugins, experiment = load_experiment(config)
     variant = experiment.base

@@ -31,8 +31,9 @@ of the measured stage times (and its disk figures within 1%). A missed target is
 the exit code is 1. Results: ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py                 # make bench: 0.5 h (3 min at 1x)
-    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /work/shared/music --hours 10 \\
-        --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py /path/to/music --hours 10 \\
+        --work /tmp/kara-scale --steps 150 --rounds 2 --all-variants --save-figures \\
+        --music-name "the 21-song corpus (xmoto-data, extremetuxracer-data, ...)"
 
 ``--save-figures`` writes the measured decode speeds, featurize's file costs and each
 trained model's seconds per step (validation, judging, start-up) into
@@ -155,9 +156,11 @@ def _make_copy_job(job: tuple[str, int, int, str]) -> None:
     make_copy(Path(job[0]), job[1], job[2], Path(job[3]))
 
 
-def build_collection(music: Path, hours: float, root: Path) -> dict[str, Any]:
+def build_collection(music: Path, hours: float, root: Path,
+                     music_name: str | None = None) -> dict[str, Any]:
     """The 10x collection under ``root/mp3-10x`` and its tenth under ``root/mp3-1x`` (links);
-    copies already there are kept, so a second run reuses the collection."""
+    copies already there are kept, so a second run reuses the collection. The record names
+    the music by ``music_name`` (else the folder's own name): never a path of this machine."""
     from concurrent.futures import ProcessPoolExecutor
 
     if shutil.which("lame") is None:
@@ -184,7 +187,7 @@ def build_collection(music: Path, hours: float, root: Path) -> dict[str, Any]:
         link.symlink_to(job[3])
     source_s = sum(seconds for _, seconds in songs)
     return {
-        "music": str(music), "source_songs": len(songs),
+        "music": music_name or music.name, "source_songs": len(songs),
         "source_hours": round(source_s / 3600, 3),
         "files_10x": len(jobs), "files_1x": len(first_tenth),
         "mp3_bytes_10x": sum(Path(job[3]).stat().st_size for job in jobs),
@@ -255,7 +258,7 @@ def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     start = time.perf_counter()
     if stage == "prepare":
-        from kara_core.pipeline.prepare.stage import run_prepare
+        from kara_core.pipeline.parts import run_prepare
 
         report = run_prepare(variant, show_progress=False)
         result.update(songs=report.summary["usable"], audio_s=report.summary["seconds"],
@@ -284,7 +287,7 @@ def child(stage: str, config: str, variant_name: str) -> dict[str, Any]:
 
 def _featurize(variant: Any) -> dict[str, Any]:
     from kara_core.pipeline.experiment import DatasetCache
-    from kara_core.pipeline.featurize.stage import featurize
+    from kara_core.pipeline.parts import featurize
 
     cache = DatasetCache()
     songs = cache.songs(variant, show_progress=False)
@@ -307,6 +310,7 @@ def _train(variant: Any) -> dict[str, Any]:
     """The train stage (``kara train --rebuild``), its monitor's hooks timed."""
     from kara_core.commands._quiet import import_tensorflow
     from kara_core.pipeline.experiment import DatasetCache
+    from kara_core.pipeline.parts import train_variant
     from kara_core.pipeline.train import monitor, stage
 
     start = time.perf_counter()
@@ -318,7 +322,7 @@ def _train(variant: Any) -> dict[str, Any]:
     cls: Any = monitor.EpochMonitor  # its hooks are replaced, in this process only
     begin, batch, end = cls.on_train_begin, cls.on_batch_end, cls.on_epoch_end
     judge: Any = getattr(cls, "_judge", None)
-    baselines, patched_stage = stage.baseline_models, cast(Any, stage)
+    baselines, patched_stage = stage.fit_baselines, cast(Any, stage)
 
     def on_train_begin(self: Any, model: Any, steps: int) -> None:
         t = time.perf_counter()
@@ -352,8 +356,8 @@ def _train(variant: Any) -> dict[str, Any]:
     cls.on_epoch_end = on_epoch_end
     if judge is not None:
         cls._judge = timed_judge
-    patched_stage.baseline_models = timed_baselines
-    metrics = stage.train_variant(variant, features, rebuild=True, show_progress=False)
+    patched_stage.fit_baselines = timed_baselines
+    metrics = train_variant(variant, features, rebuild=True, show_progress=False)
     times = marks["batches"]
     skip = min(5, max(1, len(times) // 4))  # the first steps trace and fill the pipeline
     steps = np.diff(np.asarray(times[skip:], float)) if len(times) > skip + 1 else np.zeros(0)
@@ -478,10 +482,6 @@ size or decoder not listed here makes ``kara check`` say "unknown" rather than g
 MEASURED_ON = {measured_on}
 """Which machine, music and date the figures come from."""
 
-DECODE_X_REAL_TIME_PER_CORE: dict[str, float] = {decode}
-"""Seconds of audio ``kara prepare`` turns into wavs per second of wall time, per core
-(worker), by decoder type."""
-
 FEATURIZE_SONG_S: float | None = {song!r}
 FEATURIZE_WRITE_S_PER_GB: float | None = {write!r}
 """Seconds featurize spends beyond what ``kara check`` times: per song (opening files, two
@@ -521,15 +521,36 @@ def featurize_files(stages: dict[str, Any], estimates: dict[str, Any]) -> dict[s
             "featurize_write_s_per_gb": round(float(max(per_gb, 0.0)), 2)}
 
 
+def save_decoder_speeds(speeds: dict[str, float]) -> None:
+    """Write each decoder's measured speed into its class (``x_real_time_per_core = N``)."""
+    import inspect
+    import re
+
+    from kara_core.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    for name, speed in speeds.items():
+        cls = registry.get("decoders", name).cls
+        source = Path(inspect.getsourcefile(cls) or "")
+        text = source.read_text(encoding="utf-8")
+        pattern = re.compile(r"^(    x_real_time_per_core = )(?:[0-9.]+|None)", re.M)
+        if not pattern.search(text):
+            raise SystemExit(f"bench_scale: no x_real_time_per_core line in {source}")
+        source.write_text(pattern.sub(rf"\g<1>{speed}", text, count=1), encoding="utf-8")
+
+
 def save_figures(figures: dict[str, Any]) -> None:
-    """Rewrite ``kara_core/pipeline/cost/figures.py`` with this run's figures."""
+    """Rewrite ``kara_core/pipeline/cost/figures.py`` with this run's figures, and each
+    measured decoder's ``x_real_time_per_core`` in its plugin's source (the core names no
+    decoder)."""
     import pprint
     import textwrap
+
+    save_decoder_speeds(figures["decode"])
 
     lines = textwrap.wrap(figures["measured_on"], 80, drop_whitespace=False)
     FIGURES.write_text(FIGURES_TEMPLATE.format(
         measured_on="(\n" + "".join(f"    {json.dumps(x)}\n" for x in lines) + ")",
-        decode=pprint.pformat(figures["decode"]),
         song=figures["featurize_song_s"], write=figures["featurize_write_s_per_gb"],
         training=pprint.pformat(figures["training"], width=90, sort_dicts=False),
     ), encoding="utf-8")
@@ -540,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("music", nargs="?", type=Path, default=REPO / "dataset" / "mp3",
                         help="folder of mp3s the collection is built from (default: the "
                         "demo songs)")
+    parser.add_argument("--music-name", metavar="TEXT",
+                        help="what the music is, in the results and the figures (default: "
+                        "the folder's name; a path of this machine is never recorded)")
     parser.add_argument("--hours", type=float, default=0.5,
                         help="hours of audio at 10x (1x is a tenth of it)")
     parser.add_argument("--work", type=Path,
@@ -582,7 +606,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
     # break a run at its end
     import kara_core.pipeline.prepare.jobs  # noqa: F401
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    collection = build_collection(args.music, args.hours, root)
+    collection = build_collection(args.music, args.hours, root, args.music_name)
     for old in [*root.glob("wav-*"), *root.glob("cache-*"), root / "runs"]:
         shutil.rmtree(old, ignore_errors=True)  # every stage starts from nothing
     base = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
@@ -607,7 +631,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
     for scale in ("1x", "10x"):
         _log(f"featurize {scale} ...")
         stages[f"featurize_{scale}"] = run_stage("featurize", configs[scale])
-    from kara_core.pipeline.featurize.stage import transform_key
+    from kara_core.pipeline.parts import transform_key
 
     keys = {transform_key(experiment.base)}
     for variant in experiment.variants[1:]:  # each other transform once: its cache bytes

@@ -50,10 +50,10 @@ def best_time(run: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.nd
 
 def measure(seconds: float, n_iter: int, repeats: int) -> dict[str, Any]:
     import librosa
-    from kara_transforms import dsp, phase
     from kara_transforms.mel import MelOptions, MelTransform
     from kara_transforms.stft import StftOptions, StftTransform
 
+    from kara_core import audio
     from kara_core.audio.spectral import snr_db, spectral_convergence
     from kara_core.testing import music_like_signal
 
@@ -74,9 +74,9 @@ def measure(seconds: float, n_iter: int, repeats: int) -> dict[str, Any]:
                               stft_row["kara"]["snr_db"] >= stft_row["librosa"]["snr_db"]
                               - SNR_SLACK_DB)
 
-    mags = np.abs(dsp.stft(x, N_FFT, HOP))
+    mags = np.abs(audio.stft(x, N_FFT, HOP))
     gl_repeats = max(1, repeats - 1)
-    k_time, k_out = best_time(lambda: phase.griffin_lim(mags, N_FFT, HOP, n, n_iter), gl_repeats)
+    k_time, k_out = best_time(lambda: audio.griffin_lim(mags, N_FFT, HOP, n, n_iter), gl_repeats)
     l_time, l_out = best_time(
         lambda: librosa.griffinlim(mags.T, n_iter=n_iter, hop_length=HOP, n_fft=N_FFT,
                                    length=n, random_state=0), gl_repeats)

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kara",
         description="Neural audio generation experiments: decode mp3s, turn audio into "
-        "frames, train an LSTM seq2seq, generate, and measure every step.",
+        "frames, train a model on them (by default lstm_lm, a frame language model: LSTMs "
+        "predicting a mixture of Gaussians over the next log-mel frame), generate, and "
+        "measure every step against real music.",
     )
     parser.add_argument("--version", action="version", version=f"kara {__version__}")
     parser.add_argument(

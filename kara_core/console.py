@@ -129,3 +129,13 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(safe_text(text))
+
+
+def human_bytes(count: float) -> str:
+    """``1.6 GB``: decimal units (powers of 1000), as disks are sold; one formatting for
+    every command that shows a size (``kara check``, ``kara clean``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000.0
+    return f"{count:.1f} TB"

@@ -124,12 +124,67 @@ def test_version_flag():
     assert re.fullmatch(r"kara \d+\.\d+\.\d+\S*\n", result.stdout)
 
 
-def test_kara_core_has_no_import_cycle():
-    """Modules import each other in one direction only: a newcomer can read the stages in
-    order (grimp is the graph library behind import-linter)."""
+DRIVER = {
+    "kara_core/pipeline/experiment.py": {"run_variant", "run_experiment", "write_run_record",
+                                         "write_config_record",
+                                         "describe_transform", "_record_failure"},
+    # the driver's part builders: every function
+    "kara_core/pipeline/parts/__init__.py": None,
+    "kara_core/pipeline/parts/build.py": None,
+    "kara_core/pipeline/parts/generation.py": None,
+}
+"""Where a whole ``VariantConfig`` may be taken below the commands: the experiment driver
+(``run_variant``, ``run_experiment`` and the run records) and the builders of each
+stage's parts (:mod:`kara_core.pipeline.parts`)."""
+
+
+def variant_config_parameters(path: Path) -> list[str]:
+    """``function(parameter)`` of every function in ``path`` with a parameter annotated
+    ``VariantConfig`` (also inside ``Sequence[...]``, ``| None`` or a string)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = node.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None and arg.annotation is not None and \
+                    "VariantConfig" in ast.unparse(arg.annotation):
+                found.append(f"{node.name}({arg.arg})")
+    return found
+
+
+def test_below_the_driver_no_function_takes_a_whole_variant_config():
+    """Each stage takes the parts it uses (built components and its own settings), not the
+    whole variant: ``run_variant`` builds them once and calls each stage's entry point."""
+    offenders = []
+    for path in sorted((REPO / "kara_core" / "pipeline").rglob("*.py")):
+        relative = path.relative_to(REPO).as_posix()
+        if relative in DRIVER and DRIVER[relative] is None:
+            continue
+        exempt = DRIVER.get(relative) or set()
+        offenders += [f"{relative}: {found}" for found in variant_config_parameters(path)
+                      if found.split("(")[0] not in exempt]
+    assert offenders == []
+
+
+def test_the_variant_config_check_finds_a_parameter(tmp_path):
+    """The rule above is not vacuous: it finds each way of annotating a parameter."""
+    sample = tmp_path / "stage.py"
+    sample.write_text(
+        "def a(variant: VariantConfig) -> None: ...\n"
+        "def b(*, variants: Sequence[VariantConfig]) -> None: ...\n"
+        "def c(v: 'VariantConfig | None' = None) -> None: ...\n"
+        "def d(settings: TrainSettings) -> VariantConfig: ...\n", encoding="utf-8")
+    assert variant_config_parameters(sample) == ["a(variant)", "b(variants)", "c(v)"]
+
+
+def test_no_import_cycle_in_the_core_or_the_plugins():
+    """Modules import each other in one direction only, in the core and in every built-in
+    plugin: a newcomer can read the stages in order (grimp is the graph library behind
+    import-linter)."""
     import grimp
 
-    graph = grimp.build_graph("kara_core")
+    graph = grimp.build_graph("kara_core", *sorted(PLUGIN_PACKAGES))
     cycles = []
     for module in sorted(graph.modules):
         for imported in graph.find_modules_directly_imported_by(module):

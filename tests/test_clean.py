@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from kara_core.config import load_config
-from kara_core.pipeline.featurize.stage import transform_key
+from kara_core.pipeline.parts import transform_key
 from kara_core.plugins import get_plugin_manager
 from tests.support.cli import write_yaml
 

@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kara_core.pipeline.cost import figures
-from kara_core.pipeline.cost.estimate import estimate
+from kara_core.pipeline.cost import estimate, figures
 from kara_core.pipeline.cost.speed import frame_counter
-from kara_core.pipeline.featurize.stage import featurize
-from kara_core.pipeline.prepare.stage import run_prepare
+from kara_core.pipeline.parts import cost_inputs, featurize, run_prepare
 from tests.support.audio import sf_mp3, signal
 from tests.support.cli import REPO
 from tests.support.training import variant_of
@@ -121,25 +119,29 @@ def test_a_warning_when_the_disk_has_no_room(dataset, kara, monkeypatch):
 def test_training_time_is_steps_times_the_measured_step_or_unknown(dataset, monkeypatch):
     variant = variant_of(dataset)
     monkeypatch.setattr(figures, "TRAINING", [])
-    row = estimate([variant])["variants"]["base"]["train"]
+    row = estimate(cost_inputs([variant]))["variants"]["base"]["train"]
     assert row["seconds"] is None and row["how"].startswith("unknown")
     assert row["epochs"] == 3 and row["steps"] == 3 * row["steps_per_epoch"]
     signature = variant.build_model(257).signature()
     monkeypatch.setattr(figures, "TRAINING", [{
         "signature": signature, "batch_size": 16, "transform": "x", "step_s": 0.5,
         "val_window_s": 0.0, "judge_s": 0.0, "frame_s": 0.0, "fixed_s": 10.0}])
-    row = estimate([variant])["variants"]["base"]["train"]
+    row = estimate(cost_inputs([variant]))["variants"]["base"]["train"]
     assert row["seconds"] == pytest.approx(10.0 + 0.5 * row["steps"])
 
 
-def test_prepare_time_uses_the_measured_decoder_speed(dataset, monkeypatch):
+def test_prepare_time_uses_the_decoders_own_measured_speed(dataset, monkeypatch):
+    """The speed is the decoder plugin's figure (``x_real_time_per_core``), not a table in
+    the core naming decoders."""
+    from kara_soundfile.decoder import SoundfileDecoder
+
     variant = variant_of(dataset)
-    monkeypatch.setattr(figures, "DECODE_X_REAL_TIME_PER_CORE", {"soundfile": 100.0})
-    row = estimate([variant])["variants"]["base"]["prepare"]
-    assert row["decoder"] == "soundfile"
+    monkeypatch.setattr(SoundfileDecoder, "x_real_time_per_core", 100.0)
+    row = estimate(cost_inputs([variant]))["variants"]["base"]["prepare"]
+    assert row["decoder"] == "soundfile" and row["x_real_time_per_core"] == 100.0
     assert row["seconds"] == pytest.approx(sum(SECONDS) / (100.0 * row["workers"]), rel=0.05)
-    monkeypatch.setattr(figures, "DECODE_X_REAL_TIME_PER_CORE", {})
-    assert estimate([variant])["variants"]["base"]["prepare"]["seconds"] is None
+    monkeypatch.setattr(SoundfileDecoder, "x_real_time_per_core", None)
+    assert estimate(cost_inputs([variant]))["variants"]["base"]["prepare"]["seconds"] is None
 
 
 @pytest.mark.parametrize("transform", ["raw", "fft", "stft", "mel"])
@@ -181,7 +183,7 @@ def test_a_step_budget_is_scaled_to_the_training_music_as_training_does(dataset)
         "train: {epochs: 3, batch_size: 16, judge_seconds: 0}",
         "train: {steps: 5000, steps_per_minute: 60, batch_size: 16, judge_seconds: 0}"),
         encoding="utf-8")
-    row = estimate([variant_of(config)])["variants"]["base"]["train"]
+    row = estimate(cost_inputs([variant_of(config)]))["variants"]["base"]["train"]
     assert row["steps"] == 100  # 7 s of training music: the minimum budget
     assert row["epochs"] == 1 and row["steps_per_epoch"] == 100
 

@@ -244,3 +244,23 @@ def test_sniff_recognises_wav_flac_named_mp3(tmp_path: Path) -> None:
 def test_probe_of_unreadable_path_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         mp3info.probe(tmp_path / "missing.mp3")
+
+
+def test_the_core_container_reader_streams_what_libsndfile_reads(tmp_path: Path) -> None:
+    """``kara_core.audio.open_blocks`` (used by prepare for a FLAC or WAV named .mp3, and by
+    the soundfile plugin): the same samples as reading the whole file, block by block, and
+    a one-line DecodeError for a file it cannot read."""
+    from kara_core.audio import open_blocks
+
+    flac = tmp_path / "song.flac"
+    sf.write(flac, signal(1.0), 22050, format="FLAC")
+    whole, _rate = sf.read(flac, dtype="float32", always_2d=True)
+    with open_blocks(flac, block_frames=1000) as (rate, channels, blocks):
+        parts = list(blocks)
+    assert (rate, channels) == (22050, 1) and max(len(p) for p in parts) == 1000
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio at all\n" * 20)
+    with pytest.raises(DecodeError) as info, open_blocks(text):
+        pass
+    assert str(info.value) == "libsndfile cannot read it: libsndfile does not recognise its format"

@@ -29,14 +29,14 @@ if sys.argv[2] == "two-cpus":
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from kara_core.pipeline.featurize.stage import featurize
-from kara_core.pipeline.train.stage import build_model, train_variant
+from kara_core.pipeline.parts import featurize
+from kara_core.pipeline.parts import train_variant
 from tests.support.training import variant_of, write_songs
 folder = Path(sys.argv[1])
 variant = variant_of(folder / "kara.yaml")
 features = featurize(variant, write_songs(folder), show_progress=False)
 metrics = train_variant(variant, features, show_progress=False)
-model = build_model(variant, features.frame_dim)
+model = variant.build_model(features.frame_dim)
 model.load(Path(sys.argv[3]))
 probe = np.linspace(-1, 1, 8 * 64, dtype=np.float32).reshape(1, 8, 64)
 print("RESULT " + json.dumps({"metrics": metrics,
@@ -85,14 +85,13 @@ def train_here(folder):
     """SCRIPT's training and probe, in this process (one device needs no set-up)."""
     import numpy as np
 
-    from kara_core.pipeline.featurize.stage import featurize
-    from kara_core.pipeline.train.stage import build_model, train_variant
+    from kara_core.pipeline.parts import featurize, train_variant
     from tests.support.training import variant_of
 
     variant = variant_of(folder / "kara.yaml")
     features = featurize(variant, write_songs(folder), show_progress=False)
     metrics = train_variant(variant, features, show_progress=False)
-    model = build_model(variant, features.frame_dim)
+    model = variant.build_model(features.frame_dim)
     model.load(folder / "runs/t/base/model")
     probe = np.linspace(-1, 1, 8 * 64, dtype=np.float32).reshape(1, 8, 64)
     return metrics, model.predict(probe).ravel().tolist()

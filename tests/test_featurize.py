@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.parts import featurize
 from tests.support.training import RATE, variant_of, write_config, write_songs
 
 

@@ -26,7 +26,7 @@ from kara_core.components import RoundTripTolerance, Transform
 from kara_core.errors import ConfigError, KaraError
 from kara_core.options import build
 from kara_core.pipeline.featurize import blocks, cache
-from kara_core.pipeline.featurize.stage import featurize, transform_key
+from kara_core.pipeline.parts import featurize, transform_key
 from kara_core.testing import check_transform, music_like_signal
 from tests.support.training import RATE, variant_of, write_config, write_songs
 

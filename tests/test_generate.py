@@ -116,7 +116,7 @@ class Drifting(PersistenceModel):
 
 
 def test_frames_outside_the_training_range_are_limited_and_the_fraction_recorded(tmp_path):
-    """README: generated features are kept within the range the training songs contain,
+    """docs/guide.md: generated features are kept within the range the training songs contain,
     the fraction limited recorded as clipped_fraction."""
     transform, features, _model = setup()
     drifting = Drifting(BaselineOptions(input_frames=4, output_frames=2), frame_dim=64)

@@ -19,7 +19,7 @@ import soundfile as sf
 
 from kara_core.config import VariantConfig, load_config
 from kara_core.errors import DecodeError, KaraError
-from kara_core.pipeline.prepare.stage import run_prepare
+from kara_core.pipeline.parts import run_prepare
 from kara_core.plugins import get_plugin_manager
 from tests.support.audio import lame_mp3, need_lame, sf_mp3, signal
 from tests.support.cli import write_yaml

@@ -22,7 +22,7 @@ from kara_lame.hip import library_for
 from kara_core.config import load_config
 from kara_core.errors import DecodeError
 from kara_core.options import OptionError, build
-from kara_core.pipeline.prepare.stage import run_prepare
+from kara_core.pipeline.parts import run_prepare
 from kara_core.plugins import get_plugin_manager
 from kara_core.testing import check_decoder
 from tests.support.audio import (

@@ -229,8 +229,8 @@ def test_trains_under_a_mirrored_strategy():
 def test_training_records_the_held_out_score_against_the_heads_own_baseline(tmp_path):
     """metrics.json, the summary line and the table say whether the model learned, in the
     terms of its own head: bits per frame over one Gaussian for the mixture."""
-    from kara_core.pipeline.featurize.stage import featurize
-    from kara_core.pipeline.train.stage import summary_line, train_variant
+    from kara_core.pipeline.parts import featurize, train_variant
+    from kara_core.pipeline.train import summary_line
     from kara_core.report.table import RunRecord, table_columns
     from tests.support.training import variant_of, write_config, write_songs
 

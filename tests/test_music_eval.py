@@ -18,8 +18,8 @@ from kara_baselines.models import BaselineOptions, PersistenceModel
 from kara_core.components import HeldOutMusic, SongExcerpt
 from kara_core.measures import BUILTIN, music, own_song, scoring
 from kara_core.pipeline.evaluate import PromptPlan, evaluate, held_out_music
-from kara_core.pipeline.featurize.stage import featurize
 from kara_core.pipeline.generate import Clips, clip_file, prompt_offsets
+from kara_core.pipeline.parts import featurize
 from kara_core.report import records
 from kara_core.report.table import fields, table_columns
 from tests.support.training import RATE, variant_of, write_config, write_songs
@@ -126,7 +126,7 @@ def test_each_held_out_song_is_read_once_per_variant(songs_and_features, monkeyp
     import os
     from collections import Counter
 
-    from kara_core.pipeline.experiment import generate_and_evaluate
+    from kara_core.pipeline.parts import generate_and_evaluate
 
     variant, features = songs_and_features
     variant = with_train(with_generate(dataclasses.replace(variant, name="reads"),
@@ -145,8 +145,50 @@ def test_each_held_out_song_is_read_once_per_variant(songs_and_features, monkeyp
     assert reads == Counter({str(s.wav): 1 for s in features.val})
 
 
+def test_a_whole_run_reads_each_held_out_song_once(tmp_path, monkeypatch):
+    """run_variant builds the held-out music once and shares it: training with the judge
+    (every epoch), the temperature calibration, generation and the evaluation together
+    read each held-out song's wav exactly once (the features are cached beforehand, as
+    on a second run, so featurize reads none)."""
+    import os
+    from collections import Counter
+
+    from kara_core.pipeline.experiment import run_variant
+    from kara_core.pipeline.parts import DatasetCache
+
+    songs = write_songs(tmp_path, count=4, seconds=3.0)
+    variant = variant_of(write_config(
+        tmp_path, val_fraction=0.5,
+        train="{epochs: 2, batch_size: 32, seed: 0, distribute: none, patience: 0, "
+        "steps_per_epoch: 2, judge_seconds: 0.5, judge_prompts: 2}"))
+    variant = with_generate(variant, seconds=1.0, prompt_seconds=0.5, prompts=2,
+                            temperature="auto")
+    features = featurize(variant, songs, show_progress=False)  # the cache, written now
+    assert len(features.val) == 2
+
+    class Prepared(DatasetCache):  # the songs as prepare left them (no mp3s in the test)
+        def songs(self, *_args, **_kwargs):
+            return list(songs)
+
+    reads: Counter[str] = Counter()
+    original = sf.read
+
+    def counting(path, *args, **kwargs):  # every wav Kara reads goes through soundfile
+        reads[os.fsdecode(path)] += 1
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(sf, "read", counting)
+    metrics = run_variant(variant, Prepared(), show_progress=False)
+    assert metrics["status"] == "ok"
+    assert len(metrics["training"]["judge"]["per_epoch"]["score"]) == 2  # judged twice
+    assert metrics["generation"]["temperature_source"] == "calibrated"
+    held_out = {str(s.wav) for s in features.val}
+    assert {path: n for path, n in reads.items() if path in held_out} == dict.fromkeys(
+        held_out, 1)
+
+
 def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_features, capsys):
-    from kara_core.pipeline.experiment import generate_and_evaluate
+    from kara_core.pipeline.parts import generate_and_evaluate
 
     variant, features = songs_and_features
     model = Replay(np.concatenate([s.frames() for s in features.train]))
@@ -198,7 +240,7 @@ def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_featu
 
 def test_a_collapsed_clip_prints_one_line_naming_the_variant_and_the_prompt(
         songs_and_features, capsys):
-    from kara_core.pipeline.experiment import generate_and_evaluate
+    from kara_core.pipeline.parts import generate_and_evaluate
 
     variant, features = songs_and_features
     variant = with_generate(dataclasses.replace(variant, name="frozen"), prompts=2,
@@ -341,8 +383,8 @@ class ScriptedJudge:
 @pytest.fixture
 def judged_training(tmp_path, monkeypatch):
     """``train(epochs, scores)``: train the tiny variant with a scripted judge."""
-    import kara_core.pipeline.train.judge as judge_module
-    from kara_core.pipeline.train.stage import train_variant
+    import kara_core.pipeline.train as train_stage  # the driver takes make_judge from here
+    from kara_core.pipeline.parts import train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(
@@ -352,7 +394,7 @@ def judged_training(tmp_path, monkeypatch):
 
     def train(epochs, scores):
         judge = ScriptedJudge(scores)
-        monkeypatch.setattr(judge_module, "make_judge", lambda *_args: judge)
+        monkeypatch.setattr(train_stage, "make_judge", lambda *_args: judge)
         metrics = train_variant(variant, features, epochs=epochs, show_progress=False)
         assert not judge.scores, "one judgement per epoch trained"
         return metrics
@@ -387,7 +429,7 @@ def test_the_monitor_keeps_the_checkpoint_that_generates_best(judged_training):
 
 
 def test_without_a_judge_the_lowest_val_loss_is_kept(tmp_path):
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(
@@ -416,7 +458,7 @@ def test_ties_on_the_score_go_to_the_lower_val_loss():
 def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     import tensorflow as tf
 
-    from kara_core.pipeline.train.stage import load_trained_model, train_variant
+    from kara_core.pipeline.parts import load_trained_model, train_variant
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(

@@ -23,13 +23,9 @@ from kara_core.components import Decoder
 from kara_core.config import VariantConfig, load_config
 from kara_core.errors import ConfigError, KaraError
 from kara_core.hookspecs import hookimpl
+from kara_core.pipeline.parts import distinct_datasets, prepare_dataset, run_prepare
+from kara_core.pipeline.prepare import NamedDecoder, PrepareReport
 from kara_core.pipeline.prepare.one_file import Job, prepare_file
-from kara_core.pipeline.prepare.stage import (
-    PrepareReport,
-    distinct_datasets,
-    prepare_dataset,
-    run_prepare,
-)
 from kara_core.plugins import get_plugin_manager
 from tests.support.audio import (
     corrupt_middle,
@@ -240,7 +236,7 @@ def test_manifest_records_each_source(collection) -> None:
     assert (record["input_rate"], record["input_channels"]) == (32000, 1)
     assert record["encoder_delay"] == 576
     untagged = next(f for f in manifest["files"] if f["source"] == "good/no lame tag.mp3")
-    assert untagged["encoder_delay"] is None  # the delay is kept in (README: encoder delay)
+    assert untagged["encoder_delay"] is None  # the delay is kept in (docs/guide.md: encoder delay)
 
 
 # --------------------------------------------------------------------------- incremental
@@ -439,13 +435,8 @@ def _specs(name: str) -> tuple:
 
     plugins = get_plugin_manager()
     entry = plugins.registry.get("decoders", name)
-    fake = type("V", (), {})()
     options = entry.cls.Options()  # type: ignore[attr-defined]
-    fake.decoder = type("C", (), {"cls": entry.cls, "options": options,
-                                  "type": name})()
-    fake.decoder_fallback = None
-    fake.build_decoders = lambda: [entry.cls(options)]
-    return resolve_decoders(fake, lambda _m: None)
+    return resolve_decoders([NamedDecoder(name, entry.cls(options))], lambda _m: None)
 
 
 def test_unreadable_file_is_skipped(tmp_path: Path) -> None:

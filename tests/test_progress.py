@@ -9,7 +9,7 @@ import re
 from rich.console import Console
 from rich.progress import Progress
 
-from kara_core.pipeline.featurize.stage import featurize
+from kara_core.pipeline.parts import featurize
 from kara_core.pipeline.progress import _columns, audio_text, song_task
 from tests.support.training import variant_of, write_config, write_songs
 
@@ -62,7 +62,7 @@ def test_prepare_counts_the_audio_of_songs_it_only_had_to_check(tmp_path, capsys
     # a touched mp3 (new mtime, same bytes) is checked against its SHA-256 and kept: the
     # bar still counts its audio, not "0.0 s of audio"
     from kara_core.config import load_config
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
     from kara_core.plugins import get_plugin_manager
     from tests.support.audio import sf_mp3, signal
     from tests.support.cli import write_yaml

@@ -1,4 +1,5 @@
-"""Promises README makes that no other test checked (issue 13, item 15).
+"""Promises docs/guide.md and docs/reliability.md make (once the README's) that no other test
+checked (issue 13, item 15).
 
 Each test here fails when its promise breaks: resume ends where an uninterrupted run ends,
 Ctrl-C in prepare keeps the manifest, a waiting process names the lock's holder, early
@@ -34,8 +35,7 @@ from tests.support.training import variant_of, write_config, write_songs
 
 def train_in(folder: Path, **kwargs):
     """Train the tiny variant of ``folder/kara.yaml`` in this process; its metrics."""
-    from kara_core.pipeline.featurize.stage import featurize
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import featurize, train_variant
 
     songs = write_songs(folder)
     variant = variant_of(folder / "kara.yaml")
@@ -58,7 +58,7 @@ train_in(Path(sys.argv[1]))
 def test_a_resumed_run_ends_with_the_same_epochs_and_val_loss_as_an_uninterrupted_one(
     tmp_path,
 ):
-    """README: "it resumes from the last checkpoint and ends with the same epochs and the
+    """docs/guide.md: "it resumes from the last checkpoint and ends with the same epochs and the
     same val loss as an uninterrupted run"."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     for folder in (whole, killed):
@@ -109,7 +109,7 @@ def slow_lame(folder: Path, seconds: float) -> Path:
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_in_prepare_saves_the_manifest_of_what_was_decoded(tmp_path, workers):
-    """README: "Ctrl-C stops with exit code 130 and a message naming the command that
+    """docs/reliability.md: "Ctrl-C stops with exit code 130 and a message naming the command that
     continues ... prepare saves its manifest before it exits"."""
     songs = 8
     for number in range(songs):
@@ -146,7 +146,7 @@ def test_ctrl_c_in_prepare_saves_the_manifest_of_what_was_decoded(tmp_path, work
     assert len(done) < songs, "prepare finished before Ctrl-C: the test proves nothing"
     assert not list(tmp_path.rglob(f"{atomic.TEMP_MARK}*"))
 
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     report = run_prepare(load_config(config, get_plugin_manager().registry).base,
                          workers=1, show_progress=False)
@@ -160,8 +160,8 @@ def test_songs_decoded_while_ctrl_c_stops_prepare_are_kept_not_deleted(tmp_path,
     """Ctrl-C arriving as the first song is recorded: the song another worker was decoding
     finishes while the pool shuts down; its wav is recorded in the manifest, not deleted
     as a wav nobody owns (it was, before: finished work lost)."""
+    from kara_core.pipeline.parts import run_prepare
     from kara_core.pipeline.prepare import view
-    from kara_core.pipeline.prepare.stage import run_prepare
 
     for number in range(4):
         sf_mp3(tmp_path / "mp3" / f"song{number}.mp3", music(1.0, 8000, seed=number), 8000)
@@ -192,8 +192,8 @@ with folder_lock(Path(sys.argv[1]), "kara prepare (the other one)"):
 
 
 def test_a_second_prepare_waits_saying_which_pid_and_command_hold_the_lock(tmp_path, kara):
-    """README: "a lock ... makes the second wait with a message naming the holder's pid and
-    command"; the first one's end lets it go on."""
+    """docs/reliability.md: "a lock ... makes the second wait with a message naming the
+    holder's pid and command"; the first one's end lets it go on."""
     sf_mp3(tmp_path / "mp3" / "a.mp3", music(1.0, 8000), 8000)
     config = write_yaml(tmp_path, PREPARE_CONFIG.replace("type: lame", "type: soundfile"))
     (tmp_path / "wav").mkdir()
@@ -224,7 +224,7 @@ FROZEN = ("{{epochs: 6, batch_size: 32, seed: 0, distribute: none, patience: {pa
 
 
 def test_early_stopping_ends_training_after_patience_epochs_without_a_new_best(tmp_path):
-    """README: "Early stopping counts epochs without a new best". With a learning rate of
+    """docs/guide.md: "Early stopping counts epochs without a new best". With a learning rate of
     0 no epoch after the first is better, so patience 2 stops after epoch 3 of 6; a rerun
     keeps the stopped run, and patience 0 never stops."""
     stopping = tmp_path / "stopping"
@@ -253,10 +253,10 @@ def prepare_variant(folder: Path, decoder: str = "soundfile") -> VariantConfig:
 
 
 def test_prepare_never_deletes_outside_wav_dir_whatever_the_manifest_says(tmp_path):
-    """README: "prepare never deletes outside wav_dir". A manifest naming wavs outside it
-    (a parent path, an absolute path, a link out of it) for songs that are gone: only the
+    """docs/reliability.md: "prepare never deletes outside wav_dir". A manifest naming wavs
+    outside it (a parent path, an absolute path, a link out of it) for songs that are gone: only the
     wav_dir's own stale wav goes."""
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     for name in ("a", "b"):
         sf_mp3(tmp_path / "mp3" / f"{name}.mp3", music(1.0, 8000), 8000)
@@ -293,9 +293,9 @@ def test_prepare_never_deletes_outside_wav_dir_whatever_the_manifest_says(tmp_pa
     ("FLAC", "PCM_16", "FLAC"), ("OGG", "VORBIS", "Ogg"), ("AIFF", "PCM_16", "AIFF"),
 ])
 def test_flac_ogg_and_aiff_named_mp3_are_read_for_what_they_are(tmp_path, fmt, subtype, name):
-    """README: "read for what they are, with a warning: WAV, FLAC, Ogg and AIFF data named
+    """docs/guide.md: "read for what they are, with a warning: WAV, FLAC, Ogg and AIFF data named
     .mp3" -- whatever the decoder (lame would make noise of them)."""
-    from kara_core.pipeline.prepare.stage import run_prepare
+    from kara_core.pipeline.parts import run_prepare
 
     need_lame()
     (tmp_path / "mp3").mkdir()
@@ -331,9 +331,9 @@ def full_disk_for(monkeypatch, name: str) -> None:
 def test_a_full_disk_is_one_line_at_the_command_line_and_keeps_what_was_written(
     tmp_path, kara, monkeypatch, name,
 ):
-    """README: "Disk full ...: one line naming the path and the cause, no corrupt file, and
-    what was written before is kept"; a wav that cannot be written is an error of the
-    stage, not a song left out."""
+    """docs/reliability.md: "Disk full ...: one line naming the path and the cause, no
+    corrupt file, and what was written before is kept"; a wav that cannot be written is an
+    error of the stage, not a song left out."""
     sf_mp3(tmp_path / "mp3" / "old.mp3", music(1.0, 8000), 8000)
     config = write_yaml(tmp_path, PREPARE_CONFIG.replace("type: lame", "type: soundfile"))
     assert kara("prepare", str(config)).returncode == 0
@@ -362,7 +362,7 @@ def test_a_full_disk_is_one_line_at_the_command_line_and_keeps_what_was_written(
 # --------------------------------------------------------------------------- distribute: auto
 
 def test_distribute_auto_without_tf_config_trains_on_one_device(tmp_path, monkeypatch):
-    """README: "auto picks multi-worker when TF_CONFIG names several tasks, mirrored with
+    """docs/guide.md: "auto picks multi-worker when TF_CONFIG names several tasks, mirrored with
     several GPUs, else none"."""
     import tensorflow as tf
 

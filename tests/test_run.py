@@ -198,7 +198,7 @@ def test_generate_to_a_file_and_from_a_prompt_file(experiment):
     wave, rate = sf.read(out, dtype="float32")
     assert rate == RATE and wave.shape == (RATE // 2,) and np.isfinite(wave).all()
     assert "real time" in result.stderr
-    # README: "--out FILE writes only that file and leaves the run record alone"
+    # docs/guide.md: "--out FILE writes only that file and leaves the run record alone"
     after = folder_state(runs(folder))
     assert sorted(after) == sorted(before)
     changed = [name for name in before if after[name] != before[name]]

@@ -16,8 +16,7 @@ import pytest
 from kara_baselines.models import BaselineOptions, PersistenceModel
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.featurize.stage import featurize
-from kara_core.pipeline.train.stage import load_trained_model, train_variant
+from kara_core.pipeline.parts import featurize, load_trained_model, train_variant
 from tests.support.cli import REPO
 from tests.support.training import MODEL, variant_of, write_config, write_songs
 
@@ -65,10 +64,11 @@ def test_metrics_put_the_model_beside_both_baselines(trained):
 
 def test_val_loss_is_the_closed_loop_error_on_held_out_songs(trained):
     variant, features, _songs, metrics = trained
+    from kara_core.pipeline.parts import train_settings
     from kara_core.pipeline.train.stage import make_windows
 
     model = load_trained_model(variant, features)
-    _train, val = make_windows(variant, features)
+    _train, val = make_windows(model, features, train_settings(variant))
     errors = [np.square(model.predict(x) - y).mean() * len(x) for x, y in val.batches(64)]
     assert sum(errors) / len(val) == pytest.approx(metrics["val_loss"], rel=1e-4)
 
@@ -189,16 +189,15 @@ def test_an_untrained_variant_says_how_to_train_it(tmp_path):
         load_trained_model(variant, features)
 
 
-def test_songs_shorter_than_a_window_stop_before_any_model_is_built(tmp_path, monkeypatch):
+def test_songs_shorter_than_a_window_stop_before_any_model_is_fitted(tmp_path, monkeypatch):
     songs = write_songs(tmp_path, count=3, seconds=0.5)
     variant = variant_of(write_config(
         tmp_path, model="{layers: 1, units: 8, input_frames: 60, output_frames: 20}"))
     features = featurize(variant, songs, show_progress=False)
-    import kara_core.pipeline.train.stage as train_module
-
-    monkeypatch.setattr(train_module, "build_model", lambda *a: pytest.fail("model built"))
+    model = variant.build_model(features.frame_dim)  # options only: no graph yet
+    monkeypatch.setattr(model, "fit", lambda *a, **k: pytest.fail("model fitted"))
     with pytest.raises(KaraError) as info:
-        train_variant(variant, features, show_progress=False)
+        train_variant(variant, features, show_progress=False, model=model)
     message = str(info.value)
     assert "no training windows" in message and "2 training song(s)" in message
     assert "80 frames" in message and "shorter than one window" in message
@@ -222,8 +221,8 @@ def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_epoch(tmp
 
 KILLED_RUN = """
 import sys
-from kara_core.pipeline.featurize.stage import featurize
-from kara_core.pipeline.train.stage import train_variant
+from kara_core.pipeline.parts import featurize
+from kara_core.pipeline.parts import train_variant
 from tests.support.training import variant_of, write_songs
 from pathlib import Path
 folder = Path(sys.argv[1])
@@ -317,3 +316,37 @@ def test_training_keeps_tensorflows_native_notices_off_the_terminal(tmp_path, ca
     assert list((variant.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     err = capfd.readouterr().err
     assert "DT_STRING" not in err and "util.cc" not in err, err
+
+
+def test_a_third_party_baseline_gets_its_own_skill_and_skill_stays_against_the_reference(
+        tmp_path):
+    """The core names no baseline: a plugin's baseline is scored beside the installed ones
+    (``skill_vs_<name>``), and ``skill`` stays against the one that declares itself the
+    reference (persistence)."""
+    from kara_baselines.models import MeanModel
+
+    from kara_core.config import ComponentConfig
+
+    class Silence(MeanModel):
+        """Predicts the all-zero frame (a third party's naive baseline)."""
+
+        name = "silence"
+
+        def fit(self, train, val, settings, callbacks=()):
+            result = super().fit(train, val, settings, callbacks)
+            self.mean = np.zeros_like(self.mean)
+            return result
+
+    variant = variant_of(write_config(tmp_path))
+    silence = ComponentConfig(kind="models", type="silence", options=BaselineOptions(),
+                              plugin="third_party", cls=Silence)
+    variant = dataclasses.replace(variant, baselines=(*variant.baselines, silence))
+    features = featurize(variant, write_songs(tmp_path, count=3), show_progress=False)
+    metrics = train_variant(variant, features, show_progress=False)
+    base = metrics["baselines"]
+    assert set(base) == {"persistence", "mean", "silence"}
+    assert metrics["skill_against"] == "persistence"
+    assert metrics["skill"] == pytest.approx(1 - metrics["val_loss"] / base["persistence"])
+    for name in ("mean", "silence"):
+        assert metrics[f"skill_vs_{name}"] == pytest.approx(1 - metrics["val_loss"] / base[name])
+    assert "skill_vs_persistence" not in metrics

@@ -1,19 +1,22 @@
 """The one wav reader and the one wav writer of Kara (and of plugins that want them).
 
-Reading gives mono float32 (channels averaged: transforms take one channel). A prepared wav
-must already be at the experiment's rate (a mismatch means ``kara prepare`` must run again);
-a user's own file (``kara generate --prompt``) may be resampled instead. Writing is always
-atomic: a killed run never leaves half a wav behind.
+:func:`write_wav` writes a whole wave at once, atomically; :class:`Pcm16Writer` streams a
+long one block by block (``kara prepare``). Reading gives mono float32 (channels averaged:
+transforms take one channel). A prepared wav must already be at the experiment's rate (a
+mismatch means ``kara prepare`` must run again); a user's own file (``kara generate
+--prompt``) may be resampled instead. Whole files are written atomically: a killed run
+never leaves half a wav behind.
 """
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from kara_core.errors import KaraError
+from kara_core.errors import DecodeError, KaraError
 from kara_core.storage import atomic
 
 WavSubtype = Literal["PCM_16", "FLOAT"]
@@ -146,6 +149,50 @@ def write_wav(
             raise OSError(code, f"{os.strerror(code)}; libsndfile: {cause}") from exc
 
     atomic.write_with(Path(path), writer, suffix=".wav")
+
+
+class Pcm16Writer:
+    """The streaming wav writer: canonical 16-bit PCM, block by block, so a long song is
+    never in memory at once (``kara prepare`` writes every WAV with it).
+
+    Four times cheaper per sample than libsndfile's writer, which matters because
+    ``kara prepare`` must stay within 15 % of bare ``lame --decode``. The header is written
+    with zero sizes and patched on :meth:`close`; files over 4 GiB are refused
+    (:class:`~kara_core.errors.DecodeError`). It writes ``path`` itself: make it atomic by
+    giving a temporary path and renaming it (:func:`kara_core.storage.atomic.write_with`).
+    """
+
+    def __init__(self, path: Path, rate: int, channels: int) -> None:
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.rate, self.channels = rate, channels
+        self.frames = 0
+        self.handle.write(self._header(0))
+
+    def _header(self, data_bytes: int) -> bytes:
+        block_align = 2 * self.channels
+        return b"".join((
+            b"RIFF", struct.pack("<I", 36 + data_bytes), b"WAVE",
+            b"fmt ", struct.pack("<IHHIIHH", 16, 1, self.channels, self.rate,
+                                 self.rate * block_align, block_align, 16),
+            b"data", struct.pack("<I", data_bytes),
+        ))
+
+    def write(self, samples: np.ndarray) -> None:
+        """Append int16 ``[m, channels]`` samples (scaled by the caller: prepare's
+        ``to_pcm16`` rounds and clips float audio to them)."""
+        self.handle.write(np.ascontiguousarray(samples, dtype="<i2").data)
+        self.frames += len(samples)
+
+    def close(self) -> None:
+        """Patch the sizes into the header and close the file."""
+        data_bytes = self.frames * 2 * self.channels
+        try:
+            if data_bytes + 36 >= 2**32:
+                raise DecodeError("the decoded song is longer than a WAV file can hold (4 GiB)")
+            self.handle.seek(0)
+            self.handle.write(self._header(data_bytes))
+        finally:
+            self.handle.close()
 
 
 def _disk_full(path: Path) -> bool:

@@ -52,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_json, print_note, print_warning
     from kara_core.pipeline.audit import run_audit
+    from kara_core.pipeline.parts import audit_subjects
 
     _plugins, experiment = load_experiment(args.config)
     if args.write_audio is not None:
         _check_write_audio(args.write_audio, experiment.select(args.variant))
     rows = run_audit(
-        experiment.select(args.variant), files=args.files, seconds=args.seconds,
+        audit_subjects(experiment.select(args.variant)), files=args.files, seconds=args.seconds,
         write_audio=args.write_audio, show_progress=True, warn=print_warning,
     )
     if args.json:

@@ -57,10 +57,11 @@ def _estimate(variants: Any) -> dict[str, Any] | None:
     is valid either way."""
     from kara_core.console import debugging, print_warning
     from kara_core.errors import one_line
-    from kara_core.pipeline.cost.estimate import estimate
+    from kara_core.pipeline.cost import estimate
+    from kara_core.pipeline.parts import cost_inputs
 
     try:
-        return estimate(variants)
+        return estimate(cost_inputs(variants))
     except Exception as exc:  # the estimate must never make a valid config fail
         if debugging():
             raise
@@ -97,9 +98,9 @@ def _cost_table(experiment: Any, cost: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from kara_core.console import out
-    from kara_core.pipeline.cost.disk import human_bytes, human_seconds
-    from kara_core.pipeline.prepare.jobs import default_workers
+    from kara_core.console import human_bytes, out
+    from kara_core.pipeline.cost import human_seconds
+    from kara_core.pipeline.prepare import default_workers
 
     rows = cost["variants"]
     table = Table(title=f"what the run will cost on this machine ({default_workers()} cores)")

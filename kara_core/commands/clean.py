@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0; 1 when --yes could not remove a folder another process holds."""
     from kara_core.commands._session import load_plugins
     from kara_core.config import load_config
-    from kara_core.console import out, print_json, print_note, print_warning
-    from kara_core.pipeline.housekeeping import human_bytes, remove, unused_outputs
+    from kara_core.console import human_bytes, out, print_json, print_note, print_warning
+    from kara_core.pipeline.housekeeping import remove, unused_outputs
 
     plugins = load_plugins()
     experiments = [load_config(path, plugins.registry) for path in args.config]

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_note
     from kara_core.errors import KaraError
-    from kara_core.pipeline.experiment import DatasetCache, generate_and_evaluate
+    from kara_core.pipeline.parts import DatasetCache, generate_and_evaluate
 
     if args.seconds is not None and not 0 < args.seconds <= 3600:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.console import debugging
 
     import_tensorflow(debug=debugging())
-    from kara_core.pipeline.train.stage import load_trained_model
+    from kara_core.pipeline.parts import load_trained_model
 
     features = DatasetCache().features(variant, reload=False, show_progress=True)
     _check_trained_on(variant, features, args.config)
@@ -77,8 +77,8 @@ def _check_trained_on(variant: Any, features: Any, config: str) -> None:
     """:class:`KaraError` saying what changed, and the command that retrains, when the
     variant's model was trained on other data than the current dataset."""
     from kara_core.errors import KaraError
-    from kara_core.pipeline.featurize.identity import explain_change
-    from kara_core.pipeline.train.checkpoints import read_model_record
+    from kara_core.pipeline.featurize import explain_change
+    from kara_core.pipeline.train import read_model_record
 
     directory = variant.run_dir / "model"
     record = read_model_record(directory)
@@ -134,9 +134,8 @@ def _check_out(path: Path, variant: Any) -> None:
 
 def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, model: Any) -> int:
     from kara_core.console import print_note
-    from kara_core.pipeline import evaluate as ev
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.experiment import resolve_generate_temperature
+    from kara_core.pipeline.parts import held_out_music, resolve_generate_temperature
     from kara_core.plugins import registered_measures
 
     transform = features.transform
@@ -145,8 +144,7 @@ def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, mod
     seconds = args.seconds if args.seconds is not None else settings.seconds
 
     def music() -> Any:  # read only when a prompt or the calibration needs it
-        return ev.held_out_music(features, transform.hop, rate, ev.PromptPlan(
-            settings.prompts, settings.prompt_seconds, seconds))
+        return held_out_music(variant, features, seconds=seconds)
 
     if args.prompt is not None:
         wave = gen.load_prompt_file(args.prompt, rate, settings.prompt_seconds,

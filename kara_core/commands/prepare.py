@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from kara_core.commands._session import load_experiment
     from kara_core.console import print_error, print_json
-    from kara_core.pipeline.prepare.stage import distinct_datasets, no_usable_message, run_prepare
+    from kara_core.pipeline.parts import distinct_datasets, prepare_settings, run_prepare
+    from kara_core.pipeline.prepare import no_usable_message
 
     _plugins, experiment = load_experiment(args.config)
     reports = []
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_prepare(variant, workers=args.workers, show_progress=True)
         reports.append(report)
         if not report.summary["usable"]:
-            problems.append(no_usable_message(variant, report))
+            problems.append(no_usable_message(prepare_settings(variant), report))
         elif args.strict and report.summary["skipped"]:
             problems.append(
                 f"{variant.dataset.mp3_dir}: {report.summary['skipped']} file(s) skipped "

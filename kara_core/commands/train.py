@@ -1,5 +1,5 @@
 """``kara train kara.yaml``: prepare, featurize and train each variant, scored against
-the persistence and mean baselines on held-out songs."""
+its naive baselines (``train.baselines``) on held-out songs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def add_parser(subparsers: Any) -> None:
         "train", help="train each variant's model and score it against naive baselines",
         description="Train the model of each variant on the prepared songs, resuming from "
         "the last checkpoint, and report its closed-loop MSE on held-out songs beside the "
-        "persistence and mean baselines (skill = 1 - val_loss / persistence).",
+        "naive baselines of train.baselines (skill = 1 - val_loss / the reference "
+        "baseline's).",
     )
     parser.add_argument("config", help="path to kara.yaml")
     add_variant_option(parser)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def _train_one(
     variant: Any, cache: DatasetCache, args: argparse.Namespace, show: bool
 ) -> dict[str, Any]:
-    from kara_core.pipeline.train.stage import train_variant
+    from kara_core.pipeline.parts import train_variant
 
     features = cache.features(variant, reload=bool(args.reload), show_progress=show)
     return train_variant(variant, features, rebuild=args.rebuild, epochs=args.epochs,
@@ -86,9 +87,16 @@ def _table(results: list[dict[str, Any]]) -> None:
 
     from kara_core.console import out
 
+    # the baselines' columns come from the metrics (train.baselines), not from their names
+    trained = [r["metrics"] for r in results if r.get("metrics") is not None]
+    names = list(dict.fromkeys(n for m in trained for n in (m.get("baselines") or {})))
+    reference = next((str(m["skill_against"]) for m in trained if m.get("skill_against")),
+                     None)
+    names.sort(key=lambda name: name != reference)  # the reference first, as before
+    others = [n for n in names if any(f"skill_vs_{n}" in m for m in trained)]
     table = Table(title="validation MSE on held-out songs (normalised features; lower is better)")
-    columns = ("variant", "model", "untrained", "persistence", "mean", "skill",
-               "skill vs mean", "epochs", "run folder")
+    columns = ("variant", "model", "untrained", *names, "skill",
+               *(f"skill vs {n}" for n in others), "epochs", "run folder")
     for column in columns:
         table.add_column(column, overflow="fold")
 
@@ -100,19 +108,19 @@ def _table(results: list[dict[str, Any]]) -> None:
     for result in results:
         metrics = result.get("metrics")
         if metrics is None:
-            table.add_row(result["variant"], "[red]failed[/]", "", "", "", "", "", "",
+            table.add_row(result["variant"], "[red]failed[/]", *[""] * (len(columns) - 3),
                           result["run_dir"])
             continue
         base = metrics.get("baselines") or {}
         untrained = (metrics.get("training") or {}).get("untrained_val_loss")
         table.add_row(
             result["variant"], fmt(metrics.get("val_loss")), fmt(untrained),
-            fmt(base.get("persistence")),
-            fmt(base.get("mean")), fmt(metrics.get("skill"), sign=True),
-            fmt(metrics.get("skill_vs_mean"), sign=True),
+            *(fmt(base.get(n)) for n in names), fmt(metrics.get("skill"), sign=True),
+            *(fmt(metrics.get(f"skill_vs_{n}"), sign=True) for n in others),
             str(metrics.get("epochs_completed")), result["run_dir"],
         )
     out.print(table)
-    out.print("skill = 1 - model / persistence: above 0 the model beats repeating the last "
-              "frame; skill vs mean: the same against the training songs' mean frame; "
+    against = f" / {reference}" if reference else " / the reference baseline"
+    out.print(f"skill = 1 - model{against}: above 0 the model beats that baseline; "
+              "skill vs a baseline: the same against that one; "
               "'untrained' is the model before its first training step")

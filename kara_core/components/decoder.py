@@ -72,6 +72,16 @@ class Decoder(ABC):
     default: ClassVar[bool] = False
     """Offered as the decoder of a kara.yaml that names none; a plugin sets it on at most
     one decoder, and two installed defaults make the user choose (``decoder.type``)."""
+    decodes_damaged: ClassVar[bool] = False
+    """Decodes around damaged mp3 frames (resynchronises and goes on) rather than stopping
+    there: when another decoder gives up on a damaged file, ``kara prepare`` suggests this
+    one as ``decoder.fallback``."""
+    x_real_time_per_core: ClassVar[float | None] = None
+    """Seconds of audio ``kara prepare`` turns into WAVs with this decoder per second of
+    wall time, per worker process, as ``benchmarks/bench_scale.py --save-figures`` measured
+    it (the machine is named in ``kara_core.pipeline.cost.figures.MEASURED_ON``): ``kara
+    check`` estimates prepare's time from it. ``None``: never measured, the estimate says
+    "unknown"."""
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()

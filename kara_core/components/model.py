@@ -157,6 +157,10 @@ class Model(ABC):
     """A naive model every learned model is scored against (``train.baselines``). Its
     ``Options`` take ``input_frames`` and ``output_frames``, so it is built for the same
     windows as the model beside it."""
+    skill_reference: ClassVar[bool] = False
+    """On a baseline: the one the metrics' ``skill`` (``1 - val_loss / its val_loss``) is
+    measured against (``kara_baselines``' persistence); every other baseline ``b`` gets
+    ``skill_vs_<b>``. The core names no baseline: this is how it knows."""
     cache_version: ClassVar[int | str | None] = None
     """Part of a trained model's identity, beside the plugin's distribution and version:
     bump it when the same weights would now mean something else (an editable install), and

@@ -159,6 +159,9 @@ def _variant(
         model=_component("models", raw.get("model"), f"{prefix}model", registry),
         train=train,
         baselines=_baselines(train, f"{prefix}train.baselines", registry),
+        damage_decoders=tuple(name for name in registry.names("decoders")
+                              if getattr(registry.get("decoders", name).cls,
+                                         "decodes_damaged", False)),
         generate=build(GenerateConfig, raw.get("generate"), f"{prefix}generate"),
         raw=raw,
     )

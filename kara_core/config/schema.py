@@ -158,6 +158,10 @@ class VariantConfig:
     generate: GenerateConfig
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     baselines: tuple[ComponentConfig, ...] = ()
+    damage_decoders: tuple[str, ...] = ()
+    """Installed decoders that decode around damaged frames
+    (:attr:`~kara_core.components.Decoder.decodes_damaged`), from the registry: what
+    ``kara prepare`` suggests as ``decoder.fallback`` for a damaged file."""
 
     @property
     def run_dir(self) -> Path:

@@ -29,10 +29,12 @@ from kara_core.audio import spectral as metrics
 from kara_core.audio.wav import read_mono, write_wav
 from kara_core.components.boundary import ContractError
 from kara_core.errors import KaraError
+from kara_core.pipeline.prepare import NamedDecoder, PrepareSettings
+from kara_core.pipeline.roundtrip import roundtrip_metrics as roundtrip_metrics  # tests
+from kara_core.pipeline.roundtrip import scores as _scores
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
-    from kara_core.config import VariantConfig
 
 ERROR_LEVEL_DB = -20.0
 """Level of the error-sensitivity noise relative to the normalised features' unit RMS."""
@@ -41,37 +43,35 @@ PLOT_SECONDS = 20.0
 SENSITIVITY_SEED = 0
 
 
-def roundtrip_metrics(transform: Transform, wave: np.ndarray, rate: int) -> dict[str, float]:
-    """Round-trip scores of ``transform`` on ``wave``: ``snr_db``, ``si_sdr_db``,
-    ``spectral_convergence``, ``lsd_db``, ``mrstft`` and ``rtf`` (forward plus inverse)."""
-    return roundtrip(transform, wave, rate)[1]
+@dataclass(frozen=True)
+class AuditSubject:
+    """One variant as the audit takes it: its dataset, its transform built (or why it
+    could not be) and where its spectrograms go.
 
+    :ivar name: the variant's name (the row).
+    :ivar prepare: the variant's dataset, prepared first if needed.
+    :ivar decoders: the built decoder chain, primary first.
+    :ivar transform_type: the transform's registered name.
+    :ivar transform_options: its options (variants with equal type and options share one
+        computation).
+    :ivar transform: the built transform, ``None`` when building it failed.
+    :ivar error: why the transform could not be built (its row says failed).
+    :ivar run_dir: the variant's run folder; spectrograms go to ``<run_dir>/audit``.
+    """
 
-def roundtrip(
-    transform: Transform, wave: np.ndarray, rate: int
-) -> tuple[np.ndarray, dict[str, float]]:
-    """``(inverse(forward(wave)), its scores)``, for callers that also keep the audio."""
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    start = time.perf_counter()
-    restored = np.asarray(transform.inverse(transform.forward(wave), wave.shape[0]), np.float32)
-    elapsed = time.perf_counter() - start
-    return restored, _scores(wave, restored, rate, elapsed)
-
-
-def _scores(wave: np.ndarray, restored: np.ndarray, rate: int, elapsed: float) -> dict[str, float]:
-    return {
-        "snr_db": metrics.snr_db(wave, restored),
-        "si_sdr_db": metrics.si_sdr_db(wave, restored),
-        "spectral_convergence": metrics.spectral_convergence(wave, restored),
-        "lsd_db": metrics.log_spectral_distance_db(wave, restored),
-        "mrstft": metrics.multi_resolution_stft_distance(wave, restored),
-        "rtf": metrics.real_time_factor(wave.shape[0] / rate, elapsed),
-    }
+    name: str
+    prepare: PrepareSettings
+    decoders: Sequence[NamedDecoder]
+    transform_type: str
+    transform_options: Any
+    transform: Transform | None
+    error: str | None
+    run_dir: Path
 
 
 def feature_noise(frames: np.ndarray, seed: int = SENSITIVITY_SEED) -> np.ndarray:
     """Noise shaped like a model's error: ``ERROR_LEVEL_DB`` below each feature's spread."""
-    from kara_core.pipeline.featurize.stage import STD_FLOOR
+    from kara_core.pipeline.featurize import STD_FLOOR
 
     frames = np.asarray(frames, dtype=np.float64)
     std = frames.std(axis=0) if frames.shape[0] else np.zeros(frames.shape[1])
@@ -188,14 +188,14 @@ def read_excerpt(
 class TransformAuditor:
     """Scores one transform song by song; variants with the same transform share it."""
 
-    def __init__(self, variant: VariantConfig) -> None:
+    def __init__(self, subject: AuditSubject, transform: Transform) -> None:
         from kara_core.options import to_plain
 
-        self.transform: Transform = variant.build_transform()
+        self.transform: Transform = transform
         self.result = TransformAudit(
-            variant=variant.name,
-            type=variant.transform.type,
-            options=to_plain(variant.transform.options),
+            variant=subject.name,
+            type=subject.transform_type,
+            options=to_plain(subject.transform_options),
             description=self.transform.describe(),
             lossless_declared=self.transform.lossless,
             min_snr_db=self.transform.tolerance.min_snr_db,
@@ -228,15 +228,16 @@ class SongFile:
 
 
 def prepared_songs(
-    variant: VariantConfig, show_progress: bool, warn: Callable[[str], None]
+    settings: PrepareSettings, decoders: Sequence[NamedDecoder], show_progress: bool,
+    warn: Callable[[str], None],
 ) -> list[SongFile]:
-    """The variant's prepared songs, decoding whatever is missing first; silent songs
+    """A dataset's prepared songs, decoding whatever is missing first; silent songs
     (nothing to measure a round trip on) are left out with a note."""
     from pathlib import PurePosixPath
 
-    from kara_core.pipeline.prepare.stage import prepare_dataset
+    from kara_core.pipeline.prepare import prepare
 
-    report = prepare_dataset(variant, show_progress=show_progress)
+    report = prepare(settings, decoders, show_progress=show_progress)
     songs = []
     for song in report.songs:
         if "silent" in song.flags:
@@ -247,46 +248,48 @@ def prepared_songs(
 
 
 def run_audit(
-    variants: Sequence[VariantConfig],
+    variants: Sequence[AuditSubject],
     files: int | None = None,
     seconds: float | None = None,
     write_audio: Path | None = None,
     show_progress: bool = True,
     warn: Callable[[str], None] = lambda message: None,
 ) -> list[TransformAudit]:
-    """Audit every variant's transform; one row per variant, in the order given.
+    """Audit every variant's transform; one row per variant, in the order given: the
+    audit's entry point.
 
     Songs are read once per dataset and scored by every transform that uses it; variants
     whose transform and options are equal share one computation. A song that cannot be read
     and a transform that cannot be built are reported through ``warn`` and skipped.
     """
-    from kara_core.pipeline.prepare.stage import distinct_datasets, prepare_identity
+    from kara_core.pipeline.prepare import distinct_datasets, prepare_identity
     from kara_core.pipeline.progress import progress
 
-    distinct_datasets(variants)  # two datasets sharing one wav_dir is a config error
-    groups: dict[tuple[Any, ...], list[VariantConfig]] = {}
+    # two datasets sharing one wav_dir is a config error
+    distinct_datasets([(v.name, v.prepare, v.decoders) for v in variants])
+    groups: dict[tuple[Any, ...], list[AuditSubject]] = {}
     for variant in variants:
-        groups.setdefault(prepare_identity(variant), []).append(variant)
+        groups.setdefault(prepare_identity(variant.prepare, variant.decoders), []).append(variant)
     rows: dict[str, TransformAudit] = {}
     for members in groups.values():
-        songs = prepared_songs(members[0], show_progress, warn)
+        songs = prepared_songs(members[0].prepare, members[0].decoders, show_progress, warn)
         if files is not None:
             songs = songs[:files]
         if not songs:
-            raise KaraError(f"{members[0].dataset.mp3_dir}: no songs to audit")
+            raise KaraError(f"{members[0].prepare.mp3_dir}: no songs to audit")
         auditors: dict[str, TransformAuditor] = {}
-        owners: dict[str, list[VariantConfig]] = {}
+        owners: dict[str, list[AuditSubject]] = {}
         for variant in members:
-            key = repr((variant.transform.type, variant.transform.options))
+            key = repr((variant.transform_type, variant.transform_options))
             if key not in auditors:
-                try:
-                    auditors[key] = TransformAuditor(variant)
-                except KaraError as exc:
-                    warn(f"{variant.name}: {exc}")
-                    rows[variant.name] = _failed(variant, str(exc))
+                if variant.transform is None:
+                    error = variant.error or "the transform could not be built"
+                    warn(f"{variant.name}: {error}")
+                    rows[variant.name] = _failed(variant, error)
                     continue
+                auditors[key] = TransformAuditor(variant, variant.transform)
             owners.setdefault(key, []).append(variant)
-        rate = members[0].dataset.sample_rate
+        rate = members[0].prepare.sample_rate
         plotted = False
         with progress(show_progress) as bar:
             task = bar.add_task("audit", total=len(songs) * len(auditors))
@@ -318,12 +321,12 @@ def run_audit(
     return [rows[v.name] for v in variants if v.name in rows]
 
 
-def _failed(variant: VariantConfig, error: str) -> TransformAudit:
+def _failed(variant: AuditSubject, error: str) -> TransformAudit:
     from kara_core.options import to_plain
 
     return TransformAudit(
-        variant=variant.name, type=variant.transform.type,
-        options=to_plain(variant.transform.options), description=variant.transform.type,
+        variant=variant.name, type=variant.transform_type,
+        options=to_plain(variant.transform_options), description=variant.transform_type,
         lossless_declared=False, min_snr_db=None, error=error,
     )
 
@@ -337,7 +340,7 @@ def _for_variant(result: TransformAudit, name: str) -> TransformAudit:
 
 
 def _write_outputs(
-    variant: VariantConfig, auditor: TransformAuditor, excerpt: Excerpt,
+    variant: AuditSubject, auditor: TransformAuditor, excerpt: Excerpt,
     restored: np.ndarray, write_audio: Path | None, plotted: bool,
 ) -> None:
     """``--write-audio`` files for every song; spectrogram PNGs for the first one."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kara_core.config import ExperimentConfig
-from kara_core.pipeline.featurize.stage import transform_key
+from kara_core.pipeline.parts import transform_key
 from kara_core.storage.locks import held_unless_busy
 
 CACHE_NAME = re.compile(r"[A-Za-z0-9_.-]+-[0-9a-f]{16}")
@@ -84,11 +84,3 @@ def remove(unused: Unused) -> str | None:
         shutil.rmtree(unused.path)
     return None
 
-
-def human_bytes(count: float) -> str:
-    """``1.5 GB``: decimal units, as disks are sold."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000.0
-    return f"{count:.1f} TB"

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from kara_core.components import FitSettings, Model, TrainingMonitor
-from kara_core.pipeline.train.windows import WindowSet
+from kara_core.pipeline.train import WindowSet
 
 FRAME_DIM = 6
 BATCH = 8

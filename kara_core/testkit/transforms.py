@@ -230,7 +230,7 @@ edge effect (a wrong ``context`` changes the frames near block edges by far more
 def _check_blocks(transform: Transform, wave: np.ndarray, label: str) -> None:
     """Frames computed block by block, as featurize does for a long song, equal the frames
     of the whole signal when the transform declares ``context``."""
-    from kara_core.pipeline.featurize.blocks import forward_in_blocks
+    from kara_core.pipeline.featurize import forward_in_blocks
 
     context = transform.context
     if context is None:

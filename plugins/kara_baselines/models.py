@@ -31,6 +31,7 @@ class PersistenceModel(Model):
     name = "persistence"
     Options = BaselineOptions
     baseline = True
+    skill_reference = True  # "skill" is against repeating the last frame
 
     @property
     def trainable(self) -> bool:
@@ -69,6 +70,7 @@ class MeanModel(PersistenceModel):
     """Predicts the mean frame of the training songs, whatever the input."""
 
     name = "mean"
+    skill_reference = False  # "skill_vs_mean", not "skill"
 
     def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
         super().__init__(options, frame_dim, seed)

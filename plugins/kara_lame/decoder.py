@@ -49,6 +49,7 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 import numpy as np
 
 from kara_core import Audio, AudioStream, DecodeError, Decoder, ToolMissingError, read_all
+from kara_lame.frontend import LameFailed
 
 try:
     import fcntl
@@ -70,13 +71,6 @@ PIPE_WAIT_S = 0.004  # lame fills a 1 MiB pipe in about 10 ms
 BASE_TIMEOUT_S = 120.0
 BYTES_PER_TIMEOUT_S = 50_000  # lame decodes MBs per second; this only catches a hang
 VERSION_TIMEOUT_S = 30.0
-
-
-class LameFailed(DecodeError):
-    """lame itself failed (hung, or was killed by a signal), not the file: ``transient``
-    tells ``kara prepare`` to try lame again on this file on its next run."""
-
-    transient = True
 
 
 def lame_executable() -> str:
@@ -183,6 +177,8 @@ class LameDecoder(Decoder):
 
     name = "lame"
     default = True
+    decodes_damaged = True  # lame resynchronises at the next good frame
+    x_real_time_per_core = 753.1  # written by benchmarks/bench_scale.py --save-figures
     Options = LameOptions
     options: LameOptions
 

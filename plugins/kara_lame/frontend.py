@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from kara_core import DecodeError
 from kara_lame.hip import CALL_LOCK, Hip, Mp3Data
 
 FILE_NAMES = (".mp3", ".mp2", ".mp1", ".mpg")
@@ -47,6 +48,14 @@ class InitFailed(Exception):
 
 class Deadline(Exception):
     """The decode ran past the time lame itself would have been given."""
+
+
+class LameFailed(DecodeError):
+    """lame itself failed (hung, or was killed by a signal), not the file: ``transient``
+    tells ``kara prepare`` to try lame again on this file on its next run. Raised by the
+    program's decoder and the in-process one alike (both import it from here)."""
+
+    transient = True
 
 
 def _syncsafe(four: bytes) -> int:

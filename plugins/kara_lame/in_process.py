@@ -14,7 +14,14 @@ from typing import BinaryIO
 import numpy as np
 
 from kara_core import AudioStream, DecodeError
-from kara_lame.frontend import Deadline, InitFailed, LameFrontend, needs_the_program, reads_as_mpeg
+from kara_lame.frontend import (
+    Deadline,
+    InitFailed,
+    LameFailed,
+    LameFrontend,
+    needs_the_program,
+    reads_as_mpeg,
+)
 from kara_lame.hip import Hip
 
 
@@ -61,8 +68,6 @@ def _stream(hip: Hip, handle: BinaryIO, path: Path, timeout: float,
 def _blocks(front: LameFrontend, timeout: float) -> Iterator[np.ndarray]:
     """The frontend's blocks, then the program's checks: audio was written at all, and
     within the time the program would have had."""
-    from kara_lame.decoder import LameFailed
-
     frames = 0
     try:
         for block in front.blocks():

@@ -24,8 +24,8 @@ from typing import Literal
 
 import numpy as np
 
-from kara_core import RoundTripTolerance, Transform
-from kara_transforms import dsp, tolerances
+from kara_core import RoundTripTolerance, Transform, audio
+from kara_transforms import tolerances
 from kara_transforms.stft import complex_to_features, features_to_complex
 
 RANDOM_PHASE_SEED = 0
@@ -91,7 +91,7 @@ class FftTransform(Transform):
     def _spectrum(self, wave: np.ndarray) -> np.ndarray:
         import scipy.fft
 
-        frames = dsp.cut_frames(wave, self.options.frame_size)
+        frames = audio.cut_frames(wave, self.options.frame_size)
         spec = scipy.fft.rfft(frames, axis=-1, norm="ortho")
         return spec.astype(np.complex64, copy=False)
 
@@ -100,16 +100,16 @@ class FftTransform(Transform):
 
         size = self.options.frame_size
         frames = scipy.fft.irfft(spec.astype(np.complex128), n=size, axis=-1, norm="ortho")
-        return dsp.join_frames(frames, length)
+        return audio.join_frames(frames, length)
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
         spec = self._spectrum(wave)
         if self.options.layout == "complex":
             return complex_to_features(spec)
-        return dsp.magnitude(spec)
+        return audio.magnitude(spec)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
-        frames = dsp.as_frames(frames, self.frame_dim, finite=True)
+        frames = audio.as_frames(frames, self.frame_dim, finite=True)
         if self.options.layout == "complex":
             return self._frames_to_wave(features_to_complex(frames, self.n_bins), length)
         mags = np.clip(frames, 0.0, None)
@@ -140,12 +140,12 @@ def half_overlap_griffin_lim(mags: np.ndarray, size: int, n_iter: int) -> np.nda
     target[0::2] = mags
     target[1::2] = np.sqrt((mags[:-1] ** 2 + mags[1:] ** 2) * 0.5)
     estimate = target.astype(np.complex64)  # zero phase: measured better than random here
-    coverage = dsp.overlap_add(np.ones((target.shape[0], size), dtype=np.float32), half)
+    coverage = audio.overlap_add(np.ones((target.shape[0], size), dtype=np.float32), half)
     previous: np.ndarray | None = None
     for _ in range(n_iter):
-        wave = dsp.overlap_add(scipy.fft.irfft(estimate, n=size, axis=-1), half) / coverage
+        wave = audio.overlap_add(scipy.fft.irfft(estimate, n=size, axis=-1), half) / coverage
         grid = np.lib.stride_tricks.sliding_window_view(wave, size)[::half]
-        consistent = scipy.fft.rfft(grid, axis=-1, workers=dsp.WORKERS).astype(np.complex64)
+        consistent = scipy.fft.rfft(grid, axis=-1, workers=audio.FFT_WORKERS).astype(np.complex64)
         if previous is None:
             accelerated = consistent
         else:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kara_core import KaraError, RoundTripTolerance, Transform
-from kara_transforms import dsp, phase, tolerances
+from kara_core import KaraError, RoundTripTolerance, Transform, audio
+from kara_transforms import tolerances
 from kara_transforms.melbank import MelBasis
 from kara_transforms.stft import LOG_EPS, check_fft_and_hop
 
@@ -94,13 +94,13 @@ class MelTransform(Transform):
         return f"mel {o.n_mels} bands, {o.n_fft}/{o.hop}, {o.n_iter} GL iter"
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
-        mags = dsp.magnitude(dsp.stft(wave, self.options.n_fft, self.options.hop))
-        return dsp.log_features(self.basis.to_mel(mags), LOG_EPS)
+        mags = audio.magnitude(audio.stft(wave, self.options.n_fft, self.options.hop))
+        return audio.log_features(self.basis.to_mel(mags), LOG_EPS)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
         o = self.options
-        frames = dsp.as_frames(frames, self.frame_dim)
-        ceiling = 1e3 * dsp.max_magnitude(o.n_fft) * max(self.basis.largest_band_gain(), 1e-6)
-        mel = dsp.from_log_features(frames, LOG_EPS, ceiling=ceiling)
+        frames = audio.as_frames(frames, self.frame_dim)
+        ceiling = 1e3 * audio.max_magnitude(o.n_fft) * max(self.basis.largest_band_gain(), 1e-6)
+        mel = audio.from_log_features(frames, LOG_EPS, ceiling=ceiling)
         mags = self.basis.to_linear(mel, PROJECTION_STEPS)
-        return phase.griffin_lim(mags, o.n_fft, o.hop, length, o.n_iter)
+        return audio.griffin_lim(mags, o.n_fft, o.hop, length, o.n_iter)

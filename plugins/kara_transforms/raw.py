@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kara_core import RoundTripTolerance, Transform
-from kara_transforms import dsp
+from kara_core import RoundTripTolerance, Transform, audio
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,9 @@ class RawTransform(Transform):
         return f"raw {self.options.frame_size}"
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
-        return dsp.cut_frames(wave, self.options.frame_size)
+        return audio.cut_frames(wave, self.options.frame_size)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
         # A model that blew up (NaN, inf) gives silence there rather than a broken file.
         flat = np.asarray(frames, dtype=np.float32)
-        return dsp.join_frames(np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0), length)
+        return audio.join_frames(np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0), length)

@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from kara_core import RoundTripTolerance, Transform
-from kara_transforms import dsp, phase, tolerances
+from kara_core import RoundTripTolerance, Transform, audio
+from kara_transforms import tolerances
 
 LOG_EPS = 1e-5
 """Added to magnitudes before the log: silence gives log(1e-5) = -11.5, never -inf. It sits
@@ -115,18 +115,18 @@ class StftTransform(Transform):
         return text if o.features == "complex" else f"{text}, {o.n_iter} GL iter"
 
     def forward(self, wave: np.ndarray) -> np.ndarray:
-        spec = dsp.stft(wave, self.options.n_fft, self.options.hop)
+        spec = audio.stft(wave, self.options.n_fft, self.options.hop)
         if self.options.features == "complex":
             return complex_to_features(spec)
-        return dsp.log_features(dsp.magnitude(spec), LOG_EPS)
+        return audio.log_features(audio.magnitude(spec), LOG_EPS)
 
     def inverse(self, frames: np.ndarray, length: int) -> np.ndarray:
         o = self.options
-        frames = dsp.as_frames(frames, self.frame_dim, finite=o.features == "complex")
+        frames = audio.as_frames(frames, self.frame_dim, finite=o.features == "complex")
         if o.features == "complex":
-            return dsp.istft_blocks(
+            return audio.istft_blocks(
                 lambda a, b: features_to_complex(frames[a:b], self.n_bins, np.complex128),
                 frames.shape[0], o.n_fft, o.hop, length, precise=True,
             )
-        mags = dsp.from_log_features(frames, LOG_EPS, ceiling=1e3 * dsp.max_magnitude(o.n_fft))
-        return phase.griffin_lim(mags, o.n_fft, o.hop, length, o.n_iter)
+        mags = audio.from_log_features(frames, LOG_EPS, ceiling=1e3 * audio.max_magnitude(o.n_fft))
+        return audio.griffin_lim(mags, o.n_fft, o.hop, length, o.n_iter)

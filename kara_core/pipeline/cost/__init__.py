@@ -20,3 +20,8 @@
   ``None`` ("unknown"), never a guess. Work already done (prepared wavs, cached frames) is
   not counted again.
 """
+
+from kara_core.pipeline.cost.disk import human_seconds
+from kara_core.pipeline.cost.estimator import CostInputs, estimate
+
+__all__ = ["CostInputs", "estimate", "human_seconds"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kara_core.console import human_bytes
+
 
 def free_bytes(folder: Path) -> tuple[Path, int, int]:
     """``(existing folder, device, free bytes)`` for ``folder`` or its nearest existing
@@ -39,15 +41,6 @@ def disk_warnings(needs: list[tuple[Path, int, str]]) -> list[str]:
             lines.append(f"{entries[0][0]}: {human_bytes(free)} free, but the run writes "
                          f"{human_bytes(needed)} there ({what})")
     return lines
-
-
-def human_bytes(n: float) -> str:
-    """``1.6 GB`` (powers of 1000)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def human_seconds(s: float | None, kind: str = "time") -> str:

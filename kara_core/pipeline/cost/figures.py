@@ -7,14 +7,10 @@ size or decoder not listed here makes ``kara check`` say "unknown" rather than g
 """
 
 MEASURED_ON = (
-    "x86_64, 2 cores, 2026-12-01: bench_scale on /work/shared/music (10.0 h at 10x, "
-    "1.02 h at 1x)"
+    "x86_64, 2 cores, 2026-12-01: bench_scale on the 21-song development corpus (Debian's "
+    "xmoto-data, extremetuxracer-data and warzone2100-music; 10.0 h at 10x, 1.02 h at 1x)"
 )
 """Which machine, music and date the figures come from."""
-
-DECODE_X_REAL_TIME_PER_CORE: dict[str, float] = {'lame': 753.1, 'soundfile': 1236.5}
-"""Seconds of audio ``kara prepare`` turns into wavs per second of wall time, per core
-(worker), by decoder type."""
 
 FEATURIZE_SONG_S: float | None = 0.0
 FEATURIZE_WRITE_S_PER_GB: float | None = 1.87

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kara_core.config import VariantConfig
+    from kara_core.pipeline.prepare import PrepareSettings
 
 WAV_HEADER = 44
 
@@ -69,17 +69,15 @@ class Survey:
         return ", ".join(parts) or "no songs"
 
 
-def survey(variant: VariantConfig) -> Survey:
-    """The songs of ``variant``'s dataset, from the manifest where prepared, else headers."""
+def survey(ds: PrepareSettings) -> Survey:
+    """The songs of a dataset, from the manifest where prepared, else mp3 headers."""
     from kara_core.audio.mp3info import probe
-    from kara_core.pipeline.prepare import manifest
-    from kara_core.pipeline.prepare.plan import find_sources
+    from kara_core.pipeline.prepare import find_sources, load_manifest
 
-    ds = variant.dataset
     found = Survey(ds.sample_rate, ds.channels)
     if not ds.mp3_dir.is_dir():
         return found
-    loaded = manifest.load(ds.wav_dir)
+    loaded = load_manifest(ds.wav_dir)
     settings = (loaded.raw or {}).get("settings") if isinstance(loaded.raw, dict) else None
     same = (isinstance(settings, dict) and settings.get("sample_rate") == ds.sample_rate
             and settings.get("channels") == ds.channels

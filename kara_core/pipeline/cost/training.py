@@ -10,28 +10,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from kara_core.config import VariantConfig
+    from kara_core.components import Model
+    from kara_core.config import TrainConfig
     from kara_core.pipeline.cost.songs import Song
+    from kara_core.pipeline.featurize import FeaturizeSettings
 
 SINGLE_SONG_VAL = 0.2  # featurize's share of a lone song held out when val_fraction is 0
 
 
-def split(variant: VariantConfig, songs: list[Song], count: Callable[[int], int]
+def split(settings: FeaturizeSettings, songs: list[Song], count: Callable[[int], int]
           ) -> tuple[list[int], list[int], float]:
     """Frames of each training and each validation song, and the training audio's
     seconds, split as featurize splits them (by song, from ``train.seed``; see
-    :func:`kara_core.pipeline.featurize.stage.featurize`). ``songs`` sorted by source."""
+    :func:`kara_core.pipeline.featurize.featurize`). ``songs`` sorted by source."""
     frames = [count(s.samples or 0) for s in songs]
-    rate = variant.dataset.sample_rate
+    rate = settings.sample_rate
     if not frames:
         return [], [], 0.0
     if len(frames) == 1:
-        fraction = variant.dataset.val_fraction or SINGLE_SONG_VAL
+        fraction = settings.val_fraction or SINGLE_SONG_VAL
         held = min(max(1, round(frames[0] * fraction)), frames[0] - 1)
         share = (frames[0] - held) / frames[0]
         return [frames[0] - held], [held], (songs[0].samples or 0) * share / rate
-    n_val = min(len(frames) - 1, max(1, round(len(frames) * variant.dataset.val_fraction)))
-    order = np.random.default_rng(variant.train.seed).permutation(len(frames))
+    n_val = min(len(frames) - 1, max(1, round(len(frames) * settings.val_fraction)))
+    order = np.random.default_rng(settings.seed).permutation(len(frames))
     held_out = set(order[:n_val].tolist())
     train = [f for i, f in enumerate(frames) if i not in held_out]
     val = [f for i, f in enumerate(frames) if i in held_out]
@@ -59,18 +61,15 @@ def training_figure(signature: dict[str, Any], batch_size: int, transform: str
     return None, None
 
 
-def training_time(variant: VariantConfig, frame_dim: int, hop: int, train: list[int],
-                  val: list[int], transform: str) -> dict[str, Any]:
-    """Steps, windows and the estimated seconds of training (``seconds`` None: unknown)."""
-    from kara_core.pipeline.train.windows import default_stride
+def training_time(model: Model, model_type: str, cfg: TrainConfig, sample_rate: int, hop: int,
+                  train: list[int], val: list[int], transform: str) -> dict[str, Any]:
+    """Steps, windows and the estimated seconds of training ``model`` (built, untrained)
+    with ``cfg`` (``seconds`` None: unknown)."""
+    from kara_core.pipeline.train import default_stride
 
-    model = variant.build_model(frame_dim)
-    cfg = variant.train
-    for_music = getattr(cfg, "for_music", None)  # a step budget scaled to the music
-    if callable(for_music):
-        cfg = for_music(sum(train) * hop / variant.dataset.sample_rate / 60.0)
+    cfg = cfg.for_music(sum(train) * hop / sample_rate / 60.0)  # a budget scaled to the music
     if not model.trainable:
-        return {"steps": 0, "seconds": 0.0, "how": f"{variant.model.type} is not trained"}
+        return {"steps": 0, "seconds": 0.0, "how": f"{model_type} is not trained"}
     tin, tout = int(model.input_frames), int(model.output_frames)
     stride = cfg.stride or default_stride(tin, tout)
     windows = sum(max(0, (t - tin - tout) // stride + 1) for t in train)
@@ -91,7 +90,7 @@ def training_time(variant: VariantConfig, frame_dim: int, hop: int, train: list[
     signature = model.signature()
     figure, note = training_figure(signature, cfg.batch_size, transform)
     if figure is None:
-        found["how"] = (f"unknown: no step time measured for {variant.model.type} "
+        found["how"] = (f"unknown: no step time measured for {model_type} "
                         f"{_short(signature)} at batch {cfg.batch_size} "
                         "(benchmarks/bench_scale.py --save-figures measures it)")
         return found

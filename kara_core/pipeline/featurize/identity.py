@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kara_core.storage import atomic
 
-FeatureSet = Any  # kara_core.pipeline.featurize.stage.FeatureSet (which imports this module)
+if TYPE_CHECKING:
+    from kara_core.pipeline.featurize.features import FeatureSet
 
 PREFIX = "identity-"
 SHOWN = 3  # names listed per kind of change

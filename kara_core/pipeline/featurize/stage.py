@@ -21,21 +21,21 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from kara_core.errors import KaraError
-from kara_core.pipeline.featurize.stats import STD_FLOOR as STD_FLOOR  # read by audit
+from kara_core.pipeline.featurize.features import FeatureSet, SongFeatures
 from kara_core.pipeline.featurize.stats import statistics
 from kara_core.storage import atomic
 from kara_core.storage.atomic import WriteError
 
 if TYPE_CHECKING:
     from kara_core.components import Transform
-    from kara_core.config import VariantConfig
+    from kara_core.config import ComponentConfig
 
 CACHE_VERSION = 1
 """Bump when the layout of cached frames changes; old caches are then ignored."""
@@ -52,31 +52,63 @@ class SongLike(Protocol):
     flags: tuple[str, ...]
 
 
-def key_identity(variant: VariantConfig) -> dict[str, Any]:
-    """What the cache key of ``variant``'s frames hashes (``key.json`` in the folder)."""
+@dataclass(frozen=True)
+class FeaturizeSettings:
+    """What featurize needs besides the songs and the built transform.
+
+    :ivar transform: the transform's configured type, options and plugin (what the cache
+        key hashes; the transform itself is passed built).
+    :ivar cache_dir: the folder holding one cache folder per transform key.
+    :ivar sample_rate: the prepared songs' rate (part of the cache key).
+    :ivar cache_dtype: how frames are stored (``dataset.cache_dtype``).
+    :ivar val_fraction: share of the songs held out for validation (``dataset.val_fraction``).
+    :ivar seed: decides which songs are held out (``train.seed``).
+    :ivar window_frames: one window of the model (:attr:`Model.input_frames` plus
+        :attr:`Model.output_frames`): a lone song's held-out tail leaves room for one window
+        on each side when the song is long enough.
+    :ivar music_dir: the music folder, named when no song is usable.
+    """
+
+    transform: ComponentConfig
+    cache_dir: Path
+    sample_rate: int
+    cache_dtype: str = "float32"
+    val_fraction: float = 0.2
+    seed: int = 0
+    window_frames: int = 0
+    music_dir: Path = Path(".")
+
+    @property
+    def directory(self) -> Path:
+        """This transform's cache folder, ``<cache_dir>/<transform key>``."""
+        return self.cache_dir / transform_key(self)
+
+
+def key_identity(settings: FeaturizeSettings) -> dict[str, Any]:
+    """What the cache key of these frames hashes (``key.json`` in the folder)."""
     from kara_core.options import to_plain
 
     identity: dict[str, Any] = json.loads(json.dumps({
         "version": CACHE_VERSION,
-        "type": variant.transform.type,
-        "options": to_plain(variant.transform.options),
-        "sample_rate": variant.dataset.sample_rate,
-        "component": variant.transform.identity(),
+        "type": settings.transform.type,
+        "options": to_plain(settings.transform.options),
+        "sample_rate": settings.sample_rate,
+        "component": settings.transform.identity(),
     }, sort_keys=True, default=str))
-    if variant.dataset.cache_dtype != "float32":  # float32 caches keep their old keys
-        identity["dtype"] = variant.dataset.cache_dtype
+    if settings.cache_dtype != "float32":  # float32 caches keep their old keys
+        identity["dtype"] = settings.cache_dtype
     return identity
 
 
-def transform_key(variant: VariantConfig) -> str:
+def transform_key(settings: FeaturizeSettings) -> str:
     """``<type>-<hash>``: the cache folder of this transform, its options, the sample rate
     and the plugin (distribution, version, ``cache_version``) that provides it."""
-    identity = key_identity(variant)
+    identity = key_identity(settings)
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
-    return f"{variant.transform.type}-{digest.hexdigest()[:16]}"
+    return f"{settings.transform.type}-{digest.hexdigest()[:16]}"
 
 
-def _record_key(variant: VariantConfig, directory: Path, show_progress: bool) -> None:
+def _record_key(settings: FeaturizeSettings, directory: Path, show_progress: bool) -> None:
     """Write ``key.json`` in a new cache folder and, when an older folder holds the same
     transform with the same options from another version of its plugin, say in one line
     why the songs are featurized again."""
@@ -84,10 +116,10 @@ def _record_key(variant: VariantConfig, directory: Path, show_progress: bool) ->
 
     if (directory / KEY_FILE).is_file():
         return
-    identity = key_identity(variant)
+    identity = key_identity(settings)
     bare = {k: v for k, v in identity.items() if k != "component"}
     older = []
-    for folder in directory.parent.glob(f"{variant.transform.type}-*"):
+    for folder in directory.parent.glob(f"{settings.transform.type}-*"):
         record = read_key(folder) if folder != directory else None
         if record is not None and {k: v for k, v in record.items() if k != "component"} == bare:
             with contextlib.suppress(OSError):
@@ -97,101 +129,8 @@ def _record_key(variant: VariantConfig, directory: Path, show_progress: bool) ->
 
         _when, record = max(older, key=lambda found: found[0])
         change = component_change("transform", record.get("component"), identity["component"])
-        print_note(f"{variant.transform.type}: {change}: featurizing again")
+        print_note(f"{settings.transform.type}: {change}: featurizing again")
     atomic.write_json(directory / KEY_FILE, identity)
-
-
-@dataclass
-class SongFeatures:
-    """One song's cached frames and the range of them this split uses.
-
-    :ivar start: first frame used (0 unless this is the held-out tail of a lone song).
-    :ivar stop: one past the last frame used.
-    :ivar n_samples: samples of the wav the frames came from.
-    """
-
-    source: str
-    wav: Path
-    npy: Path
-    start: int
-    stop: int
-    n_samples: int
-    mean: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
-    std: np.ndarray = field(repr=False, default_factory=lambda: np.ones(0, np.float32))
-    decoder: str | None = None  # which decoder made the wav, when prepare says
-
-    @property
-    def n_frames(self) -> int:
-        """Frames in the used range."""
-        return self.stop - self.start
-
-    def raw_frames(self) -> np.ndarray:
-        """Un-normalised frames ``[stop-start, D]``, memory-mapped (nothing read yet), in
-        the cache's dtype (float32, or float16 with ``dataset.cache_dtype: float16``):
-        readers convert what they read to float32 before normalising it."""
-        return np.load(self.npy, mmap_mode="r")[self.start : self.stop]
-
-    def frames(self, count: int | None = None) -> np.ndarray:
-        """Normalised float32 frames ``[stop-start, D]`` (only the first ``count`` when
-        given), read from the memory-mapped cache.
-
-        What is returned is copied into memory (normalisation makes a new array): ask for
-        the frames needed, not a two-hour song. Training never calls it, it streams windows.
-        """
-        raw = self.raw_frames() if count is None else self.raw_frames()[: max(0, int(count))]
-        if self.mean.size == 0:
-            return np.array(raw, dtype=np.float32)
-        return ((raw - self.mean) / self.std).astype(np.float32)
-
-
-@dataclass
-class FeatureSet:
-    """Every usable song's frames for one variant, split into training and validation.
-
-    :ivar key: the cache folder name (transform type and a hash of its identity).
-    :ivar mean: per-feature mean fitted on the training frames only.
-    :ivar std: per-feature standard deviation (floored) fitted on the training frames only.
-    :ivar split_note: how the split was made when it is not the usual one, e.g. a lone
-        song's tail held out.
-    :ivar skipped: one line per song left out (silent, unreadable).
-    :ivar low: per-feature minimum of the training frames (un-normalised), or ``None``.
-    :ivar high: per-feature maximum of the training frames (un-normalised), or ``None``.
-    """
-
-    transform: Transform
-    key: str
-    directory: Path
-    mean: np.ndarray
-    std: np.ndarray
-    train: list[SongFeatures]
-    val: list[SongFeatures]
-    split_note: str | None = None
-    skipped: list[str] = field(default_factory=list)
-    low: np.ndarray | None = None
-    high: np.ndarray | None = None
-
-    @property
-    def frame_dim(self) -> int:
-        """Features per frame."""
-        return int(self.mean.shape[0])
-
-    def normalise(self, frames: np.ndarray) -> np.ndarray:
-        """Raw transform frames -> normalised float32 frames."""
-        return ((np.asarray(frames, np.float32) - self.mean) / self.std).astype(np.float32)
-
-    def denormalise(self, frames: np.ndarray) -> np.ndarray:
-        """Normalised frames -> raw transform frames (what ``transform.inverse`` takes)."""
-        return (np.asarray(frames, np.float32) * self.std + self.mean).astype(np.float32)
-
-    def identity(self) -> str:
-        """A hash of what a model trained on these features depends on: the cache key, the
-        songs and ranges of the training split, and the normalisation."""
-        digest = hashlib.sha256(self.key.encode())
-        for song in self.train:
-            digest.update(f"{song.npy.name}:{song.start}:{song.stop};".encode())
-        digest.update(self.mean.tobytes())
-        digest.update(self.std.tobytes())
-        return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -203,10 +142,11 @@ class _Cached:
 
 
 def featurize(
-    variant: VariantConfig, songs: Sequence[SongLike], *, reload: bool = False,
-    show_progress: bool = True,
+    songs: Sequence[SongLike], transform: Transform, settings: FeaturizeSettings, *,
+    reload: bool = False, show_progress: bool = True,
 ) -> FeatureSet:
-    """Frames of every usable song (cached), split by song, with training statistics.
+    """Frames of every usable song (cached), split by song, with training statistics:
+    the featurize stage's entry point.
 
     Songs flagged ``silent`` are left out; a song whose wav cannot be read or transformed
     is reported in one line and left out. Raises :class:`KaraError` when no song is left.
@@ -218,29 +158,27 @@ def featurize(
     from kara_core.pipeline.progress import progress, song_task
     from kara_core.storage.locks import folder_lock
 
-    transform = variant.build_transform()
-    key = transform_key(variant)
-    directory = variant.dataset.cache_dir / key
+    key = transform_key(settings)
+    directory = settings.cache_dir / key
     usable = sorted((s for s in songs if "silent" not in s.flags), key=lambda s: str(s.source))
     skipped = [f"{s.source}: silent, not trained on" for s in songs if "silent" in s.flags]
     if not usable:
         raise KaraError(
-            f"{variant.dataset.mp3_dir}: no usable songs to train on "
+            f"{settings.music_dir}: no usable songs to train on "
             f"({len(skipped)} of {len(songs)} are silent)"
         )
     cached: list[_Cached] = []
     with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
         atomic.clean_stale_temps(directory)
-        _record_key(variant, directory, show_progress)
-        memo = _HashMemo(variant.dataset.cache_dir / HASH_MEMO)
+        _record_key(settings, directory, show_progress)
+        memo = _HashMemo(settings.cache_dir / HASH_MEMO)
         lengths = [_wav_seconds(Path(s.wav)) for s in usable]
-        task = song_task(bar, f"featurize {variant.transform.type}", lengths)
+        task = song_task(bar, f"featurize {settings.transform.type}", lengths)
         for song, seconds in zip(usable, lengths, strict=True):
             try:
                 npy, n_frames, n_samples = cached_frames(
                     transform, song.wav, directory, memo.sha256(Path(song.wav)),
-                    variant.dataset.sample_rate, reload=reload,
-                    dtype=variant.dataset.cache_dtype,
+                    settings.sample_rate, reload=reload, dtype=settings.cache_dtype,
                 )
             except WriteError:
                 raise  # Kara's own cache cannot be written: the stage fails, not the song
@@ -253,12 +191,12 @@ def featurize(
         memo.save()
         if not cached:
             raise KaraError(
-                f"{variant.dataset.mp3_dir}: none of the {len(usable)} songs could be "
+                f"{settings.music_dir}: none of the {len(usable)} songs could be "
                 f"featurized with {transform.describe()}"
             )
         # the statistics and the record are written into the cache too: under the lock, or
         # another process entering it would clean their temporary files away mid-write
-        return _split(variant, transform, key, directory, cached, skipped)
+        return _split(settings, transform, key, directory, cached, skipped)
 
 
 def _wav_seconds(wav: Path) -> float:
@@ -272,7 +210,7 @@ def _wav_seconds(wav: Path) -> float:
 
 
 def _split(
-    variant: VariantConfig, transform: Transform, key: str, directory: Path,
+    settings: FeaturizeSettings, transform: Transform, key: str, directory: Path,
     cached: list[_Cached], skipped: list[str],
 ) -> FeatureSet:
     def whole(item: _Cached) -> SongFeatures:
@@ -284,9 +222,9 @@ def _split(
     note = None
     if len(cached) == 1:
         item = cached[0]
-        fraction = variant.dataset.val_fraction or SINGLE_SONG_VAL
+        fraction = settings.val_fraction or SINGLE_SONG_VAL
         held = max(1, round(item.n_frames * fraction))
-        window = _window(variant)
+        window = settings.window_frames
         if item.n_frames >= 2 * window:  # room for a window on each side: make sure of it
             held = min(max(held, window), item.n_frames - window)
         held = min(held, item.n_frames - 1)
@@ -299,8 +237,8 @@ def _split(
             f"({held} frames) is held out for validation"
         )
     else:
-        n_val = min(len(cached) - 1, max(1, round(len(cached) * variant.dataset.val_fraction)))
-        order = np.random.default_rng(variant.train.seed).permutation(len(cached))
+        n_val = min(len(cached) - 1, max(1, round(len(cached) * settings.val_fraction)))
+        order = np.random.default_rng(settings.seed).permutation(len(cached))
         held_out = set(order[:n_val].tolist())
         train = [whole(c) for i, c in enumerate(cached) if i not in held_out]
         val = [whole(c) for i, c in enumerate(cached) if i in held_out]
@@ -314,12 +252,6 @@ def _split(
                           high)
     write_record(features)  # so a model trained on other data can be told what changed
     return features
-
-
-def _window(variant: VariantConfig) -> int:
-    """Frames of one model window (context plus targets), from the model's options."""
-    options = variant.model.options
-    return int(getattr(options, "input_frames", 0)) + int(getattr(options, "output_frames", 0))
 
 
 class _HashMemo:

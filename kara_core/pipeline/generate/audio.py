@@ -60,7 +60,7 @@ class Generation:
 
     @property
     def rtf(self) -> float:
-        """Real-time factor as :func:`kara_core.measures.roundtrip.real_time_factor` defines:
+        """Real-time factor as :func:`kara_core.audio.spectral.real_time_factor` defines:
         seconds per second of audio; below 1 is faster than real time."""
         return self.compute_seconds / self.seconds if self.seconds > 0 else 0.0
 

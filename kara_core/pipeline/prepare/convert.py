@@ -8,13 +8,13 @@ Everything streams block by block (the decoder's blocks, 64 k frames by default)
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kara_core.audio.wav import Pcm16Writer
 from kara_core.components import AudioStream
 from kara_core.errors import DecodeError
 
@@ -92,46 +92,6 @@ def mix(block: np.ndarray, channels: int) -> tuple[np.ndarray, float]:
     left = block[:, 0::2].mean(axis=1, dtype=np.float32)
     right = block[:, 1::2].mean(axis=1, dtype=np.float32)
     return np.stack([left, right], axis=1), 1.0
-
-
-class Pcm16Writer:
-    """A minimal streaming writer of canonical 16-bit PCM WAV files.
-
-    Four times cheaper per sample than libsndfile's writer, which matters because
-    ``kara prepare`` must stay within 15 % of bare ``lame --decode``. The header is written
-    with zero sizes and patched on :meth:`close`; files over 4 GiB are refused.
-    """
-
-    def __init__(self, path: Path, rate: int, channels: int) -> None:
-        self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self.rate, self.channels = rate, channels
-        self.frames = 0
-        self.handle.write(self._header(0))
-
-    def _header(self, data_bytes: int) -> bytes:
-        block_align = 2 * self.channels
-        return b"".join((
-            b"RIFF", struct.pack("<I", 36 + data_bytes), b"WAVE",
-            b"fmt ", struct.pack("<IHHIIHH", 16, 1, self.channels, self.rate,
-                                 self.rate * block_align, block_align, 16),
-            b"data", struct.pack("<I", data_bytes),
-        ))
-
-    def write(self, samples: np.ndarray) -> None:
-        """Append int16 ``[m, channels]`` samples (see :func:`to_pcm16`)."""
-        self.handle.write(np.ascontiguousarray(samples, dtype="<i2").data)
-        self.frames += len(samples)
-
-    def close(self) -> None:
-        """Patch the sizes into the header and close the file."""
-        data_bytes = self.frames * 2 * self.channels
-        try:
-            if data_bytes + 36 >= 2**32:
-                raise DecodeError("the decoded song is longer than a WAV file can hold (4 GiB)")
-            self.handle.seek(0)
-            self.handle.write(self._header(data_bytes))
-        finally:
-            self.handle.close()
 
 
 def _decoder_blocks(audio: AudioStream) -> Iterator[np.ndarray]:

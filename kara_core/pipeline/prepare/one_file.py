@@ -73,6 +73,7 @@ class Job:
     decoders: tuple[DecoderSpec, ...]
     known_sha256: str | None = None  # the manifest's hash of the wav's current source
     known_duration_s: float | None = None  # and the duration it recorded (for the bar)
+    damage_decoders: tuple[str, ...] = ()  # suggested for a damaged file none could decode
 
 
 @dataclass
@@ -110,7 +111,9 @@ class FileOutcome:
 
 
 class _ContainerReader(Decoder):
-    """libsndfile on a WAV/AIFF/FLAC/Ogg file that was named .mp3 (core-only, no plugin)."""
+    """libsndfile on a WAV/AIFF/FLAC/Ogg file that was named .mp3 (core-only, no plugin):
+    the core's libsndfile reader (:func:`kara_core.audio.sndread.open_blocks`), which the
+    ``soundfile`` decoder plugin streams with too."""
 
     name = "soundfile (by content)"
 
@@ -129,21 +132,8 @@ class _ContainerReader(Decoder):
 
     @contextlib.contextmanager
     def stream(self, path: Path, block_frames: int = 1 << 16) -> Iterator[AudioStream]:
-        import soundfile as sf
-
-        try:
-            handle = sf.SoundFile(os.fsencode(path))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DecodeError(f"libsndfile cannot read it: {exc}") from exc
-
-        def blocks() -> Iterator[Any]:
-            try:
-                yield from sndread.blocks(handle, block_frames)
-            except sndread.ReadFailed as exc:
-                raise DecodeError(f"libsndfile stopped part way: {exc.message}") from exc
-
-        with handle:
-            yield AudioStream(int(handle.samplerate), int(handle.channels), blocks())
+        with sndread.open_blocks(path, block_frames) as (rate, channels, blocks):
+            yield AudioStream(rate, channels, blocks)
 
 
 def _completeness(info: MpegInfo, path: Path, conv: Converted, decoder: str) -> list[str]:
@@ -298,8 +288,10 @@ def prepare_file(job: Job) -> FileOutcome:
         return out
     kind = "short-decode" if short else "decode-failed"
     message = "; ".join(failures)
-    if sniffed.mpeg is not None and "lame" not in versions and _damaged(job.path, sniffed.mpeg):
-        message += "; lame decodes around damaged frames: add 'fallback: lame' under decoder"
+    suggest = [name for name in job.damage_decoders if name not in versions]
+    if sniffed.mpeg is not None and suggest and _damaged(job.path, sniffed.mpeg):
+        message += (f"; {suggest[0]} decodes around damaged frames: add 'fallback: "
+                    f"{suggest[0]}' under decoder")
     return out.skip(kind, message)
 
 

@@ -8,41 +8,78 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kara_core.config import VariantConfig
+from kara_core.components import Decoder
 from kara_core.errors import ConfigError
 
 
-def prepare_identity(variant: VariantConfig) -> tuple[Any, ...]:
-    """What decides a dataset's WAVs: folders, rate, channels and decoders."""
+@dataclass(frozen=True)
+class PrepareSettings:
+    """What prepare decodes, from where to where: ``dataset:``'s folders, rate and channels.
+
+    :ivar mp3_dir: the music (never written).
+    :ivar wav_dir: where the WAVs and the manifest go.
+    :ivar sample_rate: the rate every WAV is resampled to.
+    :ivar channels: 1 (mixed to mono) or 2.
+    :ivar damage_decoders: installed decoders that decode around damaged frames: suggested
+        as ``decoder.fallback`` when a damaged file cannot be decoded.
+    """
+
+    mp3_dir: Path
+    wav_dir: Path
+    sample_rate: int
+    channels: int
+    damage_decoders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NamedDecoder:
+    """A built decoder under the name it is registered as (``decoder.type``): prepare
+    records the name in the manifest and rebuilds the decoder in its worker processes from
+    its class and options."""
+
+    name: str
+    decoder: Decoder
+
+
+def prepare_identity(
+    settings: PrepareSettings, decoders: Sequence[NamedDecoder]
+) -> tuple[Any, ...]:
+    """What decides a dataset's WAVs: folders, rate, channels and decoders (the primary's
+    options, the fallback's name)."""
     from kara_core.options import to_plain
 
-    ds, dec, fb = variant.dataset, variant.decoder, variant.decoder_fallback
+    primary = decoders[0]
+    fallback = decoders[1].name if len(decoders) > 1 else None
     return (
-        str(ds.mp3_dir), str(ds.wav_dir), ds.sample_rate, ds.channels, dec.type,
-        repr(to_plain(dec.options)), fb.type if fb is not None else None,
+        str(settings.mp3_dir), str(settings.wav_dir), settings.sample_rate, settings.channels,
+        primary.name, repr(to_plain(primary.decoder.options)), fallback,
     )
 
 
-def distinct_datasets(variants: Sequence[VariantConfig]) -> list[VariantConfig]:
-    """One variant per distinct (dataset, decoder), in order; :class:`ConfigError` when
-    two of them would write different WAVs into the same ``wav_dir``."""
-    chosen: dict[tuple[Any, ...], VariantConfig] = {}
-    by_wav_dir: dict[str, VariantConfig] = {}
-    for variant in variants:
-        identity = prepare_identity(variant)
+def distinct_datasets(
+    datasets: Sequence[tuple[str, PrepareSettings, Sequence[NamedDecoder]]],
+) -> list[int]:
+    """The positions in ``datasets`` (``(variant name, settings, decoders)``) of the first
+    of each distinct dataset, in order; :class:`ConfigError` when two of them would write
+    different WAVs into the same ``wav_dir``."""
+    chosen: dict[tuple[Any, ...], int] = {}
+    by_wav_dir: dict[str, str] = {}
+    for position, (name, settings, decoders) in enumerate(datasets):
+        identity = prepare_identity(settings, decoders)
         if identity in chosen:
             continue
         other = by_wav_dir.get(identity[1])
         if other is not None:
             raise ConfigError(
-                f"variants {other.name!r} and {variant.name!r} prepare {identity[1]} with "
+                f"variants {other!r} and {name!r} prepare {identity[1]} with "
                 "different dataset or decoder settings; give one its own dataset.wav_dir"
             )
-        chosen[identity] = variant
-        by_wav_dir[identity[1]] = variant
+        chosen[identity] = position
+        by_wav_dir[identity[1]] = name
     return list(chosen.values())
 
 

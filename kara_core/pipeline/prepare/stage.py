@@ -12,7 +12,8 @@
 * Parallel: a process pool over the cores; a rich progress bar on stderr (files, seconds
   of audio, ETA); one line per skipped file or warning; a summary at the end.
 
-Other stages call :func:`prepare_dataset` and use :attr:`PrepareReport.songs`.
+The stage's entry point is :func:`prepare` (through the package's front door); it returns
+a :class:`PrepareReport` whose :attr:`PrepareReport.songs` featurize reads.
 """
 
 from __future__ import annotations
@@ -20,18 +21,19 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kara_core.config import VariantConfig
 from kara_core.errors import KaraError, ToolMissingError
 from kara_core.pipeline.prepare import manifest
 from kara_core.pipeline.prepare.jobs import default_workers, largest_first, started_jobs
 from kara_core.pipeline.prepare.one_file import TRANSIENT_KINDS, DecoderSpec, FileOutcome, Job
 from kara_core.pipeline.prepare.outcome import PreparedSong, PrepareReport
 from kara_core.pipeline.prepare.plan import (
+    NamedDecoder,
+    PrepareSettings,
     check_layout,
     distinct_datasets,
     find_sources,
@@ -40,8 +42,9 @@ from kara_core.pipeline.prepare.plan import (
 )
 
 __all__ = [
-    "PrepareReport", "PreparedSong", "distinct_datasets", "find_sources", "no_usable_message",
-    "prepare_dataset", "prepare_identity", "resolve_decoders", "run_prepare", "wav_name",
+    "NamedDecoder", "PrepareReport", "PrepareSettings", "PreparedSong", "distinct_datasets",
+    "find_sources", "no_usable_message", "prepare", "prepare_identity", "resolve_decoders",
+    "run_prepare", "wav_name",
 ]
 
 SAVE_EVERY_S = 10.0  # the manifest is saved this often during a long run
@@ -51,7 +54,7 @@ SAVE_EVERY_S = 10.0  # the manifest is saved this often during a long run
 
 
 def resolve_decoders(
-    variant: VariantConfig, warn: Callable[[str], None]
+    decoders: Sequence[NamedDecoder], warn: Callable[[str], None]
 ) -> tuple[DecoderSpec, ...]:
     """The decoder chain: primary then fallback, each checked once.
 
@@ -60,23 +63,21 @@ def resolve_decoders(
     """
     specs: list[DecoderSpec] = []
     missing: ToolMissingError | None = None
-    components = [variant.decoder]
-    if variant.decoder_fallback is not None:
-        components.append(variant.decoder_fallback)
-    for component, decoder in zip(components, variant.build_decoders(), strict=True):
+    for named in decoders:
+        decoder = named.decoder
         try:
             decoder.check()
             version = str(decoder.version())
         except ToolMissingError as exc:
             missing = missing or exc
             continue
-        if any(s.name == component.type for s in specs):
+        if any(s.name == named.name for s in specs):
             continue
-        specs.append(DecoderSpec(component.cls, component.options, component.type, version))
+        specs.append(DecoderSpec(type(decoder), decoder.options, named.name, version))
     if not specs:
         assert missing is not None
         raise missing
-    if missing is not None and specs[0].name != variant.decoder.type:
+    if missing is not None and specs[0].name != decoders[0].name:
         warn(f"{missing}; decoding with the fallback decoder {specs[0].name!r}")
     return tuple(specs)
 
@@ -152,20 +153,22 @@ def wav_problem(entry: dict[str, Any], wav: Path) -> str | None:
 # --------------------------------------------------------------------------- running
 
 
-def prepare_dataset(
-    variant: VariantConfig, *, workers: int | None = None, show_progress: bool = True
+def prepare(
+    settings: PrepareSettings, decoders: Sequence[NamedDecoder], *, workers: int | None = None,
+    show_progress: bool = True,
 ) -> PrepareReport:
-    """Prepare ``variant``'s dataset with its decoder; :class:`KaraError` when no song is
-    usable (none found, all skipped, or all silent)."""
-    report = run_prepare(variant, workers=workers, show_progress=show_progress)
+    """Prepare the dataset with the first of ``decoders`` that works (the primary, then the
+    fallback): the prepare stage's entry point. :class:`KaraError` when no song is usable
+    (none found, all skipped, or all silent)."""
+    report = run_prepare(settings, decoders, workers=workers, show_progress=show_progress)
     if not report.summary["usable"]:
-        raise KaraError(no_usable_message(variant, report))
+        raise KaraError(no_usable_message(settings, report))
     return report
 
 
-def no_usable_message(variant: VariantConfig, report: PrepareReport) -> str:
+def no_usable_message(settings: PrepareSettings, report: PrepareReport) -> str:
     """One line: how many files, and why none is usable."""
-    mp3_dir = variant.dataset.mp3_dir
+    mp3_dir = settings.mp3_dir
     total = len(report.files)
     if total == 0:
         return (f"{mp3_dir}: no .mp3 files found; put your music there (subfolders are "
@@ -176,7 +179,8 @@ def no_usable_message(variant: VariantConfig, report: PrepareReport) -> str:
 
 
 def run_prepare(
-    variant: VariantConfig, *, workers: int | None = None, show_progress: bool = True
+    settings: PrepareSettings, decoders: Sequence[NamedDecoder], *, workers: int | None = None,
+    show_progress: bool = True,
 ) -> PrepareReport:
     """Prepare the dataset and return the report; never raises because files are bad.
 
@@ -185,7 +189,7 @@ def run_prepare(
     """
     from kara_core.storage.locks import folder_lock
 
-    ds = variant.dataset
+    ds = settings
     check_layout(ds.mp3_dir, ds.wav_dir)
     for folder in (ds.mp3_dir, ds.wav_dir):
         try:
@@ -193,19 +197,20 @@ def run_prepare(
         except OSError as exc:
             raise KaraError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from exc
     with folder_lock(ds.wav_dir, "kara prepare"):
-        return _prepare_locked(variant, workers, show_progress)
+        return _prepare_locked(settings, decoders, workers, show_progress)
 
 
 def _prepare_locked(
-    variant: VariantConfig, workers: int | None, show_progress: bool
+    settings: PrepareSettings, decoders: Sequence[NamedDecoder], workers: int | None,
+    show_progress: bool,
 ) -> PrepareReport:
     from kara_core.pipeline.prepare.view import PrepareView
     from kara_core.storage import atomic
 
-    ds = variant.dataset
+    ds = settings
     mp3_dir, wav_dir = ds.mp3_dir, ds.wav_dir
     view = PrepareView(show_progress)
-    specs = resolve_decoders(variant, view.warn)
+    specs = resolve_decoders(decoders, view.warn)
     values = manifest.settings(ds.sample_rate, ds.channels, specs)
     key = manifest.settings_key(values)
     loaded = manifest.load(wav_dir)
@@ -238,7 +243,8 @@ def _prepare_locked(
         known = entry if reuse == "hash" and entry is not None else {}
         jobs.append(Job(source, path, wav_dir / wav_rel, ds.sample_rate, ds.channels, specs,
                         known_sha256=known.get("sha256"),
-                        known_duration_s=known.get("duration_s")))
+                        known_duration_s=known.get("duration_s"),
+                        damage_decoders=ds.damage_decoders))
 
     for job in jobs:  # until a job is done (or if the run is interrupted) its old entry,
         if job.source in old:  # and so its WAV, stays in the manifest
@@ -288,7 +294,7 @@ def _prepare_locked(
         if removed or not manifest.same(document, loaded.raw):
             manifest.save(wav_dir, document)  # nothing changed: nothing written
     report = _report(entries, report_status, wav_dir, removed, specs[0].name)
-    view.summary(variant, report)
+    view.summary(settings, report)
     return report
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from kara_core.pipeline.progress import audio_text
 
 if TYPE_CHECKING:
-    from kara_core.config import VariantConfig
     from kara_core.pipeline.prepare.one_file import FileOutcome, Job
     from kara_core.pipeline.prepare.outcome import PrepareReport
+    from kara_core.pipeline.prepare.plan import PrepareSettings
 
 KIND_LABELS = {
     "empty": "empty", "id3-only": "ID3 tag only", "text": "text", "html": "HTML page",
@@ -135,12 +135,11 @@ class PrepareView:
         """A file skipped on an earlier run and unchanged since."""
         self._line("skipped", source, str(entry.get("reason") or "?"))
 
-    def summary(self, variant: VariantConfig, report: PrepareReport) -> None:
+    def summary(self, ds: PrepareSettings, report: PrepareReport) -> None:
         """One line: decoded, cached, skipped by reason, usable songs and their duration."""
         if not self.show_progress:
             return
         s = report.summary
-        ds = variant.dataset
         skipped = f"{s['skipped']} skipped"
         if s["skipped"]:
             skipped += " (" + ", ".join(

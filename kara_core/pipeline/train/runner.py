@@ -18,10 +18,11 @@ from kara_core.components import FitSettings, Model
 from kara_core.errors import KaraError
 
 if TYPE_CHECKING:
-    from kara_core.config import VariantConfig
-    from kara_core.pipeline.featurize.stage import FeatureSet
+    from kara_core.config import TrainConfig
+    from kara_core.pipeline.featurize import FeatureSet
     from kara_core.pipeline.train.checkpoints import Checkpoint
     from kara_core.pipeline.train.distribute import Placement
+    from kara_core.pipeline.train.settings import TrainSettings
     from kara_core.pipeline.train.windows import WindowSet
 
 MODEL_DIR = "model"
@@ -101,7 +102,7 @@ def _mismatch(
     old, new = state.get("signature") or {}, identity["signature"]
     if old != new:
         return f"the model architecture changed ({', '.join(_changes(old, new))})"
-    from kara_core.pipeline.featurize.identity import component_change, explain_change
+    from kara_core.pipeline.featurize import component_change, explain_change
 
     if state.get("plugin") != identity["plugin"]:
         return component_change("model", state.get("plugin"), identity["plugin"])
@@ -115,12 +116,12 @@ IGNORED_SETTINGS = ("epochs", "steps", "baselines")
 fewer keep it (the note says how many are done), and baselines are fitted afresh."""
 
 
-def training_settings(variant: VariantConfig) -> dict[str, Any]:
+def training_settings(train: TrainConfig) -> dict[str, Any]:
     """``train:`` as plain data: recorded in every checkpoint, so the run record can say
     what the kept model was trained with."""
     from kara_core.options import to_plain
 
-    settings: dict[str, Any] = plain(to_plain(variant.train))
+    settings: dict[str, Any] = plain(to_plain(train))
     return settings
 
 
@@ -134,7 +135,7 @@ def settings_changed(recorded: Any, current: dict[str, Any]) -> str | None:
 
 
 def fit_with_checkpoints(
-    variant: VariantConfig, features: FeatureSet, model: Model, train: WindowSet,
+    run: TrainSettings, features: FeatureSet, model: Model, train: WindowSet,
     val: WindowSet, where: Placement, write_dir: Path, *, rebuild: bool, epochs: int,
     show_progress: bool, judge: Any = None,
 ) -> TrainingOutcome:
@@ -149,21 +150,21 @@ def fit_with_checkpoints(
     from kara_core.storage.locks import folder_lock
 
     identity = {"signature": plain(model.signature()), "data": features.identity(),
-                "plugin": variant.model.identity()}
-    settings = training_settings(variant)
+                "plugin": dict(run.model_identity)}
+    settings = training_settings(run.train)
     store = CheckpointStore(write_dir / "checkpoints")
     model_dir = write_dir / MODEL_DIR
-    with folder_lock(store.root, f"kara train {variant.name}"):
+    with folder_lock(store.root, f"kara train {run.name}"):
         latest = store.latest()
         why = "--rebuild" if rebuild else (
             _mismatch(latest.state, identity, features) if latest is not None else None)
         if why is not None:
-            note(show_progress, f"{variant.name}: {why}: training from scratch")
+            note(show_progress, f"{run.name}: {why}: training from scratch")
             store.clear()  # never load mismatched weights; start the logs afresh too
             shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
             latest = None
         if not model.trainable:
-            model.fit(train, val, FitSettings(seed=variant.train.seed))
+            model.fit(train, val, FitSettings(seed=run.train.seed))
             export_model(model, model_dir, {**identity, "epoch": 0})
             return TrainingOutcome()
         if latest is not None and _finished(latest, epochs):
@@ -175,16 +176,16 @@ def fit_with_checkpoints(
                 model.load(model_dir)
             else:
                 _export_best(model, store, model_dir, identity, latest, export_model)
-            note(show_progress, f"{variant.name}: already trained ({_why_done(latest, epochs)});"
+            note(show_progress, f"{run.name}: already trained ({_why_done(latest, epochs)});"
                  " --rebuild trains again")
             changed = settings_changed(latest.state.get("train"), settings)
             if changed is not None:
                 from kara_core.console import print_warning
 
-                print_warning(f"{variant.name}: training settings changed ({changed}) but the "
+                print_warning(f"{run.name}: training settings changed ({changed}) but the "
                               "model was reused; --rebuild retrains")
             return TrainingOutcome.of(latest.state, reused=True)
-        outcome = _fit(variant, model, train, val, where, write_dir, store, latest, identity,
+        outcome = _fit(run, model, train, val, where, write_dir, store, latest, identity,
                        settings, epochs, show_progress, judge)
         final = store.latest()
         if final is None:
@@ -217,7 +218,7 @@ def _export_best(
 
 
 def _fit(
-    variant: VariantConfig, model: Model, train: WindowSet, val: WindowSet, where: Placement,
+    run: TrainSettings, model: Model, train: WindowSet, val: WindowSet, where: Placement,
     write_dir: Path, store: Any, latest: Checkpoint | None, identity: dict[str, Any],
     settings: dict[str, Any], epochs: int, show_progress: bool, judge: Any = None,
 ) -> TrainingOutcome:
@@ -228,12 +229,12 @@ def _fit(
 
     initial = latest.epoch if latest is not None else 0
     if latest is not None:
-        note(show_progress, f"{variant.name}: resuming from the checkpoint of epoch {initial}")
+        note(show_progress, f"{run.name}: resuming from the checkpoint of epoch {initial}")
         changed = settings_changed(latest.state.get("train"), settings)
         if changed is not None:
-            note(show_progress, f"{variant.name}: training settings changed ({changed}): "
+            note(show_progress, f"{run.name}: training settings changed ({changed}): "
                  f"epochs after {initial} use the new ones; --rebuild retrains from scratch")
-    cfg = variant.train
+    cfg = run.train
     fit_settings = FitSettings(
         epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         seed=cfg.seed, patience=cfg.patience, initial_epoch=initial, run_dir=write_dir,
@@ -244,7 +245,7 @@ def _fit(
         monitor = EpochMonitor(
             val=val, store=store, epochs=epochs, patience=cfg.patience,
             state=latest.state if latest else {}, identity=identity, settings=settings, bar=bar,
-            log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=variant.name,
+            log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=run.name,
             judge=judge,
         )
         model.fit(train, val, fit_settings, [monitor])

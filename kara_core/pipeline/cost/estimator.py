@@ -4,17 +4,19 @@ prepared once, a transform several variants share is featurized once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kara_core.components import Model, Transform
+from kara_core.config import TrainConfig
 from kara_core.pipeline.cost.disk import disk_warnings
 from kara_core.pipeline.cost.songs import WAV_HEADER, Song, Survey, survey
 from kara_core.pipeline.cost.speed import TransformSpeed, transform_speed
 from kara_core.pipeline.cost.training import split, training_time
-
-if TYPE_CHECKING:
-    from kara_core.config import VariantConfig
+from kara_core.pipeline.featurize import FeaturizeSettings
+from kara_core.pipeline.prepare import NamedDecoder, PrepareSettings
 
 NPY_HEADER = 128
 DTYPE_BYTES = {"float32": 4, "float16": 2}
@@ -22,32 +24,56 @@ DTYPE_BYTES = {"float32": 4, "float16": 2}
 SIDECAR_BYTES = 600  # the JSON record beside each cached .npy, about
 
 
-def decoder_speed(variant: VariantConfig) -> tuple[str, float | None]:
-    """The decoder prepare will use (the fallback when the primary's tool is missing) and
-    its measured speed per core, ``None`` when never measured."""
-    from kara_core.errors import KaraError
-    from kara_core.pipeline.cost import figures
+@dataclass(frozen=True)
+class CostInputs:
+    """One variant's parts, as the stages they estimate take them.
 
-    chain = [variant.decoder] + ([variant.decoder_fallback] if variant.decoder_fallback else [])
-    name = variant.decoder.type
-    for component, decoder in zip(chain, variant.build_decoders(), strict=True):
+    :ivar name: the variant's name (the row's key).
+    :ivar prepare: where prepare reads and writes, at what rate and channels.
+    :ivar decoders: the built decoder chain, primary first.
+    :ivar featurize: the transform's cache settings and the song split.
+    :ivar transform: the built transform (timed on synthetic audio).
+    :ivar build_model: builds the model for frames of a given size (nothing trained);
+        a model that cannot be built makes the training time unknown, not the estimate fail.
+    :ivar model_type: the model's registered name, in the "unknown" line.
+    :ivar train: ``train:`` of kara.yaml.
+    """
+
+    name: str
+    prepare: PrepareSettings
+    decoders: Sequence[NamedDecoder]
+    featurize: FeaturizeSettings
+    transform: Transform
+    build_model: Callable[[int], Model]
+    model_type: str
+    train: TrainConfig
+
+
+def decoder_speed(decoders: Sequence[NamedDecoder]) -> tuple[str, float | None]:
+    """The decoder prepare will use (the fallback when the primary's tool is missing) and
+    its measured speed per core (:attr:`Decoder.x_real_time_per_core`, the plugin's own
+    figure), ``None`` when never measured."""
+    from kara_core.errors import KaraError
+
+    chosen = decoders[0]
+    for named in decoders:
         try:
-            decoder.check()
+            named.decoder.check()
         except KaraError:
             continue
-        name = component.type
+        chosen = named
         break
-    return name, figures.DECODE_X_REAL_TIME_PER_CORE.get(name)
+    speed = getattr(chosen.decoder, "x_real_time_per_core", None)
+    return chosen.name, float(speed) if isinstance(speed, int | float) and speed > 0 else None
 
 
-def _cached(variant: VariantConfig, directory: Path, songs: list[Song]) -> set[str]:
+def _cached(cache_dir: Path, directory: Path, songs: list[Song]) -> set[str]:
     """Sources whose frames are already in the cache folder (featurize's hash memo knows
     the wav's hash, and the entry named by it exists)."""
-    from kara_core.pipeline.featurize.cache import entry_paths
-    from kara_core.pipeline.featurize.stage import HASH_MEMO
+    from kara_core.pipeline.featurize import HASH_MEMO, entry_paths
 
     try:
-        memo = json.loads((variant.dataset.cache_dir / HASH_MEMO).read_text(encoding="utf-8"))
+        memo = json.loads((cache_dir / HASH_MEMO).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return set()
     if not isinstance(memo, dict) or not directory.is_dir():
@@ -68,32 +94,30 @@ def _cached(variant: VariantConfig, directory: Path, songs: list[Song]) -> set[s
 
 
 def _workers(files: int) -> int:
-    from kara_core.pipeline.prepare.jobs import default_workers
+    from kara_core.pipeline.prepare import default_workers
 
     return max(1, min(default_workers(), files))
 
 
-def variant_cost(variant: VariantConfig, songs: Survey, speed: TransformSpeed,
+def variant_cost(parts: CostInputs, songs: Survey, speed: TransformSpeed,
                  transform_name: str) -> dict[str, Any]:
     """One variant's row: songs, hours, bytes and seconds (``None``: unknown)."""
-    from kara_core.pipeline.featurize.stage import transform_key
-
     usable = songs.usable
     to_prepare = [s for s in songs.songs if not s.prepared]
-    decoder, per_core = decoder_speed(variant)
+    decoder, per_core = decoder_speed(parts.decoders)
     prepare_s = 0.0 if not to_prepare else None
     if per_core and to_prepare:
         prepare_s = songs.seconds(to_prepare) / (per_core * _workers(len(to_prepare)))
-    transform = variant.build_transform()
-    directory = variant.dataset.cache_dir / transform_key(variant)
-    cached = _cached(variant, directory, usable)
+    transform = parts.transform
+    directory = parts.featurize.directory
+    cached = _cached(parts.featurize.cache_dir, directory, usable)
     frames = {s.source: speed.count(s.samples or 0) for s in usable}
-    dtype = variant.dataset.cache_dtype
+    dtype = parts.featurize.cache_dtype
     itemsize = DTYPE_BYTES[dtype]
     npy = {k: NPY_HEADER + n * transform.frame_dim * itemsize for k, n in frames.items()}
     per_song = {k: n + SIDECAR_BYTES for k, n in npy.items()}
     new = [s for s in usable if s.source not in cached]
-    train, val, train_seconds = split(variant, usable, speed.count)
+    train, val, train_seconds = split(parts.featurize, usable, speed.count)
     hours = songs.seconds() / 3600
     row: dict[str, Any] = {
         "songs": len(songs.songs), "hours": round(hours, 3),
@@ -119,8 +143,9 @@ def variant_cost(variant: VariantConfig, songs: Survey, speed: TransformSpeed,
                                      sum(per_song[s.source] for s in new), len(new)),
     }
     try:
-        row["train"] = training_time(variant, transform.frame_dim, transform.hop, train, val,
-                                     transform_name)
+        row["train"] = training_time(parts.build_model(transform.frame_dim), parts.model_type,
+                                     parts.train, parts.featurize.sample_rate, transform.hop,
+                                     train, val, transform_name)
     except Exception as exc:  # a plugin model that cannot be built here: say so, go on
         row["train"] = {"seconds": None, "how": f"unknown: {type(exc).__name__}: {exc}"}
     return row
@@ -144,10 +169,10 @@ def _featurize_time(seconds: float, speed: TransformSpeed, nbytes: int, count: i
                                            "per GB")}
 
 
-def estimate(variants: Sequence[VariantConfig]) -> dict[str, Any]:
-    """``{"variants": {name: row}, "total": {...}, "warnings": [...]}`` for ``variants``."""
-    from kara_core.pipeline.featurize.stage import transform_key
-    from kara_core.pipeline.prepare.plan import prepare_identity
+def estimate(variants: Sequence[CostInputs]) -> dict[str, Any]:
+    """``{"variants": {name: row}, "total": {...}, "warnings": [...]}`` for ``variants``:
+    the cost package's entry point."""
+    from kara_core.pipeline.prepare import prepare_identity
 
     surveys: dict[str, Survey] = {}
     speeds: dict[str, TransformSpeed] = {}
@@ -155,22 +180,22 @@ def estimate(variants: Sequence[VariantConfig]) -> dict[str, Any]:
     prepared: dict[str, dict[str, Any]] = {}
     featurized: dict[str, dict[str, Any]] = {}
     for variant in variants:
-        dataset = repr(prepare_identity(variant))
+        dataset = repr(prepare_identity(variant.prepare, variant.decoders))
         if dataset not in surveys:
-            surveys[dataset] = survey(variant)
-        key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
-        transform = variant.build_transform()
+            surveys[dataset] = survey(variant.prepare)
+        key = str(variant.featurize.directory)
+        transform = variant.transform
         if key not in speeds:
             try:
-                speeds[key] = transform_speed(transform, variant.dataset.sample_rate)
+                speeds[key] = transform_speed(transform, variant.featurize.sample_rate)
             except Exception as exc:  # a transform that fails on synthetic audio
                 rows[variant.name] = {"error": f"{transform.describe()} failed on a test "
                                                f"signal: {type(exc).__name__}: {exc}"}
                 continue
         row = variant_cost(variant, surveys[dataset], speeds[key], transform.describe())
         rows[variant.name] = row
-        prepared.setdefault(dataset, {"folder": variant.dataset.wav_dir, **row})
-        featurized.setdefault(key, {"folder": variant.dataset.cache_dir, **row})
+        prepared.setdefault(dataset, {"folder": variant.prepare.wav_dir, **row})
+        featurized.setdefault(key, {"folder": variant.featurize.cache_dir, **row})
     needs = [(r["folder"], r["wav_bytes_to_write"], "wavs") for r in prepared.values()]
     needs += [(r["folder"], r["cache"]["bytes_to_write"],
                f"cache {r['cache']['transform'].split(',')[0]}")
@@ -199,4 +224,4 @@ def _sum(values: Any) -> float | None:
     return total
 
 
-__all__ = ["WAV_HEADER", "estimate", "variant_cost"]
+__all__ = ["WAV_HEADER", "CostInputs", "estimate", "variant_cost"]

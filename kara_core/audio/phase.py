@@ -7,13 +7,16 @@ around it follow the peak across frequency), which already scores a spectral con
 about 0.13 on music, and refine it with the fast Griffin-Lim of Perraudin et al. 2013
 (momentum 0.99). At equal iterations this beats ``librosa.griffinlim`` (random start) by a
 wide margin; see ``benchmarks/bench_transforms.py``.
+
+Public (re-exported by :mod:`kara_core.audio`): the built-in ``mel`` and ``stft``
+transforms invert magnitudes with :func:`griffin_lim`, and a plugin's transform may too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kara_transforms import dsp
+from kara_core.audio import spectrum as dsp
 
 MOMENTUM = 0.99
 """Fast Griffin-Lim's extrapolation weight; 0.99 is the published sweet spot (larger

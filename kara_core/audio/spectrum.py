@@ -1,4 +1,6 @@
-"""STFT and ISTFT in float32 with numpy and scipy.fft: the core every Kara transform shares.
+"""Framing, STFT and ISTFT in float32 with numpy and scipy.fft: the core every Kara
+transform shares. Public (re-exported by :mod:`kara_core.audio`): the built-in transforms
+use it, and a plugin's transform may too.
 
 Conventions (the same as librosa's defaults, so results can be compared directly):
 periodic Hann window of ``n_fft`` samples, frames centred on multiples of ``hop`` with
