@@ -3,13 +3,16 @@
 Trains the frame language model on the folder's songs (log-mel 128, the songs held out
 whole by Kara's split) through the real pipeline (``kara run``), in rungs of a quarter of
 the default budget (``train.steps``), each rung resuming the last. After each rung the model
-continues ``--prompts`` held-out prompts for ``--seconds`` and the audio is measured
-(:mod:`kara_core.measures.music`): medians and worst of ``fd_ratio``, ``spread``, ``loop``
-and ``level_db`` against real excerpts of the held-out songs, whole clips and their last
-10 s. Reports, per head:
+continues ``--prompts`` held-out prompts for ``--seconds`` at ``--temperature`` (``auto``:
+the judge's calibration) and the audio is measured with every registered measure
+(:mod:`kara_core.measures`): medians and worst of ``fd_ratio``, ``spread``, ``loop``,
+``pulse``, ``prompt_sensitivity``, ``own_song`` (last 10 s), ``diversity`` and ``level_db``
+against the held-out songs, with what the real continuations of the same prompts score
+beside them. Reports, per head:
 
 - **time-to-quality**: training minutes until the clips first meet DESIGN §6's targets
-  (medians spread 0.8-1.2, loop >= 0.7, fd_ratio <= 0.8; every clip spread >= 0.6,
+  (medians spread 0.8-1.2, loop 0.7-1.3, fd_ratio <= 0.8, pulse >= 0.8, prompt
+  sensitivity >= 0.5, own song over the last 10 s <= 0.6; every clip spread >= 0.6,
   loop >= 0.5, level within 12 dB of the music), ``null`` when no rung does;
 - **the measures at the default budget** (the last rung), the held-out score against the
   head's own baseline, training minutes (target: at most 20 on the 2-core reference CPU)
@@ -57,7 +60,8 @@ transform: {{type: mel, options: {{n_mels: 128}}}}
 model: {{type: lstm_lm, options: {{layers: 3, units: 128, head: mixture, crop_frames: 258}}}}
 train: {{steps: {steps}, steps_per_epoch: {per_epoch}, batch_size: 32, seed: 0,
          distribute: none, patience: 0}}
-generate: {{seconds: {seconds}, prompt_seconds: 3, prompts: {prompts}, temperature: 1.0}}
+generate: {{seconds: {seconds}, prompt_seconds: 3, prompts: {prompts},
+            temperature: {temperature}}}
 variants:
 {variants}
 """
@@ -72,6 +76,7 @@ def write_config(work: Path, music: Path, heads: list[str], steps: int, per_epoc
     path.write_text(CONFIG.format(
         work=work, music=music, steps=steps, per_epoch=per_epoch, seconds=args.seconds,
         prompts=args.prompts, val_fraction=args.val_fraction, variants=variants,
+        temperature=args.temperature,
     ), encoding="utf-8")
     return path
 
@@ -108,19 +113,24 @@ def figures(metrics: dict[str, Any]) -> dict[str, Any]:
     music = metrics.get("music") or {}
     summary = music.get("summary") or {}
     tail = (music.get("last_10s") or {}).get("summary") or {}
-    keys = ("fd_ratio", "spread", "loop", "level_db", "own_song")
+    keys = ("fd_ratio", "spread", "loop", "pulse", "prompt_sensitivity", "own_song",
+            "diversity", "level_db")
 
     def pick(part: dict[str, Any]) -> dict[str, Any]:
         return {f"{k}_{which}": (part.get(which) or {}).get(k) for k in keys
                 for which in ("median", "worst")}
 
     rtf = music.get("rtf")
+    real = ((music.get("real") or {}).get("summary") or {}).get("median") or {}
+    generation = metrics.get("generation") or {}
     return {
         "meets_targets": bool(music.get("meets_targets")),
         "misses": music.get("misses", []),
         **pick(summary),
+        "real": {k: real.get(k) for k in keys},
         "last_10s": pick(tail),
-        "diversity": music.get("diversity"),
+        "temperature": generation.get("temperature"),
+        "temperature_scores": (generation.get("temperature_calibration") or {}).get("scores"),
         "x_realtime": round(1.0 / rtf, 2) if rtf else None,
         "heldout_score": metrics.get("heldout"),
     }
@@ -145,8 +155,10 @@ def bench_head(config_for: Any, head: str, steps: int, rungs: int) -> dict[str, 
         print(f"{head} {budget} steps, {minutes:.1f} min: fd {row['fd_ratio_median']} "
               f"spread {row['spread_median']} loop {row['loop_median']} "
               f"(worst {row['fd_ratio_worst']} / {row['spread_worst']} / {row['loop_worst']}) "
-              f"own song {row['own_song_median']} (last 10 s "
-              f"{row['last_10s']['own_song_median']}) meets {row['meets_targets']}", flush=True)
+              f"pulse {row['pulse_median']} (real {row['real']['pulse']}) sensitivity "
+              f"{row['prompt_sensitivity_median']} (real {row['real']['prompt_sensitivity']}) "
+              f"own song (last 10 s) {row['own_song_median']} (real {row['real']['own_song']}) "
+              f"at temperature {row['temperature']}; meets {row['meets_targets']}", flush=True)
         if reached is None and row["meets_targets"]:
             reached = row["train_minutes"]
     final = history[-1]
@@ -161,6 +173,8 @@ def main() -> int:
     parser.add_argument("--rungs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--prompts", type=int, default=6)
+    parser.add_argument("--temperature", default="auto",
+                        help="generate.temperature: a number, or auto (calibrated)")
     parser.add_argument("--val-fraction", type=float, default=0.3)
     parser.add_argument("--work", default=None, help="working folder (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="100 steps, 2 rungs, 5 s clips")
@@ -192,6 +206,7 @@ def main() -> int:
         "music": str(music), "songs": len(list(music.rglob("*.mp3"))),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "steps": args.steps, "seconds": args.seconds, "prompts": args.prompts,
+        "temperature": args.temperature,
         "best_head": best, "heads": results, "missed": missed, "ok": not missed,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +215,9 @@ def main() -> int:
     print(f"best head {best}: time to quality "
           f"{'not reached' if ttq is None else f'{ttq:.1f} min'}; at {args.steps} steps "
           f"fd {final['fd_ratio_median']} spread {final['spread_median']} "
-          f"loop {final['loop_median']}, {final['train_minutes']:.1f} min training, "
+          f"loop {final['loop_median']} pulse {final['pulse_median']} sensitivity "
+          f"{final['prompt_sensitivity_median']} own song {final['own_song_median']} at "
+          f"temperature {final['temperature']}, {final['train_minutes']:.1f} min training, "
           f"generation {final['x_realtime']}x real time")
     for line in missed:
         print(f"missed: {line}", file=sys.stderr)

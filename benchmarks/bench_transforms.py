@@ -54,7 +54,7 @@ def measure(seconds: float, n_iter: int, repeats: int) -> dict[str, Any]:
     from kara_transforms.stft import StftOptions, StftTransform
 
     from kara_core import audio
-    from kara_core.measures.roundtrip import snr_db, spectral_convergence
+    from kara_core.audio.spectral import snr_db, spectral_convergence
     from kara_core.testing import music_like_signal
 
     x = music_like_signal(seconds, RATE, seed=0)

@@ -1,12 +1,13 @@
 """Kara: neural audio generation experiments built from plugins.
 
-This module is the public API for plugin authors: a decoder, transform or model plugin
+This module is the public API for plugin authors: a decoder, transform, model or measure plugin
 imports what it needs from here, from :mod:`kara_core.audio` (DSP and audio I/O helpers)
 and from :mod:`kara_core.testing` (the test kit), and from nowhere else in ``kara_core``.
 Everything else is internal and may move between releases; these names will not.
 
 The core knows hook specs and contracts, never a concrete plugin: decoders, transforms
-and models all arrive through the ``kara`` entry-point group.
+and models all arrive through the ``kara`` entry-point group; measures too (Kara's own are
+registered through the same hook, as plugin ``kara``).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,16 @@ if TYPE_CHECKING:
     from kara_core.components import (
         Audio,
         AudioStream,
+        Clip,
         Decoder,
         FitResult,
         FitSettings,
+        HeldOutMusic,
+        Measure,
         Model,
         NoOptions,
         RoundTripTolerance,
+        SongExcerpt,
         TrainingMonitor,
         Transform,
         WindowSource,
@@ -37,9 +42,10 @@ if TYPE_CHECKING:
 # ``import kara_core`` (every ``kara`` command, every worker) stays a few milliseconds and
 # a command can still set numpy's environment (prepare turns BLAS threads off) before it.
 _LAZY = {
-    **dict.fromkeys(("Audio", "AudioStream", "Decoder", "FitResult", "FitSettings", "Model",
-                     "NoOptions", "RoundTripTolerance", "TrainingMonitor", "Transform",
-                     "WindowSource", "read_all"), "kara_core.components"),
+    **dict.fromkeys(("Audio", "AudioStream", "Clip", "Decoder", "FitResult", "FitSettings",
+                     "HeldOutMusic", "Measure", "Model", "NoOptions", "RoundTripTolerance",
+                     "SongExcerpt", "TrainingMonitor", "Transform", "WindowSource", "read_all"),
+                    "kara_core.components"),
     "Register": "kara_core.hookspecs",
     "hookimpl": "kara_core.hookspecs",
 }
@@ -73,17 +79,21 @@ def __dir__() -> list[str]:
 __all__ = [
     "Audio",
     "AudioStream",
+    "Clip",
     "ConfigError",
     "DecodeError",
     "Decoder",
     "FitResult",
     "FitSettings",
+    "HeldOutMusic",
     "KaraError",
+    "Measure",
     "Model",
     "NoOptions",
     "PluginError",
     "Register",
     "RoundTripTolerance",
+    "SongExcerpt",
     "ToolMissingError",
     "TrainingMonitor",
     "Transform",

@@ -1,4 +1,4 @@
-"""Hook specifications: how a plugin adds decoders, transforms and models to Kara.
+"""Hook specifications: how a plugin adds decoders, transforms, models and measures to Kara.
 
 Each hook receives a ``register`` callback and calls it once per component class. The
 registry records which plugin registered what and refuses two components with one name,
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import pluggy
 
 if TYPE_CHECKING:
-    from kara_core.components import Decoder, Model, Transform
+    from kara_core.components import Decoder, Measure, Model, Transform
 
 PROJECT_NAME = "kara"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -67,4 +67,18 @@ def kara_register_models(register: Register[Model]) -> None:
     Called once per plugin manager, when the registry is first built. ``kara plugins`` and
     ``kara check`` call it and must not import TensorFlow: keep framework imports inside
     ``fit``/``generate``/``load``.
+    """
+
+
+@hookspec
+def kara_register_measures(register: Register[Measure]) -> None:
+    """Register :class:`~kara_core.components.Measure` classes: call ``register(cls)`` once
+    per class.
+
+    :param register: stores ``cls`` under ``cls.name``, its key in metrics.json and the
+        comparison table. Raises :class:`~kara_core.errors.PluginError` if the name is
+        taken (Kara's own measures are registered the same way, by plugin ``kara``).
+
+    Called once per plugin manager, when the registry is first built. Every registered
+    measure is computed on every generated clip and shown as a column of the table.
     """

@@ -22,6 +22,9 @@ from kara_core.options import options_class_problem
 from kara_core.registry import Registry
 
 ENTRY_POINT_GROUP = "kara"
+CORE_PLUGIN = "kara"
+"""The name Kara's own measures are registered under (always loaded: every run measures
+its audio with them)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,27 @@ def _dist_of(entry_point: EntryPoint) -> PluginInfo:
     return PluginInfo(entry_point.name, dist.metadata["Name"] or "(unknown)", dist.version)
 
 
+class _CoreMeasures:
+    """Kara's own measures (:data:`kara_core.measures.BUILTIN`), registered through the hook
+    every plugin's measures use."""
+
+    @hookspecs.hookimpl
+    def kara_register_measures(self, register: Any) -> None:
+        from kara_core.measures import BUILTIN
+
+        for cls in BUILTIN:
+            register(cls)
+
+
+def _core_info() -> PluginInfo:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return PluginInfo(CORE_PLUGIN, "kara", version("kara"))
+    except PackageNotFoundError:  # a source tree that was never installed
+        return PluginInfo(CORE_PLUGIN, "kara", "0.0.0+unknown")
+
+
 def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugins:
     """Build a plugin manager with Kara's hook specs and every allowed entry point loaded.
 
@@ -80,7 +104,7 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
     blocked = _name_filter("KARA_DISABLE_PLUGINS") or set()
     plugins = Plugins(manager=manager, registry=Registry())
 
-    seen: set[str] = {name for name, _obj in extra_plugins}
+    seen: set[str] = {CORE_PLUGIN, *(name for name, _obj in extra_plugins)}
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         name = entry_point.name
         if name in seen or name in blocked or (only is not None and name not in only):
@@ -94,6 +118,8 @@ def get_plugin_manager(extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Plugi
         manager.register(module, name=name)
         plugins.infos[name] = _dist_of(entry_point)
 
+    manager.register(_CoreMeasures(), name=CORE_PLUGIN)  # Kara's own, like any plugin's
+    plugins.infos[CORE_PLUGIN] = _core_info()
     for name, obj in extra_plugins:
         manager.register(obj, name=name)
         plugins.infos[name] = PluginInfo(name, "(inline)", "(inline)")
@@ -143,6 +169,7 @@ def _fill_registry(plugins: Plugins) -> None:
         "decoders": plugins.manager.hook.kara_register_decoders,
         "transforms": plugins.manager.hook.kara_register_transforms,
         "models": plugins.manager.hook.kara_register_models,
+        "measures": plugins.manager.hook.kara_register_measures,
     }
     for kind, caller in hooks.items():
         for impl in caller.get_hookimpls():
@@ -169,3 +196,9 @@ def _fill_registry(plugins: Plugins) -> None:
                 raise PluginError(
                     f"plugin {owner!r} failed in {caller.name}: {type(exc).__name__}: {exc}"
                 ) from exc
+
+
+def registered_measures() -> list[Any]:
+    """One instance of every measure the allowed plugins (Kara's own included) register, in
+    column order: what a run measures its clips with."""
+    return get_plugin_manager().registry.measures()

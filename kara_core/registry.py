@@ -10,7 +10,8 @@ from typing import Any
 from kara_core.components import BASE_CLASSES, COMPONENT_KINDS
 from kara_core.errors import PluginError
 
-KIND_SINGULAR = {"decoders": "decoder", "transforms": "transform", "models": "model"}
+KIND_SINGULAR = {"decoders": "decoder", "transforms": "transform", "models": "model",
+                 "measures": "measure"}
 
 
 UNKNOWN = "(unknown)"
@@ -107,6 +108,13 @@ class Registry:
         """Names of the installed baseline models (``baseline = True``), sorted."""
         return sorted(e.name for e in self.entries["models"].values()
                       if getattr(e.cls, "baseline", False))
+
+    def measures(self) -> list[Any]:
+        """One instance of every registered measure, in column order (``order``, then
+        name): what the evaluation computes and the table shows."""
+        entries = sorted(self.entries["measures"].values(),
+                         key=lambda e: (getattr(e.cls, "order", 100), e.name))
+        return [entry.cls() for entry in entries]
 
     def names(self, kind: str) -> list[str]:
         """Sorted names of one kind."""

@@ -14,6 +14,7 @@ from typing import Any
 from kara_core.plugins import get_plugin_manager
 from kara_core.registry import Registry
 from kara_core.testkit.decoders import check_decoder
+from kara_core.testkit.measures import check_measure, kit_music
 from kara_core.testkit.models import check_model
 from kara_core.testkit.transforms import check_transform, music_like_signal
 
@@ -27,5 +28,6 @@ def registry_with(name: str, plugin: Any) -> Registry:
 
 
 __all__: list[str] = [
-    "check_decoder", "check_model", "check_transform", "music_like_signal", "registry_with",
+    "check_decoder", "check_measure", "check_model", "check_transform", "kit_music",
+    "music_like_signal", "registry_with",
 ]

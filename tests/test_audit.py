@@ -14,7 +14,7 @@ import soundfile as sf
 from kara_transforms.raw import RawTransform
 from kara_transforms.stft import StftTransform
 
-from kara_core.measures.roundtrip import MAX_DB
+from kara_core.audio.spectral import MAX_DB
 from kara_core.pipeline.audit import error_sensitivity, roundtrip_metrics
 from kara_core.report.plots import ROUNDTRIP_PNGS
 from kara_core.testing import music_like_signal

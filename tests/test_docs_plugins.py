@@ -53,7 +53,8 @@ def test_the_walkthrough_covers_what_the_issue_asks():
                    "stop_requested", "initial_epoch", "resume_from", "load_state",
                    "`lossless`", "self.sample_rate", "cache_version", "registry_with",
                    "[project.entry-points.kara]", "stochastic", "[n_frames, D]",
-                   "featurizing again", "training from scratch"):
+                   "featurizing again", "training from scratch", "kara_register_measures",
+                   "check_measure", "brightness_real"):
         assert needle in text, f"docs/plugins.md no longer mentions {needle}"
 
 

@@ -14,6 +14,7 @@ from kara_lame.decoder import LameDecoder
 from kara_soundfile.decoder import SoundfileDecoder
 from kara_transforms.raw import RawOptions, RawTransform
 
+from kara_core.components import SongExcerpt
 from kara_core.errors import KaraError
 from kara_core.pipeline import generate as gen
 from kara_core.pipeline.evaluate import drift_curve, teacher_windows
@@ -133,8 +134,9 @@ def test_frames_outside_the_training_range_are_limited_and_the_fraction_recorded
     unlimited = gen.generate_audio(drifting, transform, with_range(features, -100, 100),
                                    music(1), rate=RATE, prompt_seconds=0.5, seconds=1.0)
     assert unlimited.clipped_fraction == 0.0 and unlimited.peak_normalised
-    prompt = gen.PromptAudio(music(1), "song.wav", held_out=True)
-    record = gen.generation_record(result, prompt, prompt_variant(tmp_path), ["generated.wav"])
+    prompt = SongExcerpt(music(1), "song.wav", held_out=True)
+    settings = gen.GenerateSettings(rate=RATE, seconds=1.0, prompt_seconds=0.5, temperature=0.0)
+    record = gen.generation_record(result, prompt, settings, ["generated.wav"])
     assert record["clipped_fraction"] == round(result.clipped_fraction, 5) > 0.1
 
 
@@ -164,7 +166,7 @@ def test_wav_prompt_is_mixed_to_mono_and_resampled(tmp_path):
     variant = load_config(config, get_plugin_manager().registry).base
     stereo = np.stack([music(2.0, 44100), -music(2.0, 44100) * 0.5], axis=1)
     sf.write(tmp_path / "p.wav", stereo, 44100, subtype="PCM_16")
-    wave = gen.load_prompt_file(tmp_path / "p.wav", variant)
+    wave = load(tmp_path / "p.wav", variant)
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert abs(wave.shape[0] - 2 * RATE) <= 2
     reference = music(2.0) * 0.25
@@ -174,15 +176,15 @@ def test_wav_prompt_is_mixed_to_mono_and_resampled(tmp_path):
     if shutil.which("lame"):
         subprocess.run(["lame", "--quiet", str(tmp_path / "p.wav"), str(tmp_path / "p.mp3")],
                        check=True)
-        decoded = gen.load_prompt_file(tmp_path / "p.mp3", variant)
+        decoded = load(tmp_path / "p.mp3", variant)
         assert abs(decoded.shape[0] - 2 * RATE) < 0.1 * RATE  # mp3 adds encoder padding
         assert np.sqrt(np.mean(decoded**2)) == pytest.approx(np.sqrt(np.mean(wave**2)), rel=0.2)
 
     with pytest.raises(KaraError, match="not found"):
-        gen.load_prompt_file(tmp_path / "missing.wav", variant)
+        load(tmp_path / "missing.wav", variant)
     (tmp_path / "junk.wav").write_bytes(b"RIFF0000WAVEjunk")
     with pytest.raises(KaraError, match=r"junk\.wav"):
-        gen.load_prompt_file(tmp_path / "junk.wav", variant)
+        load(tmp_path / "junk.wav", variant)
 
 
 def test_audio_files_are_written_atomically_and_readable(tmp_path):
@@ -231,6 +233,10 @@ def test_generate_rejects_a_bad_seconds_value_in_one_line():
     result = run_kara("generate", "kara.yaml", "--seconds", "-3")
     assert result.returncode == 2
     assert "--seconds" in result.stderr and "Traceback" not in result.stderr
+    for flag, value in (("--temperature", "-1"), ("--temperature", "11"), ("--seed", "-2")):
+        result = run_kara("generate", "kara.yaml", flag, value)
+        assert result.returncode == 2, (flag, value)
+        assert flag in result.stderr and "Traceback" not in result.stderr
 
 
 def test_generated_audio_measures_tell_music_noise_and_silence_apart():
@@ -265,6 +271,12 @@ def test_generated_features_are_limited_to_what_the_training_songs_contain():
     assert none == 0.0 and np.array_equal(inside, drifted[[0, 2]])
 
 
+def load(path, variant):
+    """The user's prompt file as ``kara generate --prompt`` reads it for ``variant``."""
+    return gen.load_prompt_file(path, variant.dataset.sample_rate,
+                                variant.generate.prompt_seconds, variant.build_decoders())
+
+
 def prompt_variant(tmp_path, prompt_seconds: float = 2.0):
     from kara_core.config import load_config
     from kara_core.plugins import get_plugin_manager
@@ -280,12 +292,12 @@ def test_a_long_wav_prompt_is_read_only_as_far_as_it_is_used(tmp_path):
     variant = prompt_variant(tmp_path)
     long = np.tile(music(10.0), 15)  # 150 s
     sf.write(tmp_path / "long.wav", long, RATE, subtype="PCM_16")
-    wave = gen.load_prompt_file(tmp_path / "long.wav", variant)
+    wave = load(tmp_path / "long.wav", variant)
     assert wave.shape == (int(gen.MAX_ROUNDTRIP_SECONDS * RATE),)
     np.testing.assert_allclose(wave[:RATE], long[:RATE], atol=1e-4)
     (tmp_path / "longer").mkdir()
     longer = prompt_variant(tmp_path / "longer", prompt_seconds=90.0)  # a longer prompt
-    assert gen.load_prompt_file(tmp_path / "long.wav", longer).shape == (90 * RATE,)
+    assert load(tmp_path / "long.wav", longer).shape == (90 * RATE,)
 
 
 class Endless(SoundfileDecoder):
@@ -328,7 +340,7 @@ def test_an_mp3_prompt_is_streamed_and_the_decoder_stopped_once_enough_came(tmp_
     endless = dataclasses.replace(variant.decoder, type="endless", cls=Endless)
     variant = dataclasses.replace(variant, decoder=endless, decoder_fallback=None)
     (tmp_path / "two-hours.mp3").write_bytes(b"\xff\xfb" * 100)
-    wave = gen.load_prompt_file(tmp_path / "two-hours.mp3", variant)
+    wave = load(tmp_path / "two-hours.mp3", variant)
     wanted = int(gen.MAX_ROUNDTRIP_SECONDS * RATE)
     assert wave.shape == (wanted,) and np.allclose(wave, 0.1)
     assert Endless.blocks_read == -(-wanted // 4096) and Endless.closed

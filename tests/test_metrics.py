@@ -1,4 +1,4 @@
-"""kara_core.measures.roundtrip on cases whose answer is known in closed form."""
+"""kara_core.audio.spectral on cases whose answer is known in closed form."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kara_core.measures import roundtrip as metrics
+from kara_core.audio import spectral as metrics
 
 RATE = 16000
 

@@ -15,12 +15,41 @@ import pytest
 import soundfile as sf
 from kara_baselines.models import BaselineOptions, PersistenceModel
 
-from kara_core.measures import music, own_song
-from kara_core.pipeline.clips import clip_file, heldout_prompts, prompt_offsets
+from kara_core.components import HeldOutMusic, SongExcerpt
+from kara_core.measures import BUILTIN, music, own_song, scoring
+from kara_core.pipeline.evaluate import PromptPlan, evaluate, held_out_music
+from kara_core.pipeline.generate import Clips, clip_file, prompt_offsets
 from kara_core.pipeline.parts import featurize
 from kara_core.report import records
-from kara_core.report.table import COLUMNS, fields
+from kara_core.report.table import fields, table_columns
 from tests.support.training import RATE, variant_of, write_config, write_songs
+
+MEASURES = [cls() for cls in BUILTIN]
+
+
+def music_of(variant, features):
+    """The held-out music of ``variant`` as the run builds it."""
+    return held_out_music(features, features.transform.hop, RATE, PromptPlan(
+        variant.generate.prompts, variant.generate.prompt_seconds, variant.generate.seconds))
+
+
+def judge_of(variant, features):
+    """The training judge of ``variant`` as the train stage makes it."""
+    from kara_core.pipeline.train.judge import JudgeSettings, make_judge
+
+    return make_judge(JudgeSettings.of(variant.train, variant.generate, RATE),
+                      lambda: music_of(variant, features), features.transform, features,
+                      MEASURES)
+
+
+def made(waves, sources, seconds=12.0):
+    """Clips of these waves, as if generated from prompts of ``sources``."""
+    from types import SimpleNamespace
+
+    prompts = [SongExcerpt(np.zeros(10, np.float32), source) for source in sources]
+    generations = [SimpleNamespace(wave=w, rtf=0.1, seconds=seconds, compute_seconds=1.2,
+                                   prompt_wave=np.zeros(10, np.float32)) for w in waves]
+    return Clips(prompts, generations, seeds=list(range(len(waves))), rate=RATE)
 
 
 def with_generate(variant, **settings):
@@ -52,7 +81,7 @@ def songs_and_features(tmp_path_factory):
     folder = tmp_path_factory.mktemp("music")
     songs = write_songs(folder, count=5, seconds=3.0)
     variant = with_generate(variant_of(write_config(folder, val_fraction=0.4)),
-                            seconds=1.5, prompt_seconds=0.5)
+                            seconds=1.5, prompt_seconds=0.5, temperature=1.0)
     features = featurize(variant, songs, show_progress=False)
     assert len(features.val) == 2
     return variant, features
@@ -77,8 +106,7 @@ def test_prompts_come_from_different_songs_then_from_later_offsets():
 
 def test_held_out_prompts_cycle_through_the_held_out_songs(songs_and_features):
     variant, features = songs_and_features
-    transform = variant.build_transform()
-    prompts = heldout_prompts(features, transform, variant)
+    prompts = music_of(variant, features).prompts
     assert len(prompts) == 6 and all(p.held_out for p in prompts)
     held_out = [str(s.source) for s in features.val]
     assert [p.source for p in prompts] == held_out * 3
@@ -91,8 +119,76 @@ def test_held_out_prompts_cycle_through_the_held_out_songs(songs_and_features):
     np.testing.assert_allclose(later.wave[:64], song[start:start + 64], atol=1e-6)
 
 
+def test_each_held_out_song_is_read_once_per_variant(songs_and_features, monkeypatch):
+    """Generation, the judge and the evaluation share one held-out music: a whole run of
+    generate_and_evaluate (the temperature calibrated on the judge's prompts too) reads
+    each held-out song's wav exactly once."""
+    import os
+    from collections import Counter
+
+    from kara_core.pipeline.parts import generate_and_evaluate
+
+    variant, features = songs_and_features
+    variant = with_train(with_generate(dataclasses.replace(variant, name="reads"),
+                                       temperature="auto", prompts=3), judge_seconds=0.5)
+    reads: Counter[str] = Counter()
+    original = sf.read
+
+    def counting(path, *args, **kwargs):  # every wav Kara reads goes through soundfile
+        reads[os.fsdecode(path)] += 1
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(sf, "read", counting)
+    model = Replay(np.concatenate([s.frames() for s in features.train]))
+    metrics = generate_and_evaluate(variant, features, model, show_progress=False)
+    assert metrics["generation"]["temperature_source"] == "calibrated"
+    assert reads == Counter({str(s.wav): 1 for s in features.val})
+
+
+def test_a_whole_run_reads_each_held_out_song_once(tmp_path, monkeypatch):
+    """run_variant builds the held-out music once and shares it: training with the judge
+    (every epoch), the temperature calibration, generation and the evaluation together
+    read each held-out song's wav exactly once (the features are cached beforehand, as
+    on a second run, so featurize reads none)."""
+    import os
+    from collections import Counter
+
+    from kara_core.pipeline.experiment import run_variant
+    from kara_core.pipeline.parts import DatasetCache
+
+    songs = write_songs(tmp_path, count=4, seconds=3.0)
+    variant = variant_of(write_config(
+        tmp_path, val_fraction=0.5,
+        train="{epochs: 2, batch_size: 32, seed: 0, distribute: none, patience: 0, "
+        "steps_per_epoch: 2, judge_seconds: 0.5, judge_prompts: 2}"))
+    variant = with_generate(variant, seconds=1.0, prompt_seconds=0.5, prompts=2,
+                            temperature="auto")
+    features = featurize(variant, songs, show_progress=False)  # the cache, written now
+    assert len(features.val) == 2
+
+    class Prepared(DatasetCache):  # the songs as prepare left them (no mp3s in the test)
+        def songs(self, *_args, **_kwargs):
+            return list(songs)
+
+    reads: Counter[str] = Counter()
+    original = sf.read
+
+    def counting(path, *args, **kwargs):  # every wav Kara reads goes through soundfile
+        reads[os.fsdecode(path)] += 1
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(sf, "read", counting)
+    metrics = run_variant(variant, Prepared(), show_progress=False)
+    assert metrics["status"] == "ok"
+    assert len(metrics["training"]["judge"]["per_epoch"]["score"]) == 2  # judged twice
+    assert metrics["generation"]["temperature_source"] == "calibrated"
+    held_out = {str(s.wav) for s in features.val}
+    assert {path: n for path, n in reads.items() if path in held_out} == dict.fromkeys(
+        held_out, 1)
+
+
 def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_features, capsys):
-    from kara_core.pipeline.experiment import generate_and_evaluate
+    from kara_core.pipeline.parts import generate_and_evaluate
 
     variant, features = songs_and_features
     model = Replay(np.concatenate([s.frames() for s in features.train]))
@@ -108,14 +204,14 @@ def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_featu
     assert section == json.loads(json.dumps(metrics["music"]))
     clips = section["clips"]
     assert [c["file"] for c in clips] == names
-    for key in ("fd_ratio", "spread", "loop", "level_db", "silent"):
+    by_name = {m.name: m for m in MEASURES}
+    for key in ("fd_ratio", "spread", "loop", "level_db", "silent", "pulse"):
         values = [c[key] for c in clips]
         assert section["summary"]["median"][key] == pytest.approx(float(np.median(values)),
                                                                    abs=1e-3)
         worst = section["summary"]["worst"][key]
-        assert worst == pytest.approx(max(values, key=abs) if key == "level_db" else
-                                      max(values) if key in ("fd_ratio", "silent")
-                                      else min(values), abs=1e-3)
+        assert worst == pytest.approx(by_name[key].worst(values), abs=1e-3)
+        assert section["real"]["summary"]["median"][key] is not None  # real music beside it
         assert key in section["last_10s"]["summary"]["median"]
         assert all(key in c["last_10s"] for c in clips)
     # real music, replayed, measures like real music: nothing collapses
@@ -124,6 +220,11 @@ def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_featu
     assert abs(section["summary"]["median"]["level_db"]) < 6
     assert section["collapsed"] == 0 and "collapsed" not in capsys.readouterr().err
     assert section["diversity"] > 0.5  # another seed, other music
+    # Replay ignores its prompt: one seed gives one continuation whatever the song
+    assert section["prompt_sensitivity"] == 0.0
+    assert section["real"]["summary"]["median"]["prompt_sensitivity"] > 0.3  # the songs differ
+    assert section["sensitivity_pair"] == [str(s.source) for s in features.val]
+    assert set(section["measures"]) == {m.name for m in MEASURES}
     assert section["yardstick"]["excerpts"] == music.REAL_EXCERPTS
     assert section["yardstick"]["seconds"] == 1.5 and section["yardstick"]["held_out"]
     assert section["yardstick"]["songs"] == 2
@@ -139,10 +240,11 @@ def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_featu
 
 def test_a_collapsed_clip_prints_one_line_naming_the_variant_and_the_prompt(
         songs_and_features, capsys):
-    from kara_core.pipeline.experiment import generate_and_evaluate
+    from kara_core.pipeline.parts import generate_and_evaluate
 
     variant, features = songs_and_features
-    variant = with_generate(dataclasses.replace(variant, name="frozen"), prompts=2)
+    variant = with_generate(dataclasses.replace(variant, name="frozen"), prompts=2,
+                            temperature=0.0)
     persistence = PersistenceModel(BaselineOptions(input_frames=8, output_frames=4), 64)
     stale = variant.run_dir / "generated-3.wav"  # from an earlier run with more prompts
     stale.parent.mkdir(parents=True, exist_ok=True)
@@ -164,48 +266,52 @@ def test_a_collapsed_clip_prints_one_line_naming_the_variant_and_the_prompt(
 
 
 def test_the_end_of_a_clip_is_measured_on_its_own():
-    from types import SimpleNamespace
-
-    from kara_core.pipeline.clips import Clips, evaluate_music
-    from kara_core.pipeline.generate import PromptAudio
     from kara_core.testkit.transforms import music_like_signal
 
-    reference = [music_like_signal(12.0, RATE, seed=s) for s in (1, 2)]
+    songs = [SongExcerpt(music_like_signal(12.0, RATE, seed=s), f"{s}.mp3") for s in (1, 2)]
     good = music_like_signal(6.0, RATE, seed=3)
     frozen = np.tile(good[:512], 12 * RATE // 512 + 1)[: 6 * RATE]
     fades = np.concatenate([good, frozen])  # music, then a frozen buzz for its last 6 s
-    generation = SimpleNamespace(wave=fades, rtf=0.1, seconds=12.0, compute_seconds=1.2)
-    made = Clips([PromptAudio(np.zeros(10, np.float32), "a.mp3", True)], [generation], None)
-    record = evaluate_music(made, reference, RATE, last_seconds=5.0)
+    record = evaluate(made([fades], ["1.mp3"]), HeldOutMusic(RATE, songs), MEASURES,
+                      last_seconds=5.0)
     clip = record["clips"][0]
     assert record["last_10s"]["seconds"] == 5.0
     assert clip["last_10s"]["loop"] < 0.3 < clip["loop"]
     assert clip["collapse"].startswith("in its last 5 s, ")
-    assert record["diversity"] is None
+    assert record["diversity"] is None and record["prompt_sensitivity"] is None
 
 
-def test_generation_score_is_zero_on_target_and_grows_with_each_distance():
+def test_clip_score_is_zero_on_target_and_grows_with_each_distance():
     good = {"spread": 1.0, "loop": 0.9, "fd_ratio": 0.5, "level_db": -2.0}
-    assert music.generation_score(good) == 0.0
+    assert scoring.clip_score(good, MEASURES) == 0.0
     smear = {**good, "spread": 0.4}
     loop = {**good, "loop": 0.2}
+    over = {**good, "loop": 2.0}  # frames never come back: loop has an upper bound now
     far = {**good, "fd_ratio": 3.0}
     quiet = {**good, "level_db": -30.0}
-    for worse in (smear, loop, far, quiet):
-        assert music.generation_score(worse) > 0.5
-    assert music.generation_score({**smear, "loop": 0.2}) > music.generation_score(smear)
-    assert music.generation_score({**good, "loop": math.nan}) == math.inf
+    for worse in (smear, loop, over, far, quiet):
+        assert scoring.clip_score(worse, MEASURES) > 0.4
+    assert scoring.clip_score({**smear, "loop": 0.2}, MEASURES) > scoring.clip_score(
+        smear, MEASURES)
+    assert scoring.clip_score({**good, "loop": math.nan}, MEASURES) == math.inf
+    # a measure that is not required costs only where it was measured
+    assert scoring.clip_score({**good, "pulse": math.nan}, MEASURES) == 0.0
+    assert scoring.clip_score({**good, "pulse": 0.4}, MEASURES) == pytest.approx(
+        math.log(0.8 / 0.4))
 
 
 # --------------------------------------------------------------------------- the table
 
 MEETS = {"summary": {"median": {"fd_ratio": 0.61, "spread": 0.97, "loop": 0.83, "level_db": -1.2,
-                                "own_song": 0.71},
+                                "own_song": 0.71, "diversity": 0.88, "pulse": 0.93},
                      "worst": {"fd_ratio": 0.92, "spread": 0.71, "loop": 0.62, "level_db": -4.8,
-                               "own_song": 2.3}},
+                               "own_song": 2.3, "diversity": 0.88, "pulse": 0.41}},
+         "real": {"summary": {"median": {"pulse": 1.04, "own_song": 0.15}}},
          "diversity": 0.88, "meets_targets": True, "misses": []}
-SMEARS = {"summary": {"median": {"fd_ratio": 2.23, "spread": 0.22, "loop": 0.15, "level_db": -9.0},
-                      "worst": {"fd_ratio": 3.1, "spread": 0.12, "loop": 0.04, "level_db": -27.4}},
+SMEARS = {"summary": {"median": {"fd_ratio": 2.23, "spread": 0.22, "loop": 0.15, "level_db": -9.0,
+                                 "diversity": 0.05},
+                      "worst": {"fd_ratio": 3.1, "spread": 0.12, "loop": 0.04, "level_db": -27.4,
+                                "diversity": 0.05}},
           "diversity": 0.05, "meets_targets": False, "misses": ["median spread 0.22 outside"]}
 
 
@@ -224,13 +330,14 @@ def test_the_table_leads_with_the_music_columns_median_and_worst(tmp_path, kara)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for text in ("fd_ratio", "spread", "loop", "diver", "level dB", "tar",
-                 "0.61 (0.92)", "0.97 (0.71)", "0.83 (0.62)", "0.88", "-1 (-5)",
-                 "2.23 (3.10)", "0.22 (0.12)", "0.15 (0.04)", "-9 (-27)", "✓", "✗",
-                 "median over the prompts", "own song", "0.71 (2.30)"):
+                 "0.61 (0.92)", "0.97 (0.71)", "0.83 (0.62)", "0.88", "-1.2 (-4.8)",
+                 "2.23 (3.10)", "0.22 (0.12)", "0.15 (0.04)", "-9.0 (-27.4)", "✓", "✗",
+                 "median over the prompts", "own song", "0.71 (2.30)", "pulse",
+                 "0.93 (0.41)", "real music", "1.04", "prompt"):
         assert text in out, (text, out)
     header = out[: out.index("val")]
     assert "fd_ratio" in header and "loop" in header, "music columns come before the losses"
-    keys = [c.key for c in COLUMNS]
+    keys = [c.key for c in table_columns([])]
     assert keys.index("targets") < keys.index("val_loss")
 
     narrow = kara("compare", str(folder), env={"COLUMNS": "100"})
@@ -241,7 +348,7 @@ def test_the_table_leads_with_the_music_columns_median_and_worst(tmp_path, kara)
 def test_csv_and_json_carry_the_median_and_the_worst(tmp_path, kara):
     folder = music_runs(tmp_path)
     rows = list(csv.DictReader(io.StringIO(kara("compare", str(folder), "--csv").stdout)))
-    assert list(rows[0]) == fields()
+    assert list(rows[0]) == fields(table_columns([]))
     base, mel = rows
     assert float(base["fd_ratio"]) == 0.61 and float(base["fd_ratio_worst"]) == 0.92
     assert float(mel["loop_worst"]) == 0.04 and float(mel["level_db_worst"]) == -27.4
@@ -253,6 +360,9 @@ def test_csv_and_json_carry_the_median_and_the_worst(tmp_path, kara):
     summary = data["variants"][0]["summary"]
     assert summary["spread"] == 0.97 and summary["spread_worst"] == 0.71
     assert summary["targets"] is True
+    assert summary["pulse_real"] == 1.04 and summary["own_song_real"] == 0.15
+    assert {m["name"] for m in data["measures"]} >= {"pulse", "prompt_sensitivity", "loop"}
+    assert next(m for m in data["measures"] if m["name"] == "loop")["target"] == "0.7-1.3"
 
 
 # --------------------------------------------------------------------------- the monitor
@@ -349,7 +459,6 @@ def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     import tensorflow as tf
 
     from kara_core.pipeline.parts import load_trained_model, train_variant
-    from kara_core.pipeline.train.judge import make_judge
 
     songs = write_songs(tmp_path)
     variant = variant_of(write_config(
@@ -370,12 +479,12 @@ def test_the_real_judge_measures_a_short_generation_and_logs_it(tmp_path):
     assert {"val_loss", "generation/score", "generation/spread", "generation/audio"} <= tags
 
     model = load_trained_model(variant, features)
-    judge = make_judge(variant, features)
+    judge = judge_of(variant, features)
     first, again = judge(model), judge(model)
     assert first["audio"].shape == (RATE,) and first["rate"] == RATE
     assert len(first["scores"]) == variant.train.judge_prompts == 3
     assert first["score"] == again["score"]  # repeatable
-    assert make_judge(with_train(variant, judge_seconds=0.0), features) is None
+    assert judge_of(with_train(variant, judge_seconds=0.0), features) is None
 
 
 def test_the_judges_score_is_zero_exactly_when_the_clips_meet_the_targets():
@@ -384,18 +493,19 @@ def test_the_judges_score_is_zero_exactly_when_the_clips_meet_the_targets():
     meet costs nothing, one collapsed clip costs the epoch."""
     good = {"fd_ratio": 0.4, "spread": 1.0, "loop": 1.1, "level_db": -2.0}
     clips = [good, dict(good, spread=1.3, fd_ratio=0.9), dict(good, loop=0.9)]
-    assert music.misses(clips) == [] and music.clips_score(clips) == 0.0
-    assert music.generation_score(clips[1]) > 0  # alone, that clip misses its range
+    assert scoring.misses(clips, MEASURES) == [] and scoring.clips_score(clips, MEASURES) == 0.0
+    assert scoring.clip_score(clips[1], MEASURES) > 0  # alone, that clip misses its range
 
     collapsed = [good, dict(good, spread=0.2, loop=0.1), good]
-    assert music.misses(collapsed) and music.clips_score(collapsed) > 0.5
+    assert scoring.misses(collapsed, MEASURES)
+    assert scoring.clips_score(collapsed, MEASURES) > 0.5
     smeared = [dict(good, spread=0.7)] * 3
-    assert music.misses(smeared) and music.clips_score(smeared) == pytest.approx(
-        math.log(0.8) - math.log(0.7))
+    assert scoring.misses(smeared, MEASURES)
+    assert scoring.clips_score(smeared, MEASURES) == pytest.approx(math.log(0.8) - math.log(0.7))
     loud = [dict(good, level_db=18.0)] * 3
-    assert music.misses(loud) and music.clips_score(loud) > 0
-    assert music.clips_score([dict(good, loop=math.nan)]) == math.inf
-    assert music.clips_score([]) == math.inf
+    assert scoring.misses(loud, MEASURES) and scoring.clips_score(loud, MEASURES) > 0
+    assert scoring.clips_score([dict(good, loop=math.nan)], MEASURES) == math.inf
+    assert scoring.clips_score([], MEASURES) == math.inf
 
 
 class FreezesOnSeed(Replay):
@@ -419,18 +529,19 @@ def test_the_judge_scores_the_mean_of_several_prompts_so_one_lucky_clip_is_not_e
     score worse than one that generates music on every prompt: the judge continues
     judge_prompts prompts, each with its own seed, and one collapsed clip costs the epoch.
     A judge of one prompt cannot tell the two apart."""
-    from kara_core.pipeline.train.judge import make_judge
-
     variant, features = songs_and_features
     variant = with_train(variant, judge_seconds=1.0, judge_prompts=3)
     frames = np.concatenate([s.frames() for s in features.train])
-    judge = make_judge(variant, features)
+    judge = judge_of(variant, features)
     assert judge is not None
 
     sound = FreezesOnSeed(frames, frozen_seed=-1)
     good = judge(sound)
-    assert sound.seeds == [0, 1, 2] and len(good["scores"]) == 3
-    assert good["score"] <= max(good["scores"])
+    # three prompts with their own seeds, and the second song's with the first seed
+    assert sound.seeds == [0, 1, 2, 0] and len(good["scores"]) == 3
+    assert math.isfinite(good["score"])
+    # Replay ignores its prompt: the same seed replays the same music after either song
+    assert good["prompt_sensitivity"] == 0.0
     assert good["audio"].shape == (RATE,)
 
     freezes = FreezesOnSeed(frames, frozen_seed=1)
@@ -439,7 +550,7 @@ def test_the_judge_scores_the_mean_of_several_prompts_so_one_lucky_clip_is_not_e
     assert bad["scores"][1] > good["scores"][1] + 1.0  # the frozen one
     assert bad["score"] > good["score"] + 0.3
 
-    alone = make_judge(with_train(variant, judge_prompts=1), features)
+    alone = judge_of(with_train(variant, judge_prompts=1), features)
     assert alone is not None and alone(freezes)["score"] == alone(sound)["score"]
 
 
@@ -447,8 +558,6 @@ def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower
     import numpy as np
 
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.clips import Clips
-
     def drifted() -> gen.Generation:
         empty = np.zeros(4, np.float32)
         return gen.Generation(
@@ -463,30 +572,30 @@ def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower
     assert "temperature" not in at_zero and "drifts out of range on its own" in at_zero
 
 
-def test_each_prompt_has_its_own_seed_and_the_diversity_clip_another(monkeypatch):
-    """One seed for every prompt drives a model that forgets its prompt to one clip."""
-    from types import SimpleNamespace
+def test_each_prompt_has_its_own_seed_diversity_another_and_sensitivity_the_first(
+        monkeypatch):
+    """One seed for every prompt drives a model that forgets its prompt to one clip; so
+    each prompt has its own seed, ``diversity`` continues the first prompt with another,
+    and ``prompt_sensitivity`` continues another song's prompt with the first's."""
+    import kara_core.pipeline.generate.clips as clips_module
+    from kara_core.pipeline.generate import GenerateSettings, generate
 
-    import numpy as np
+    calls: list[tuple[int, int]] = []
 
-    from kara_core.pipeline import clips as clips_module
-    from kara_core.pipeline import generate as gen
-
-    seeds: list[int] = []
-
-    def fake_generate(*args, seed, **kwargs):
-        seeds.append(seed)
+    def fake_generate(model, transform, scale, wave, *, seed, **kwargs):
+        calls.append((int(wave[0]), seed))
         return "clip"
 
-    monkeypatch.setattr(gen, "generate_audio", fake_generate)
-    variant = SimpleNamespace(
-        generate=SimpleNamespace(seed=5, temperature=1.0, prompt_seconds=1.0),
-        dataset=SimpleNamespace(sample_rate=8000),
-    )
-    prompts = [gen.PromptAudio(np.zeros(8, np.float32), f"song {i}", True) for i in range(3)]
-    made = clips_module.generate_clips(None, None, None, prompts, variant, 1.0)
-    assert seeds == [5, 6, 7, 8]
-    assert len(made.generations) == 3 and made.other_seed == "clip"
+    monkeypatch.setattr(clips_module, "generate_audio", fake_generate)
+    settings = GenerateSettings(rate=8000, seconds=1.0, prompt_seconds=1.0, temperature=1.0,
+                                seed=5)
+    prompts = [SongExcerpt(np.full(8, i, np.float32), f"song {min(i, 1)}") for i in range(3)]
+    result = generate(None, None, prompts, settings, None)
+    assert calls == [(0, 5), (1, 6), (2, 7), (0, 8), (1, 5)]
+    assert len(result.generations) == 3 and result.other_seed == result.other_song == "clip"
+    assert result.other_song_prompt == 1
+    alone = generate(None, None, prompts[:1], settings, None)
+    assert alone.other_song is None  # one song: nothing to compare the prompt with
 
 
 # --------------------------------------------------------------------------- own song
@@ -520,33 +629,29 @@ def test_own_song_tells_a_continuation_of_its_song_from_one_of_another():
     assert own < 0.5 < 1.0 < credited_elsewhere
     assert math.isnan(own_song.own_song(continuation, "unknown.mp3", references, yard))
     assert own_song.song_references(songs[:1], names[:1], yard) is None  # nothing to compare
-    worst = music.summarize([{"own_song": own}, {"own_song": credited_elsewhere}])["worst"]
+    worst = scoring.summarize([{"own_song": own}, {"own_song": credited_elsewhere}],
+                              MEASURES)["worst"]
     assert worst["own_song"] == credited_elsewhere  # the highest is the worst
 
 
 def test_each_clip_records_whether_it_still_sounds_like_its_prompts_song():
-    from types import SimpleNamespace
-
-    from kara_core.pipeline.clips import Clips, evaluate_music
-    from kara_core.pipeline.generate import PromptAudio
     from kara_core.testkit.transforms import music_like_signal
 
     rate = 16000
-    songs = [_band(music_like_signal(24.0, rate, seed=1), rate, 50, 900),
-             _band(music_like_signal(24.0, rate, seed=2), rate, 2500, 7000)]
+    songs = [SongExcerpt(_band(music_like_signal(24.0, rate, seed=1), rate, 50, 900),
+                         "low.mp3"),
+             SongExcerpt(_band(music_like_signal(24.0, rate, seed=2), rate, 2500, 7000),
+                         "high.mp3")]
     stays = _band(music_like_signal(12.0, rate, seed=3), rate, 50, 900)
     drifts = np.concatenate([stays[: 6 * rate],  # its song, then the other song's timbre
                              _band(music_like_signal(6.0, rate, seed=5), rate, 2500, 7000)])
-    clips = [SimpleNamespace(wave=w, rtf=0.1, seconds=12.0, compute_seconds=1.2)
-             for w in (stays, drifts)]
-    prompts = [PromptAudio(np.zeros(10, np.float32), "low.mp3", True)] * 2
-    record = evaluate_music(Clips(prompts, clips, None), songs, rate, last_seconds=5.0,
-                            sources=["low.mp3", "high.mp3"])
+    clips = made([stays, drifts], ["low.mp3", "low.mp3"])
+    clips = dataclasses.replace(clips, rate=rate)
+    record = evaluate(clips, HeldOutMusic(rate, songs), MEASURES, last_seconds=5.0)
     first, second = record["clips"]
     assert first["own_song"] < 1.0 and first["last_10s"]["own_song"] < 1.0
     assert second["last_10s"]["own_song"] > 1.0 > first["last_10s"]["own_song"]
-    assert 0 < record["yardstick"]["own_song_real"] < 1.0
+    assert 0 < record["real"]["summary"]["median"]["own_song"] < 1.0
     assert record["summary"]["worst"]["own_song"] >= record["summary"]["median"]["own_song"]
-    unnamed = evaluate_music(Clips(prompts, clips, None), songs, rate, last_seconds=5.0)
-    assert "own_song" not in unnamed["clips"][0]
-    assert unnamed["yardstick"]["own_song_real"] is None
+    lone = evaluate(clips, HeldOutMusic(rate, songs[:1]), MEASURES, last_seconds=5.0)
+    assert lone["clips"][0]["own_song"] is None  # one song: nothing to tell it from

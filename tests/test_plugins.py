@@ -62,7 +62,7 @@ def test_plugins_json_lists_each_component_under_its_plugin(kara):
     assert rows["kara_lame"]["distribution"] == "kara"
     for row in rows.values():
         assert set(row) == {"name", "distribution", "version", "components"}
-        assert set(row["components"]) == {"decoders", "transforms", "models"}
+        assert set(row["components"]) == {"decoders", "transforms", "models", "measures"}
 
 
 def test_inline_plugin_registers_and_records_its_owner():
@@ -129,8 +129,9 @@ def test_kara_plugins_lists_the_rest_and_marks_the_broken_one(tmp_path):
 def test_load_plugins_env_loads_only_the_named(monkeypatch):
     monkeypatch.setenv("KARA_LOAD_PLUGINS", "kara_transforms,kara_lame")
     plugins = get_plugin_manager()
-    assert set(plugins.infos) == {"kara_transforms", "kara_lame"}
+    assert set(plugins.infos) == {"kara_transforms", "kara_lame", "kara"}  # Kara's measures
     assert plugins.registry.names("models") == []
+    assert "pulse" in plugins.registry.names("measures")
 
 
 def test_disable_plugins_env_blocks_the_named(monkeypatch):

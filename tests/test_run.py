@@ -204,6 +204,26 @@ def test_generate_to_a_file_and_from_a_prompt_file(experiment):
     changed = [name for name in before if after[name] != before[name]]
     assert changed == [], changed
     assert sorted(p.name for p in out.parent.iterdir()) == ["new.wav"]
+    assert "at temperature" in result.stderr  # auto: the temperature calibrated by the run
+
+    # --seed and --temperature: one temperature, two seeds, two different continuations
+    waves = {}
+    for seed in ("3", "4"):
+        result = run_kara("generate", str(config), "--variant", "lstm", "--seconds", "0.5",
+                          "--seed", seed, "--temperature", "0.8",
+                          "--out", str(folder / "out" / f"seed{seed}.wav"), cwd=folder)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "at temperature 0.8" in result.stderr
+        waves[seed], _rate = sf.read(folder / "out" / f"seed{seed}.wav", dtype="float32")
+    assert not np.allclose(waves["3"], waves["4"])
+    # a prompt file at another rate, shorter than the model's context (8 frames of 128)
+    short = folder / "out" / "short.wav"
+    sf.write(short, song(7, 0.05)[:400], 44100, subtype="PCM_16")
+    result = run_kara("generate", str(config), "--variant", "lstm", "--seconds", "0.5",
+                      "--prompt", str(short), "--out", str(folder / "out" / "short-out.wav"),
+                      cwd=folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "shorter than the model's context" in result.stderr
 
     prompt = folder / "mp3" / "song 1.mp3"
     result = run_kara("generate", str(config), "--prompt", str(prompt), cwd=folder)

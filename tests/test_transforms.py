@@ -15,10 +15,10 @@ from kara_transforms.mel import MelOptions, MelTransform
 from kara_transforms.raw import RawTransform
 from kara_transforms.stft import StftOptions, StftTransform
 
+from kara_core.audio.spectral import snr_db, spectral_convergence
 from kara_core.components import RoundTripTolerance, Transform
 from kara_core.config import load_config
 from kara_core.errors import ConfigError, KaraError
-from kara_core.measures.roundtrip import snr_db, spectral_convergence
 from kara_core.plugins import get_plugin_manager
 from kara_core.testing import check_transform, music_like_signal
 

@@ -8,7 +8,7 @@ from kara_transforms.mel import MelOptions, MelTransform
 
 from kara_core import audio
 from kara_core.audio import mel_filterbank
-from kara_core.measures.roundtrip import spectral_convergence
+from kara_core.audio.spectral import spectral_convergence
 from kara_core.testing import music_like_signal
 
 librosa = pytest.importorskip("librosa")

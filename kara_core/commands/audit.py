@@ -120,7 +120,7 @@ def _table(rows: list[Any], title: str) -> Any:
 
 
 def _db(value: float) -> str:
-    from kara_core.measures.roundtrip import MAX_DB
+    from kara_core.audio.spectral import MAX_DB
 
     if value >= MAX_DB:
         return "exact"

@@ -20,7 +20,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("config", help="path to kara.yaml")
     add_variant_option(parser, single=True)
     parser.add_argument("--seconds", type=float, help="seconds to generate (generate.seconds)")
-    parser.add_argument("--prompt", type=Path, metavar="FILE", help="an mp3 or wav to continue")
+    parser.add_argument("--prompt", type=Path, metavar="FILE",
+                        help="an mp3 or wav (any sample rate) to continue")
+    parser.add_argument("--seed", type=int, help="the sampling seed (generate.seed)")
+    parser.add_argument("--temperature", type=float,
+                        help="how hot to sample, 0 = most likely (generate.temperature; "
+                        "'auto' there uses the calibrated one)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write only this .wav or .mp3")
     parser.set_defaults(func=run)
 
@@ -30,10 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_note
     from kara_core.errors import KaraError
-    from kara_core.pipeline.experiment import DatasetCache, generate_and_evaluate
+    from kara_core.pipeline.parts import DatasetCache, generate_and_evaluate
 
     if args.seconds is not None and not 0 < args.seconds <= 3600:
         raise KaraError(f"--seconds: expected a number of seconds in (0, 3600], got {args.seconds}")
+    if args.temperature is not None and not 0 <= args.temperature <= 10:
+        raise KaraError(f"--temperature: expected a number in [0, 10], got {args.temperature}")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        raise KaraError(f"--seed: expected an integer in [0, 2^31), got {args.seed}")
     _plugins, experiment = load_experiment(args.config)
     variant = experiment.variant(args.variant)
     if args.prompt is not None:  # checked before TensorFlow loads: a mistake costs no time
@@ -59,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
         owned.claim(variant.run_dir, "run", f"kara generate {variant.name}")
         generate_and_evaluate(
-            variant, features, model, prompt_file=args.prompt, seconds=args.seconds
+            variant, features, model, prompt_file=args.prompt, seconds=args.seconds,
+            temperature=args.temperature, seed=args.seed,
         )
     print_table([load_record(variant.run_dir)], out, title=f"variant {variant.name}")
     print_note(f"listen: {variant.run_dir / 'report.html'}")
@@ -128,23 +138,38 @@ def _check_out(path: Path, variant: Any) -> None:
 def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, model: Any) -> int:
     from kara_core.console import print_note
     from kara_core.pipeline import generate as gen
+    from kara_core.pipeline.parts import held_out_music, resolve_generate_temperature
+    from kara_core.plugins import registered_measures
 
-    transform = variant.build_transform()
+    transform = features.transform
     rate = variant.dataset.sample_rate
+    settings = variant.generate
+    seconds = args.seconds if args.seconds is not None else settings.seconds
+
+    def music() -> Any:  # read only when a prompt or the calibration needs it
+        return held_out_music(variant, features, seconds=seconds)
+
     if args.prompt is not None:
-        wave = gen.load_prompt_file(args.prompt, variant)
+        wave = gen.load_prompt_file(args.prompt, rate, settings.prompt_seconds,
+                                    variant.build_decoders())
+        gen.note_short_prompt(variant.name, wave, rate, settings.prompt_seconds,
+                          model.input_frames, transform.hop, print_note)
+        shared: Any = music
     else:
-        wave = gen.heldout_prompt(features, transform, variant).wave
-    seconds = args.seconds if args.seconds is not None else variant.generate.seconds
+        shared = music()
+        wave = shared.prompts[0].wave
+    temperature, _how = resolve_generate_temperature(
+        variant, features, model, shared, transform, registered_measures(), args.temperature,
+        show_progress=True)
     generation = gen.generate_audio(
-        model, transform, features, wave, rate=rate,
-        prompt_seconds=variant.generate.prompt_seconds, seconds=seconds,
-        temperature=variant.generate.temperature, seed=variant.generate.seed,
+        model, transform, features, wave, rate=rate, prompt_seconds=settings.prompt_seconds,
+        seconds=seconds, temperature=temperature,
+        seed=settings.seed if args.seed is None else args.seed,
     )
     gen.write_audio(args.out, generation.wave, rate, variant.build_decoders())
     scaled = f"; peak {generation.peak:.2f} scaled to 0.99" if generation.peak_normalised else ""
     print_note(
-        f"wrote {args.out} ({generation.seconds:.1f} s, "
+        f"wrote {args.out} ({generation.seconds:.1f} s at temperature {temperature:g}, "
         f"{generation.x_realtime:.1f}x real time, RTF {generation.rtf:.3f}{scaled})"
     )
     return 0

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="Kara plugins")
-    for column in ("plugin", "distribution", "version", "decoders", "transforms", "models"):
+    for column in ("plugin", "distribution", "version", "decoders", "transforms", "models",
+                   "measures"):
         table.add_column(column)
     for name, info in sorted(plugins.infos.items()):
         if name in plugins.broken:
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(
             name, info.distribution, info.version,
             ", ".join(comps["decoders"]), ", ".join(comps["transforms"]),
-            ", ".join(comps["models"]),
+            ", ".join(comps["models"]), ", ".join(comps["measures"]),
         )
     for name, reason in sorted(plugins.broken.items()):
-        table.add_row(f"[red]{name}[/]", "", "", f"[red]broken: {reason}[/]", "", "")
+        table.add_row(f"[red]{name}[/]", "", "", f"[red]broken: {reason}[/]", "", "", "")
     out.print(table)
     return 0

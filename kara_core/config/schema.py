@@ -108,7 +108,11 @@ class GenerateConfig:
     prompts: int = field(default=6, metadata={"min": 1, "max": 100})
     """Prompts generated from (different held-out songs where there are enough), each
     measured; the table shows the median and the worst."""
-    temperature: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    temperature: float | Literal["auto"] = field(default="auto",
+                                                  metadata={"min": 0.0, "max": 10.0})
+    """How hot the model samples (0: its most likely frames). ``auto`` (the default): the
+    temperature the training judge calibrated for the kept model on held-out prompts,
+    among 0.5, 0.7, 0.85 and 1.0 (:mod:`kara_core.pipeline.train.judge`)."""
     seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
     mp3: bool = False
 

@@ -1,4 +1,4 @@
-"""Is generated audio music-like? Measured on the audio, against real music of the same songs.
+"""Is generated audio music-like? The yardstick, and the measures read off log-mel frames.
 
 A loss says how well a model predicts; it cannot say whether what the model *generates*
 sounds like music. These measures look at the generated audio itself (after the inverse
@@ -12,11 +12,14 @@ whatever the transform, model or collection. DESIGN.md section 6 defines them:
 - ``spread``: per-band standard deviation over time, over real excerpts' (a smear or a
   frozen frame is far below 1).
 - ``loop``: mean distance of each frame to its nearest frame at least :data:`LOOP_LAG_S`
-  earlier, over real excerpts' (an exact loop or a frozen frame is far below 1).
-- ``diversity``: distance between two seeds' clips, over two real excerpts' distance.
+  earlier, over real excerpts' (an exact loop or a frozen frame is far below 1; a clip
+  whose frames never come back the way music's do is far above).
+- ``diversity``: distance between two seeds' clips of one prompt, over two real
+  excerpts' distance.
 - ``level_db``: RMS level relative to the held-out music; ``silent``: the silent fraction.
-- ``own_song``: does the clip still sound like the song its prompt came from
-  (:mod:`kara_core.measures.own_song`).
+
+Pulse, prompt sensitivity and own song have their own modules. Each measure is a
+:class:`~kara_core.components.Measure` registered like any plugin's.
 
 Typical failures and how they show: smear (spread low), frozen frame (spread and loop near
 0), exact loop (loop near 0), sustained drone or stationary noise (spread low, fd_ratio
@@ -31,11 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kara_core.measures.roundtrip import (
+from kara_core.audio.spectral import (
     frechet_distance_from_stats,
     log_mel_frames,
     silent_fraction,
 )
+from kara_core.components.measure import Clip, HeldOutMusic, Measure
 
 N_MELS = 64
 """Bands of the log-mel frames every measure is computed on."""
@@ -55,16 +59,10 @@ between -80 and -40 dB, and on 21 real songs the held-out music *itself* scored 
 spread of 0.64 (worst 0.48) against its own yardstick; with the floor 60 dB under the
 music's peak it scores 1.03 (worst 0.77), loop 1.01 and fd_ratio 0.93."""
 
-TARGETS: Mapping[str, tuple[float, float]] = {
-    "spread": (0.8, 1.2),
-    "loop": (0.7, math.inf),
-    "fd_ratio": (0.0, 0.8),
-}
-"""The medians a good variant reaches over several prompts (DESIGN.md section 6)."""
 COLLAPSE = {"spread": 0.5, "loop": 0.3}
 """Below these a clip has collapsed: one line says so in the run."""
-NO_CLIP_COLLAPSING = {"spread": 0.6, "loop": 0.5, "level_db": 12.0}
-"""What every clip must reach for a variant to meet the targets."""
+LEVEL_DB = 12.0
+"""A clip's level may differ from the music's by this many dB (every clip, and the median)."""
 
 
 def mel_frames(wave: np.ndarray, rate: int, floor: float = FLOOR_DB) -> np.ndarray:
@@ -95,7 +93,7 @@ def _rms_db(wave: np.ndarray) -> float:
     return 20.0 * math.log10(max(rms, 1e-10))
 
 
-def _loop_distance(frames: np.ndarray, lag: int) -> float:
+def loop_distance(frames: np.ndarray, lag: int) -> float:
     """Mean over frames of the distance to the nearest frame at least ``lag`` earlier."""
     count = frames.shape[0]
     if count <= lag:
@@ -111,7 +109,7 @@ def _loop_distance(frames: np.ndarray, lag: int) -> float:
     return float(np.sqrt(np.maximum(nearest, 0.0)).mean())
 
 
-def _pair_distance(a: np.ndarray, b: np.ndarray) -> float:
+def pair_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean distance between aligned frames of two clips (the shorter length)."""
     length = min(a.shape[0], b.shape[0])
     if length == 0:
@@ -196,8 +194,8 @@ def yardstick(
     fds = [frechet_distance_from_stats(*frame_stats(with_deltas(f)), mean, cov) for f in clips]
     hop = analysis_hop(rate)
     lag = max(1, round(LOOP_LAG_S * rate / hop))
-    loops = [v for v in (_loop_distance(f, lag) for f in clips) if math.isfinite(v)]
-    pairs = [_pair_distance(clips[i], clips[i + 1]) for i in range(0, len(clips) - 1, 2)]
+    loops = [v for v in (loop_distance(f, lag) for f in clips) if math.isfinite(v)]
+    pairs = [pair_distance(clips[i], clips[i + 1]) for i in range(0, len(clips) - 1, 2)]
     level = _rms_db(np.concatenate([np.asarray(s, np.float32) for s in songs]))
     return Yardstick(
         rate=int(rate), seconds=float(seconds), mean=mean, cov=cov,
@@ -216,29 +214,6 @@ def ratio(value: float, reference: float) -> float:
     return value / reference
 
 
-def measure_clip(wave: np.ndarray, yard: Yardstick) -> dict[str, float]:
-    """``fd_ratio``, ``spread``, ``loop``, ``level_db`` and ``silent`` of one generated clip
-    (mono float32 at ``yard.rate``), each relative to real music as the module says."""
-    frames = mel_frames(wave, yard.rate, yard.floor_db)
-    fd = frechet_distance_from_stats(*frame_stats(with_deltas(frames)), yard.mean, yard.cov)
-    spread = float(frames.std(axis=0).mean()) if frames.shape[0] > 1 else 0.0
-    return {
-        "fd_ratio": ratio(fd, yard.fd),
-        "spread": ratio(spread, float(yard.band_std.mean())),
-        "loop": ratio(_loop_distance(frames, yard.lag), yard.loop),
-        "level_db": _rms_db(wave) - yard.level_db,
-        "silent": silent_fraction(np.asarray(wave, np.float32), yard.rate),
-    }
-
-
-def diversity(wave_a: np.ndarray, wave_b: np.ndarray, yard: Yardstick) -> float:
-    """How different two generations (two seeds, one prompt) are, over how different two
-    real excerpts are: near 0 means the seed changes nothing."""
-    a = mel_frames(wave_a, yard.rate, yard.floor_db)
-    b = mel_frames(wave_b, yard.rate, yard.floor_db)
-    return ratio(_pair_distance(a, b), yard.pair_distance)
-
-
 def collapse(measures: Mapping[str, float]) -> str | None:
     """A one-line diagnosis when a clip collapsed (``None`` when it did not)."""
     spread, loop = measures.get("spread", math.nan), measures.get("loop", math.nan)
@@ -253,123 +228,156 @@ def collapse(measures: Mapping[str, float]) -> str | None:
     return None
 
 
-def _outside(value: float, low: float, high: float) -> float:
-    """How far ``value`` lies outside ``[low, high]`` (0 inside)."""
-    return max(0.0, low - value, value - high)
 
 
-SCORE_LEVEL_DB = 12.0
-"""Level differences up to this many dB cost nothing in :func:`generation_score`."""
+# --------------------------------------------------------------------------- shared work
 
 
-def generation_score(measures: Mapping[str, float]) -> float:
-    """One number for "how well does this clip generate", lower is better, 0 when the clip
-    meets every target; what the training monitor keeps the best checkpoint by.
-
-    The sum of each measure's distance to its target range, in natural-log units (so that
-    being twice too far costs the same whatever the measure)::
-
-        score = dist(ln spread, [ln 0.8, ln 1.2])        # smear, or erratic jumps
-              + max(0, ln 0.7 - ln loop)                 # exact loops, frozen frames
-              + max(0, ln fd_ratio - ln 0.8)             # unlike the music's sound
-              + max(0, |level_db| - 12) / 12             # far too quiet or too loud
-
-    A missing or non-finite measure (a silent clip has no loop distance) scores ``inf``.
-    Examples: real music about 0-0.2; a smear (spread 0.22, loop 0.15, fd_ratio 2.2) 3.8.
-    """
-    spread = float(measures.get("spread", math.nan))
-    loop = float(measures.get("loop", math.nan))
-    fd_ratio = float(measures.get("fd_ratio", math.nan))
-    level = float(measures.get("level_db", 0.0))
-    if not all(math.isfinite(v) for v in (spread, loop, fd_ratio, level)):
-        return math.inf
-    if spread <= 0 or loop <= 0:
-        return math.inf
-    spread_low, spread_high = TARGETS["spread"]
-    score = _outside(math.log(spread), math.log(spread_low), math.log(spread_high))
-    score += max(0.0, math.log(TARGETS["loop"][0]) - math.log(loop))
-    score += max(0.0, math.log(max(fd_ratio, 1e-12)) - math.log(TARGETS["fd_ratio"][1]))
-    score += max(0.0, abs(level) - SCORE_LEVEL_DB) / SCORE_LEVEL_DB
-    return float(score)
+_FRAMES: dict[tuple[int, int, int, float], tuple[np.ndarray, np.ndarray]] = {}
+"""Recent clips' log-mel frames (the wave is kept beside them, so its ``id`` stays its
+own): fd_ratio, spread and loop read the same frames of one clip."""
 
 
-def clips_score(clips: Sequence[Mapping[str, float]]) -> float:
-    """One number for several clips, lower is better, 0 exactly when :func:`misses` finds
-    nothing: what the training judge keeps the best epoch by.
-
-    :func:`generation_score` of the clips' medians (the targets are on medians), plus the
-    mean over clips of how far each falls below :data:`NO_CLIP_COLLAPSING`, in the same
-    natural-log units (a level beyond 12 dB: ``(|level| - 12) / 12``). So an epoch is judged
-    as the run's evaluation judges a variant: a clip that smears a little outside the range
-    moves the medians only as much as it moves the evaluation's, while one clip collapsing
-    costs the epoch what a collapse costs, whatever the other prompts did. ``inf`` when a
-    measure is missing or not finite."""
-    if not clips:
-        return math.inf
-    score = generation_score(summarize(clips)["median"])
-    below = sum(sum(_below_floors(clip).values()) for clip in clips)
-    return float(score + below / len(clips))
+def clip_frames(wave: np.ndarray, rate: int, floor: float) -> np.ndarray:
+    """:func:`mel_frames` of ``wave``, computed once for the measures that share them."""
+    key = (id(wave), int(wave.shape[0]), int(rate), float(floor))
+    found = _FRAMES.get(key)
+    if found is not None and found[0] is wave:
+        return found[1]
+    frames = mel_frames(wave, rate, floor)
+    if len(_FRAMES) >= 16:
+        _FRAMES.pop(next(iter(_FRAMES)))
+    _FRAMES[key] = (wave, frames)
+    return frames
 
 
-def _below_floors(clip: Mapping[str, float]) -> dict[str, float]:
-    """How far one clip falls below :data:`NO_CLIP_COLLAPSING`, per measure: natural-log
-    units for spread and loop, ``(|level| - 12) / 12`` for the level; 0 when it reaches
-    the floor, ``inf`` when the measure is missing, not finite or (spread, loop) not
-    positive. The one definition :func:`misses` and :func:`clips_score` both read."""
-    found = {}
-    for key in ("spread", "loop"):
-        value = float(clip.get(key, math.nan))
-        floor = NO_CLIP_COLLAPSING[key]
-        found[key] = (max(0.0, math.log(floor) - math.log(value))
-                      if math.isfinite(value) and value > 0 else math.inf)
-    level, limit = float(clip.get("level_db", math.nan)), NO_CLIP_COLLAPSING["level_db"]
-    found["level_db"] = max(0.0, abs(level) - limit) / limit if math.isfinite(level) else math.inf
-    return found
+def yardstick_for(music: HeldOutMusic, seconds: float) -> Yardstick:
+    """The yardstick of ``music`` for clips of ``seconds``, built once per length."""
+    key = ("yardstick", round(float(seconds), 3))
+    return music.memo(key, lambda: yardstick(music.waves, music.rate, seconds))
 
 
-WORST_IS_HIGHEST = {"fd_ratio", "silent", "own_song"}
+def rms_db(wave: np.ndarray) -> float:
+    """RMS level of ``wave`` in dBFS (-200 for silence)."""
+    return _rms_db(wave)
 
 
-def summarize(clips: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """``{"median": {...}, "worst": {...}}`` over several clips' measures. The worst is the
-    highest fd_ratio, silent fraction or own_song, the level furthest from the music, and
-    the lowest of the others (spread, loop, diversity fall when a clip collapses)."""
-    keys = sorted({k for clip in clips for k in clip})
-    median: dict[str, float] = {}
-    worst: dict[str, float] = {}
-    for key in keys:
-        values = [float(c[key]) for c in clips if key in c and math.isfinite(float(c[key]))]
-        if not values:
-            median[key] = worst[key] = float("nan")
-            continue
-        median[key] = float(np.median(values))
-        if key in WORST_IS_HIGHEST:
-            worst[key] = max(values)
-        elif key == "level_db":
-            worst[key] = max(values, key=abs)
-        else:
-            worst[key] = min(values)
-    return {"median": median, "worst": worst}
+# --------------------------------------------------------------------------- the measures
 
 
-def misses(clips: Sequence[Mapping[str, float]]) -> list[str]:
-    """What keeps these clips from the targets (empty when they meet them): the medians of
-    :data:`TARGETS` and no clip below :data:`NO_CLIP_COLLAPSING`."""
-    if not clips:
-        return ["no clips"]
-    summary = summarize(clips)["median"]
-    found = []
-    for key, (low, high) in TARGETS.items():
-        value = summary.get(key, math.nan)
-        if not (math.isfinite(value) and low <= value <= high):
-            found.append(f"median {key} {value:.2f} outside {low:g}-{high:g}")
-    for number, clip in enumerate(clips):
-        below = _below_floors(clip)
-        for key in ("spread", "loop"):
-            if below[key] > 0:
-                value = float(clip.get(key, math.nan))
-                found.append(f"clip {number + 1}: {key} {value:.2f} < {NO_CLIP_COLLAPSING[key]}")
-        if below["level_db"] > 0:
-            level = float(clip.get("level_db", math.nan))
-            found.append(f"clip {number + 1}: level {level:+.1f} dB from the music")
-    return found
+class FdRatio(Measure):
+    """Fréchet distance to the held-out songs over real excerpts' (see the module)."""
+
+    name = "fd_ratio"
+    description = ("Fréchet distance of the clip's log-mel frames and deltas to the held-out "
+                   "songs, over real excerpts' (1 = as close as real music)")
+    direction = "lower"
+    target = (0.0, 0.8)
+    header = "fd_ratio"
+    order = 10
+    required = True
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        yard = yardstick_for(music, clip.seconds)
+        frames = clip_frames(clip.wave, clip.rate, yard.floor_db)
+        fd = frechet_distance_from_stats(*frame_stats(with_deltas(frames)), yard.mean, yard.cov)
+        return ratio(fd, yard.fd)
+
+
+class Spread(Measure):
+    """Per-band variation over time over real excerpts' (see the module)."""
+
+    name = "spread"
+    description = ("per-band standard deviation over time over real excerpts' (a smear or "
+                   "a frozen frame is far below 1)")
+    direction = "range"
+    target = (0.8, 1.2)
+    every_clip = (0.6, math.inf)
+    header = "spread"
+    order = 20
+    required = True
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        yard = yardstick_for(music, clip.seconds)
+        frames = clip_frames(clip.wave, clip.rate, yard.floor_db)
+        spread = float(frames.std(axis=0).mean()) if frames.shape[0] > 1 else 0.0
+        return ratio(spread, float(yard.band_std.mean()))
+
+
+class Loop(Measure):
+    """How far each frame is from its nearest earlier frame, over real excerpts'."""
+
+    name = "loop"
+    description = (f"mean distance of each frame to its nearest frame at least {LOOP_LAG_S:g} "
+                   "s earlier over real excerpts' (an exact loop is near 0; frames that never "
+                   "come back the way music's do are far above 1)")
+    direction = "range"
+    target = (0.7, 1.3)
+    every_clip = (0.5, math.inf)
+    header = "loop"
+    order = 30
+    required = True
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        yard = yardstick_for(music, clip.seconds)
+        frames = clip_frames(clip.wave, clip.rate, yard.floor_db)
+        return ratio(loop_distance(frames, yard.lag), yard.loop)
+
+
+class Diversity(Measure):
+    """Two seeds on one prompt: how different, over how different two real excerpts are."""
+
+    name = "diversity"
+    description = ("distance between two seeds' continuations of ONE prompt over two real "
+                   "excerpts' distance (near 0: the seed changes nothing)")
+    direction = "higher"
+    header = "diver-\nsity"
+    order = 40
+    scored = False
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        if clip.other_seed is None:
+            return float("nan")
+        yard = yardstick_for(music, clip.seconds)
+        a = clip_frames(clip.wave, clip.rate, yard.floor_db)
+        b = clip_frames(clip.other_seed.wave, clip.rate, yard.floor_db)
+        return ratio(pair_distance(a, b), yard.pair_distance)
+
+
+class Level(Measure):
+    """RMS level against the held-out music's, in dB."""
+
+    name = "level_db"
+    description = "RMS level relative to the held-out music, in dB"
+    direction = "range"
+    target = (-LEVEL_DB, LEVEL_DB)
+    every_clip = (-LEVEL_DB, LEVEL_DB)
+    header = "level dB"
+    fmt = "+.1f"
+    order = 60
+    required = True
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        yard = yardstick_for(music, clip.seconds)
+        return _rms_db(clip.wave) - yard.level_db
+
+    def distance(self, value: float, bounds: tuple[float, float]) -> float:
+        """dB beyond the bounds, in units of :data:`LEVEL_DB` (24 dB too quiet costs 1)."""
+        if not math.isfinite(value):
+            return math.inf
+        low, high = bounds
+        return max(0.0, low - value, value - high) / LEVEL_DB
+
+
+class Silent(Measure):
+    """The share of silent 50 ms frames."""
+
+    name = "silent"
+    description = "share of the clip's 50 ms frames below -60 dBFS"
+    direction = "lower"
+    header = "silent"
+    order = 90
+    scored = False
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        return silent_fraction(np.asarray(clip.wave, np.float32), clip.rate)

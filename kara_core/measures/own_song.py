@@ -1,7 +1,8 @@
 """Does a continuation still sound like the song it continues, or like the collection at large?
 
-``own_song`` is the Fréchet distance of a clip's log-mel frames (and deltas) to the song its
-prompt came from, over the median of its distances to the other held-out songs. Below 1 the
+``own_song`` is the Fréchet distance of a clip's log-mel frames (and deltas) over its last
+:data:`LAST_SECONDS` (where a model that forgets its prompt has forgotten it) to the song
+its prompt came from, over the median of its distances to the other held-out songs. Below 1 the
 continuation still sounds like its own song; about 1 it has drifted to the collection's
 average sound, which the pooled ``fd_ratio`` of :mod:`kara_core.measures.music` rewards
 rather than punishes. It is not divided by real music's value, which depends on how alike
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kara_core.audio.spectral import frechet_distance_from_stats
+from kara_core.components.measure import Clip, HeldOutMusic, Measure
 from kara_core.measures.music import (
     Yardstick,
     analysis_hop,
@@ -24,8 +27,11 @@ from kara_core.measures.music import (
     mel_frames,
     ratio,
     with_deltas,
+    yardstick_for,
 )
-from kara_core.measures.roundtrip import frechet_distance_from_stats
+
+LAST_SECONDS = 10.0
+"""A clip's own song is measured over its last this many seconds."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +90,25 @@ def own_song(wave: np.ndarray, source: str, references: SongReferences,
     distances = [frechet_distance_from_stats(*clip, *s) for s in references.stats]
     others = [d for number, d in enumerate(distances) if number != index]
     return ratio(distances[index], float(np.median(others)))
+
+
+class OwnSong(Measure):
+    """Over its last 10 s, is the clip nearer its prompt's song than the other songs?"""
+
+    name = "own_song"
+    description = (f"over the clip's last {LAST_SECONDS:g} s, its distance to its prompt's "
+                   "song over its distance to the other held-out songs (real excerpts about "
+                   "0.15; 1 = no trace of its song)")
+    direction = "lower"
+    target = (0.0, 0.6)
+    header = "own song\nlast 10 s"
+    order = 70
+
+    def compute(self, clip: Clip, music: HeldOutMusic) -> float:
+        tail = clip.last(LAST_SECONDS)
+        yard = yardstick_for(music, tail.seconds)
+        references = music.memo(("own_song", round(tail.seconds, 3)), lambda: song_references(
+            music.waves, music.names, yard))
+        if references is None:
+            return float("nan")
+        return own_song(tail.wave, clip.source, references, yard)

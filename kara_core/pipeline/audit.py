@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kara_core.audio import spectral as metrics
 from kara_core.audio.wav import read_mono, write_wav
 from kara_core.components.boundary import ContractError
 from kara_core.errors import KaraError
-from kara_core.measures import roundtrip as metrics
 from kara_core.pipeline.prepare import NamedDecoder, PrepareSettings
 from kara_core.pipeline.roundtrip import roundtrip_metrics as roundtrip_metrics  # tests
 from kara_core.pipeline.roundtrip import scores as _scores

@@ -19,23 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError, one_line
-from kara_core.pipeline.parts import DatasetCache
+from kara_core.pipeline.parts import DatasetCache, model_options
 from kara_core.report import records
 from kara_core.storage import atomic, owned
 
 if TYPE_CHECKING:
-    from kara_core.components import Model
     from kara_core.config import ExperimentConfig, VariantConfig
-    from kara_core.pipeline.featurize import FeatureSet
     from kara_core.pipeline.prepare import NamedDecoder
 
 CONFIG_FILE = "config.resolved.yaml"
 VERSIONS_FILE = "versions.json"
-DRIFT_FILE = "drift.json"
 
 
 @dataclass
@@ -97,178 +91,12 @@ def write_config_record(variant: VariantConfig) -> None:
     atomic.write_text(run_dir / CONFIG_FILE, text)
 
 
-def model_options(variant: VariantConfig) -> dict[str, Any]:
-    """The model's options as plain data: the table names those that tell rows apart."""
-    from kara_core.options import to_plain
-
-    options = to_plain(variant.model.options)
-    return options if isinstance(options, dict) else {}
-
-
 def describe_transform(variant: VariantConfig) -> str:
     """The table's transform column: the transform's own short description."""
     return str(variant.build_transform().describe())
 
 
 # --------------------------------------------------------------------------- stages
-
-
-def generate_and_evaluate(
-    variant: VariantConfig, features: FeatureSet, model: Model, *,
-    prompt_file: Path | None = None, seconds: float | None = None, show_progress: bool = True,
-) -> dict[str, Any]:
-    """Generate, measure, plot and write the listening page; return the merged metrics.
-
-    Continues ``generate.prompts`` prompts (:mod:`kara_core.pipeline.clips`; only the
-    user's with ``prompt_file``) and writes ``prompt.wav``, ``roundtrip.wav`` (both of the
-    first prompt), ``generated.wav``, ``generated-2.wav`` ... (and ``generated.mp3`` when
-    ``generate.mp3`` is on), ``spectrograms.png``, ``drift.png``, ``drift.json``,
-    ``loss.png`` (when a training history exists) and ``report.html``. The ``music``
-    section of metrics.json measures every clip; one line names each collapsed clip.
-    """
-    from kara_core.console import print_warning
-    from kara_core.pipeline import clips as several
-    from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
-    from kara_core.pipeline.roundtrip import roundtrip
-
-    run_dir = variant.run_dir
-    rate = variant.dataset.sample_rate
-    transform = variant.build_transform()
-    note = _notifier(show_progress)
-    if prompt_file is not None:
-        wave = gen.load_prompt_file(prompt_file, variant)
-        cap = int(gen.MAX_ROUNDTRIP_SECONDS * rate)
-        prompts = [gen.PromptAudio(wave=wave[:cap], source=str(prompt_file), held_out=False)]
-    else:
-        prompts = several.heldout_prompts(features, transform, variant)
-        if not prompts[0].held_out:
-            note(f"{variant.name}: no song is held out: the prompts and the real music the "
-                 "audio is measured against come from training songs")
-    prompt = prompts[0]
-    length = seconds if seconds is not None else variant.generate.seconds
-    sources = sorted({Path(p.source).name for p in prompts})
-    note(f"{variant.name}: generating {len(prompts)} x {length:g} s from "
-         f"{', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}")
-    made = several.generate_clips(model, transform, features, prompts, variant, length)
-    generation = made.generations[0]
-    for line in made.notes(variant.name, variant.generate.temperature):
-        note(line)
-    write_wav(run_dir / "prompt.wav", generation.prompt_wave, rate)
-    restored, roundtrip_scores = roundtrip(transform, prompt.wave, rate)
-    write_wav(run_dir / "roundtrip.wav", restored, rate)
-    files = ["prompt.wav", "roundtrip.wav"]
-    for number, clip in enumerate(made.generations):
-        files.append(several.clip_file(number))
-        write_wav(run_dir / files[-1], clip.wave, rate)
-    _remove_stale_clips(run_dir, len(made.generations))
-    if variant.generate.mp3:
-        gen.write_audio(run_dir / "generated.mp3", generation.wave, rate,
-                        variant.build_decoders())
-        files.append("generated.mp3")
-
-    note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
-    ceiling: dict[str, Any] = {k: _plain(v) for k, v in roundtrip_scores.items()}
-    ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
-    reference = gen.heldout_reference(features, transform, rate)
-    real = gen.training_excerpt(
-        features, transform, rate, variant.generate.prompt_seconds, length
-    )
-    evaluation = evaluate_audio(generation.wave, reference, rate, real=real)
-    named, held_out = gen.heldout_named_waves(features, transform, rate)
-    music = several.evaluate_music(made, [wave for _source, wave in named], rate,
-                                   held_out=held_out, sources=[s for s, _wave in named])
-    for line in several.collapse_lines(variant.name, music, prompts):
-        print_warning(line)
-    if music["yardstick"]["excerpt_seconds"] < music["seconds"] - 0.01:
-        note(f"{variant.name}: the held-out songs are shorter than twice {length:g} s: the "
-             f"real music is measured in excerpts of {music['yardstick']['excerpt_seconds']:g} s")
-    songs, _held_out = gen.heldout_songs(features)
-    prompt_frames = gen.frames_for(variant.generate.prompt_seconds, rate, transform.hop)
-    steps = generation.frames.shape[0]  # the curve reads the prompt, then at most this many
-    drift = drift_curve(
-        model, songs[0].frames(max(prompt_frames, model.input_frames) + steps + 1),
-        prompt_frames, max_steps=steps, seed=variant.generate.seed,
-    )
-    evaluation["drift"] = drift.summary()
-    atomic.write_json(run_dir / DRIFT_FILE, drift.to_json(transform.hop, rate))
-    if generation.wave.size and evaluation["silent_fraction"] > 0.9:
-        note(f"{variant.name}: the generated audio is {evaluation['silent_fraction']:.0%} silent")
-    elif 0 < evaluation["rms_ratio"] < 0.1:
-        quieter = -20 * np.log10(evaluation["rms_ratio"])
-        note(f"{variant.name}: the generated audio is {quieter:.0f} dB quieter than the music "
-             "(the model predicts little more than the mean frame)")
-
-    metrics = records.update_metrics(run_dir, {
-        "variant": variant.name,
-        "transform": transform.describe(),
-        "model": variant.model.type,
-        "model_options": model_options(variant),
-        "roundtrip": ceiling,
-        "generation": {**gen.generation_record(generation, prompt, variant, files),
-                       "prompts": len(prompts)},
-        "evaluation": evaluation,
-        "music": music,
-    })
-    write_plots(variant, metrics, drift, transform.hop, {
-        "prompt": generation.prompt_wave, "round trip": restored,
-        "generated": generation.wave,
-    })
-    from kara_core.report.html import write_variant_report
-
-    write_variant_report(run_dir, metrics)
-    return metrics
-
-
-def _remove_stale_clips(run_dir: Path, count: int) -> None:
-    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
-    import re
-
-    for path in run_dir.glob("generated-*.wav"):
-        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
-        if match and int(match.group(1)) > count:
-            path.unlink(missing_ok=True)
-
-
-def write_plots(
-    variant: VariantConfig, metrics: dict[str, Any], drift: Any, hop: int,
-    waves: dict[str, np.ndarray],
-) -> None:
-    """spectrograms.png, drift.png and (with a training history) loss.png."""
-    from kara_core.report import plots
-    run_dir, rate = variant.run_dir, variant.dataset.sample_rate
-    plots.plot_audio_spectrograms(
-        waves, rate, run_dir / "spectrograms.png", title=f"{variant.experiment} / {variant.name}"
-    )
-    plots.plot_drift(
-        drift.free, drift.teacher, run_dir / "drift.png", hop / rate,
-        persistence=drift.persistence, title=f"drift on a held-out song: {variant.name}",
-    )
-    history = training_history(run_dir, metrics)
-    if history:
-        baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
-        plots.plot_loss(
-            history, run_dir / "loss.png", title=f"training: {variant.name}",
-            baselines=baselines,
-        )
-
-
-def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
-    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
-    import json
-
-    history = metrics.get("history")
-    if not isinstance(history, dict):
-        try:
-            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-    if not isinstance(history, dict):
-        return {}
-    return {
-        str(k): [float(x) for x in v] for k, v in history.items()
-        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
-    }
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -285,7 +113,7 @@ def run_variant(
     left there.
     """
     from kara_core.pipeline import parts
-    from kara_core.pipeline.train import load_trained, make_judge, train
+    from kara_core.pipeline.train import load_trained, train
     from kara_core.report.html import write_variant_report
     from kara_core.storage.locks import folder_lock
 
@@ -302,17 +130,16 @@ def run_variant(
         settings = parts.train_settings(variant)
         features = cache.features(variant, reload=reload, show_progress=show_progress,
                                   transform=transform, model=model, decoders=decoders)
-        # ---- HELD-OUT MUSIC goes here (measures helper): built once from the feature set,
-        # the transform and the sample rate, then shared by the judge, generation and the
-        # evaluation below, e.g.
-        #     music = HeldOutMusic(features, transform, variant.dataset.sample_rate)
+        # the held-out music, read once: the judge, generation and the evaluation share it
+        music = parts.held_out_music(variant, features)
         train(features, model, settings, baselines=baselines,
-              judge=make_judge(variant, features), rebuild=rebuild,
+              judge=parts.build_judge(variant, features, music), rebuild=rebuild,
               show_progress=show_progress)
         write_config_record(variant)  # now with the settings the kept model was trained with
         # the kept model, loaded from the run folder and checked against the features
         trained = load_trained(variant.build_model(features.frame_dim), features, settings)
-        generate_and_evaluate(variant, features, trained, show_progress=show_progress)
+        parts.generate_and_evaluate(variant, features, trained, show_progress=show_progress,
+                                    music=music)
         metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
         write_variant_report(variant.run_dir, metrics)
     return metrics
@@ -383,15 +210,3 @@ def _release_models() -> None:
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.backend.clear_session()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _notifier(show: bool) -> Callable[[str], None]:
-    from kara_core.console import print_note
-
-    return print_note if show else (lambda _message: None)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kara_core.measures import roundtrip as metrics
+from kara_core.audio import spectral as metrics
 
 if TYPE_CHECKING:
     from kara_core.components import Transform

@@ -108,11 +108,20 @@ class Column:
     show: Callable[[Any], str]
     scale: float = 1.0
     worst: str | None = None
+    real: str | None = None
+    """Where real music's value of a measure column lives (the real continuations of the
+    same prompts, measured the same way)."""
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Its keys in JSON and CSV: ``key``, then ``key_worst`` for a median column."""
-        return (self.key, f"{self.key}_worst") if self.worst else (self.key,)
+        """Its keys in JSON and CSV: ``key``, then ``key_worst`` for a median column and
+        ``key_real`` for a measure column."""
+        return (self.key, *((f"{self.key}_worst",) if self.worst else ()),
+                *((f"{self.key}_real",) if self.real else ()))
+
+    def real_value(self, record: RunRecord) -> Any:
+        """Real music's value of a measure column (``None`` when missing or no such)."""
+        return _plain_value(_get(record.metrics, self.real)) if self.real else None
 
     def worst_value(self, record: RunRecord) -> Any:
         """The worst clip's value of a median column (``None`` when missing or no such)."""
@@ -215,60 +224,127 @@ def _short_path(path: Path) -> str:
         return str(path)
 
 
-def _music(key: str, header: str, show: Callable[[Any], str]) -> Column:
-    return Column(key, header, f"music.summary.median.{key}", show,
-                  worst=f"music.summary.worst.{key}")
+@dataclass(frozen=True)
+class MeasureSpec:
+    """What the table needs to know of a measure: from the registry (:func:`spec_of`), or
+    from a record that describes what it measured (a measure no longer installed)."""
+
+    name: str
+    header: str
+    fmt: str = ".2f"
+    target_text: str = ""
+    description: str = ""
+    order: int = 100
 
 
-COLUMNS: tuple[Column, ...] = (
+def spec_of(measure: Any) -> MeasureSpec:
+    """The spec of a registered :class:`~kara_core.components.Measure`."""
+    return MeasureSpec(name=measure.name, header=measure.column_header(), fmt=measure.fmt,
+                       target_text=measure.target_text(), description=measure.description,
+                       order=measure.order)
+
+
+def _spec_from_record(name: str, data: Any) -> MeasureSpec | None:
+    if not isinstance(data, dict):
+        return None
+    fmt = str(data["fmt"]) if isinstance(data.get("fmt"), str) else ".2f"
+    try:
+        format(1.0, fmt)
+    except (ValueError, TypeError):
+        fmt = ".2f"
+    order = data.get("order")
+    return MeasureSpec(
+        name=name, header=str(data.get("header") or name), fmt=fmt,
+        target_text=str(data.get("target_text") or ""),
+        description=str(data.get("description") or ""),
+        order=order if isinstance(order, int) and not isinstance(order, bool) else 100)
+
+
+def measure_specs(records: Sequence[RunRecord], registered: Sequence[Any] | None = None,
+                  ) -> list[MeasureSpec]:
+    """The measures the table shows: every registered one (the registry's when
+    ``registered`` is ``None``), then those the records describe that are not registered
+    (measured by a plugin since uninstalled), in column order."""
+    if registered is None:
+        from kara_core.plugins import registered_measures
+
+        registered = registered_measures()
+    found = {m.name: spec_of(m) for m in registered}
+    for record in records:
+        music = record.metrics.get("music")
+        described = music.get("measures") if isinstance(music, dict) else None
+        if isinstance(described, dict):
+            for name, data in described.items():
+                spec = _spec_from_record(str(name), data)
+                if spec is not None and spec.name not in found:
+                    found[spec.name] = spec
+    return sorted(found.values(), key=lambda m: (m.order, m.name))
+
+
+def measure_column(spec: MeasureSpec) -> Column:
+    """The column of one measure: the median over clips, the worst clip in brackets, and
+    real music's value (``<key>_real`` in JSON and CSV, a row of its own in the table)."""
+    return Column(spec.name, f"{spec.header}\n(worst)", f"music.summary.median.{spec.name}",
+                  _number(spec.fmt), worst=f"music.summary.worst.{spec.name}",
+                  real=f"music.real.summary.median.{spec.name}")
+
+
+LEADING: tuple[Column, ...] = (
     Column("variant", "variant", "variant", str),
     Column("transform", "transform", "transform", str),
     Column("model", "model", "model", str),
-    _music("fd_ratio", "fd_ratio\n(worst)", _number(".2f")),
-    _music("spread", "spread\n(worst)", _number(".2f")),
-    _music("loop", "loop\n(worst)", _number(".2f")),
-    Column("diversity", "diver-\nsity", "music.diversity", _number(".2f")),
-    _music("level_db", "level dB\n(worst)", _number("+.0f")),
-    _music("own_song", "own song\n(worst)", _number(".2f")),
+)
+TRAILING: tuple[Column, ...] = (
     Column("targets", "tar-\ngets", "music.meets_targets", _check),
     Column("heldout", "held out vs\nown baseline", "heldout.text", str),
     Column("roundtrip_snr_db", "round trip\nSNR dB", "roundtrip.snr_db", _number(".1f")),
     Column("roundtrip_spectral_convergence", "round trip\nspec. conv.",
            "roundtrip.spectral_convergence", _number(".3g")),
     Column("val_loss", "val\nloss", "val_loss", _number(".4f")),
-    Column("persistence_loss", "persistence\nloss", "baselines.persistence", _number(".4f")),
     Column("skill", "skill", "skill", _number("+.3f")),
     Column("generation_rtf", "generation\nRTF", "generation.rtf", _number(".3f")),
+    Column("temperature", "tempe-\nrature", "generation.temperature", _number(".2g")),
     Column("mel_frechet", "mel\nFréchet", "evaluation.mel_frechet", _magnitude),
-    Column("silent_percent", "silent\n%", "evaluation.silent_fraction", _number(".1f"), 100.0),
     Column("run_dir", "run folder", "run_dir", str),
 )
 
 
-MUSIC_NOTE = (
-    "fd_ratio, spread, loop, level: median over the prompts (worst clip in brackets), "
-    "measured on the generated audio against real excerpts of the held-out songs (1 = like "
-    "the music); targets ✓: medians spread 0.8-1.2, loop ≥ 0.7, fd_ratio ≤ 0.8 and no clip "
-    "collapsing; own song: distance to the prompt's song over distance to the other "
-    "held-out songs (below 1: it still sounds like the song it continues; real excerpts' "
-    "value is in report.html)"
-)
-"""Printed under the table: how to read its headline columns."""
+def columns(specs: Sequence[MeasureSpec]) -> tuple[Column, ...]:
+    """Every column of the table for these measures: the variant, its transform and
+    model, one column per measure, then the targets, the held-out score, the round trip,
+    the losses, the generation's speed and temperature, and the run folder."""
+    return (*LEADING, *(measure_column(spec) for spec in specs), *TRAILING)
 
 
-def summary(record: RunRecord) -> dict[str, Any]:
+def music_note(specs: Sequence[MeasureSpec]) -> str:
+    """How to read the measure columns, with each measure's target (printed under the
+    table)."""
+    targets = ", ".join(f"{s.name} {s.target_text}" for s in specs if s.target_text)
+    return (
+        "measures: median over the prompts (worst clip in brackets), on the generated audio "
+        "against the held-out songs (ratios: 1 = like the music); the 'real music' row "
+        "measures what the held-out songs really do after the same prompts. Targets ✓: "
+        f"medians {targets}, and no clip collapsing. diversity: one prompt, two seeds; "
+        "prompt sensitivity: two songs' prompts, one seed."
+    )
+
+
+def summary(record: RunRecord, shown: Sequence[Column]) -> dict[str, Any]:
     """The table's values for one record, by column key (plus status and error); a median
-    column's worst clip under ``<key>_worst``. The model column tells rows apart only for
-    records labelled together (:func:`label_models`)."""
+    column's worst clip under ``<key>_worst`` and real music's under ``<key>_real``. The
+    model column tells rows apart only for records labelled together
+    (:func:`label_models`)."""
     values: dict[str, Any] = {}
-    for column in COLUMNS:
+    for column in shown:
         values[column.key] = column.value(record)
         if column.worst:
             values[f"{column.key}_worst"] = column.worst_value(record)
+        if column.real:
+            values[f"{column.key}_real"] = column.real_value(record)
     values.update(status=record.status, error=record.error)
     return values
 
 
-def fields() -> list[str]:
+def fields(shown: Sequence[Column]) -> list[str]:
     """The CSV header: every column's keys, then status and error."""
-    return [key for column in COLUMNS for key in column.keys] + ["status", "error"]
+    return [key for column in shown for key in column.keys] + ["status", "error"]

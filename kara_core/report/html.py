@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kara_core.report.columns import TEXT_KEYS
+from kara_core.report.columns import TEXT_KEYS, MeasureSpec, columns, measure_specs
 from kara_core.report.records import read_metrics
-from kara_core.report.table import COLUMNS, RunRecord, experiment_records, label_models
+from kara_core.report.table import REAL_ROW, RunRecord, experiment_records, label_models
 from kara_core.storage import atomic
 
 if TYPE_CHECKING:
@@ -58,13 +58,21 @@ def _table_html(
     records: Sequence[RunRecord], link: Callable[[RunRecord], str | None],
     folder: Callable[[RunRecord], str],
 ) -> str:
-    """The comparison table; the run folder column is ``folder(record)``, a relative path
-    (pages never show or use absolute paths: they must work after being moved)."""
-    head = "".join(f"<th>{escape(c.header).replace(chr(10), '<br>')}</th>" for c in COLUMNS)
+    """The comparison table, a column per registered measure and a last row of what real
+    music scores; the run folder column is ``folder(record)``, a relative path (pages
+    never show or use absolute paths: they must work after being moved)."""
+    shown = columns(measure_specs(records))
+    head = "".join(f"<th>{escape(c.header).replace(chr(10), '<br>')}</th>" for c in shown)
     rows = []
+    real: list[str] | None = None
     for record in label_models(records):
+        values = [c.real_value(record) if c.real else None for c in shown]
+        if real is None and any(v is not None for v in values):
+            real = [f"<td><i>{REAL_ROW}</i></td>" if c.key == "variant" else
+                    f'<td class="n">{escape(c.show(v)) if c.real and v is not None else ""}</td>'
+                    for c, v in zip(shown, values, strict=True)]
         cells = []
-        for column in COLUMNS:
+        for column in shown:
             text = escape(folder(record) if column.key == "run_dir" else column.text(record))
             href = link(record) if column.key == "variant" else None
             if href:
@@ -74,6 +82,8 @@ def _table_html(
             numeric = column.key not in TEXT_KEYS
             cells.append(f'<td class="n">{text}</td>' if numeric else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    if real is not None:
+        rows.append("<tr>" + "".join(real) + "</tr>")
     return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>"
 
 
@@ -91,22 +101,21 @@ def _players(run_dir: Path, prefix: str = "") -> str:
     return '<div class="players">' + "".join(figures) + "</div>"
 
 
-CLIP_MEASURES = (("fd_ratio", ".2f"), ("spread", ".2f"), ("loop", ".2f"),
-                 ("level_db", "+.1f"), ("silent", ".2f"), ("own_song", ".2f"))
-
-
 def _clips_html(run_dir: Path, music: Any) -> str:
-    """Every prompt's clip: a player, where the prompt came from, its measures (whole clip,
-    and in brackets its last seconds) and the collapse diagnosis, if any."""
+    """Every prompt's clip: a player, where the prompt came from, each measure (whole
+    clip, and in brackets its last seconds) and the collapse diagnosis, if any; then what
+    the real music after the same prompts scores, and what each measure means."""
     if not isinstance(music, dict) or not isinstance(music.get("clips"), list):
         return ""
+    specs = measure_specs([RunRecord("", run_dir, {"music": music})])
 
     def number(value: Any, fmt: str) -> str:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return format(float(value), fmt) if ok else "—"
 
     head = "".join(f"<th>{escape(h)}</th>" for h in (
-        "clip", "prompt from", "listen", *(k for k, _f in CLIP_MEASURES), "collapse"))
+        "clip", "prompt from", "listen", *(s.header.replace(chr(10), " ") for s in specs),
+        "collapse"))
     rows = []
     for clip in music["clips"]:
         if not isinstance(clip, dict):
@@ -120,25 +129,33 @@ def _clips_html(run_dir: Path, music: Any) -> str:
                  f"<td>{escape(Path(str(clip.get('source', ''))).name)} at "
                  f"{escape(number(clip.get('offset_seconds'), '.1f'))} s</td>",
                  f"<td>{player}</td>"]
-        cells += [f'<td class="n">{escape(number(clip.get(k), f))} '
-                  f"({escape(number(last.get(k), f))})</td>" for k, f in CLIP_MEASURES]
+        cells += [f'<td class="n">{escape(number(clip.get(s.name), s.fmt))} '
+                  f"({escape(number(last.get(s.name), s.fmt))})</td>" for s in specs]
         cells.append(f"<td>{escape(str(clip.get('collapse') or ''))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    real = music.get("real")
+    medians = real.get("summary", {}).get("median") if isinstance(real, dict) else None
+    if isinstance(medians, dict):
+        cells = ["<td></td>", f"<td><i>{REAL_ROW}</i>: what the songs really do after "
+                 "the prompts (median)</td>", "<td></td>"]
+        cells += [f'<td class="n">{escape(number(medians.get(s.name), s.fmt))}</td>'
+                  for s in specs]
+        rows.append("<tr>" + "".join(cells) + "<td></td></tr>")
     tail = music.get("last_10s")
     last_seconds = tail.get("seconds", 10) if isinstance(tail, dict) else 10
-    found = music.get("yardstick")
-    yard: dict[str, Any] = found if isinstance(found, dict) else {}
-    own = ""
-    if yard.get("own_song_real") is not None:
-        own = (f" own_song: the clip's distance to its prompt's song over its distance to "
-               f"the other held-out songs; real excerpts score "
-               f"{escape(number(yard.get('own_song_real'), '.2f'))} "
-               f"({escape(number(yard.get('own_song_real_last'), '.2f'))}), 1 is no more "
-               f"like its own song than like the others.")
     return (f"<h2>Every prompt</h2><p>Measured on the audio against real excerpts of the "
             f"held-out songs (1 = like the music); in brackets, the clip's last "
-            f"{escape(str(last_seconds))} s.{own}</p>"
-            f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>")
+            f"{escape(str(last_seconds))} s.</p>"
+            f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>" + _legend(specs))
+
+
+def _legend(specs: Sequence[MeasureSpec]) -> str:
+    """What each measure measures, and its target."""
+    items = "".join(
+        f"<li><b>{escape(s.name)}</b>: {escape(s.description)}"
+        f"{escape(f' (target: median {s.target_text})') if s.target_text else ''}</li>"
+        for s in specs)
+    return f"<ul>{items}</ul>"
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:

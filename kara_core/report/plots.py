@@ -137,7 +137,7 @@ def _db_spectrogram(wave: Any, rate: int, n_fft: int) -> tuple[Any, Any]:
     """``(20 log10 |STFT|, extent)`` of a wave, for ``imshow``."""
     import numpy as np
 
-    from kara_core.measures.roundtrip import stft_magnitude
+    from kara_core.audio.spectral import stft_magnitude
 
     mags = stft_magnitude(np.asarray(wave, np.float32), n_fft, n_fft // 4).astype(np.float64)
     db = 20.0 * np.log10(np.maximum(mags, 1e-9)).T

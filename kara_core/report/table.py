@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from kara_core.console import safe_text
 from kara_core.errors import KaraError
 from kara_core.report.columns import (
-    COLUMNS,
-    MUSIC_NOTE,
     Column,
+    MeasureSpec,
     RunRecord,
+    columns,
     fields,
     label_models,
+    measure_specs,
+    music_note,
     summary,
 )
 from kara_core.report.records import METRICS_FILE, read_metrics_checked
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
     from kara_core.config import ExperimentConfig
 
 __all__ = [
-    "COLUMNS", "MUSIC_NOTE", "Column", "RunRecord", "experiment_records", "fields",
-    "find_records", "label_models", "load_record", "print_table", "shown_columns", "summary",
-    "to_csv", "to_json",
+    "Column", "MeasureSpec", "RunRecord", "columns", "experiment_records", "fields",
+    "find_records", "label_models", "load_record", "measure_specs", "music_note",
+    "print_table", "shown_columns", "summary", "table_columns", "to_csv", "to_json",
 ]
 
 
@@ -92,8 +94,17 @@ TEXT_WIDTHS = {"variant": 16, "transform": 22, "model": 22, "run_dir": 24}
 """Widest the text columns get in the wide table; longer text folds onto more lines."""
 
 
-def print_table(records: Sequence[RunRecord], console: Console, title: str = "") -> None:
-    """The rich comparison table (one row per variant), then one line per failed variant.
+def table_columns(records: Sequence[RunRecord],
+                  measures: Sequence[Any] | None = None) -> tuple[Column, ...]:
+    """Every column for ``records``: one per registered measure (``measures``: the
+    registry's by default) and per measure the records describe."""
+    return columns(measure_specs(records, measures))
+
+
+def print_table(records: Sequence[RunRecord], console: Console, title: str = "",
+                measures: Sequence[Any] | None = None) -> None:
+    """The rich comparison table (one row per variant, then a row of what the real music
+    after the same prompts scores), then one line per failed variant.
 
     When the terminal is too narrow for a row per variant, the table is turned: one column
     per variant, one row per measure, so no number is ever cut.
@@ -102,13 +113,19 @@ def print_table(records: Sequence[RunRecord], console: Console, title: str = "")
     from rich.measure import Measurement
 
     records = label_models(records)
-    columns = shown_columns(records)
-    wide = _wide_table(records, title, columns)
+    specs = measure_specs(records, measures)
+    every = columns(specs)
+    shown = shown_columns(records, every)
+    rows = [_cells(record, shown) for record in records]
+    real = _real_row(records, shown)
+    if real is not None:
+        rows.append(real)
+    wide = _wide_table(rows, title, shown)
     natural = Measurement.get(console, console.options.update_width(10_000), wide).maximum
     fits = natural <= console.width
-    console.print(wide if fits else _tall_table(records, title, columns))
-    if len(columns) == len(COLUMNS):
-        console.print(MUSIC_NOTE, style="dim", highlight=False, soft_wrap=False)
+    console.print(wide if fits else _tall_table(rows, title, shown))
+    if len(shown) == len(every):
+        console.print(music_note(specs), style="dim", highlight=False, soft_wrap=False)
     for record in records:
         if record.status in ("failed", "unreadable"):
             what = "failed" if record.status == "failed" else "has an unreadable record"
@@ -116,13 +133,32 @@ def print_table(records: Sequence[RunRecord], console: Console, title: str = "")
                           f"{rich_escape(safe_text(record.error or 'unknown error'))}")
 
 
-def shown_columns(records: Sequence[RunRecord]) -> tuple[Column, ...]:
+REAL_ROW = "real music"
+"""The label of the row that shows what the held-out songs score."""
+
+
+def _real_row(records: Sequence[RunRecord], shown: Sequence[Column]) -> list[str] | None:
+    """The real continuations' measures of the first record that has them (the variants
+    of one experiment share their held-out songs), ``None`` when none has."""
+    for record in records:
+        if record.status in ("failed", "unreadable"):
+            continue
+        values = [column.real_value(record) if column.real else None for column in shown]
+        if any(v is not None for v in values):
+            return [f"[dim]{REAL_ROW}[/]" if column.key == "variant"
+                    else column.show(value) if column.real and value is not None else ""
+                    for column, value in zip(shown, values, strict=True)]
+    return None
+
+
+def shown_columns(records: Sequence[RunRecord],
+                  every: Sequence[Column] | None = None) -> tuple[Column, ...]:
     """The terminal table's columns: all of them, but the music columns only when some
     record was measured on the audio (records of older runs have no ``music`` section)."""
+    every = tuple(every) if every is not None else table_columns(records)
     if any(isinstance(r.metrics.get("music"), dict) for r in records):
-        return COLUMNS
-    return tuple(c for c in COLUMNS if not c.path.startswith("music."))
-
+        return every
+    return tuple(c for c in every if not c.path.startswith("music."))
 
 
 def _cells(record: RunRecord, columns: Sequence[Column]) -> list[str]:
@@ -134,43 +170,50 @@ def _cells(record: RunRecord, columns: Sequence[Column]) -> list[str]:
     return cells
 
 
-def _wide_table(records: Sequence[RunRecord], title: str, columns: Sequence[Column]) -> Any:
+def _wide_table(rows: Sequence[list[str]], title: str, shown: Sequence[Column]) -> Any:
     from rich import box
     from rich.table import Table
 
     table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in columns:
+    for column in shown:
         numeric = column.key not in TEXT_WIDTHS
         table.add_column(column.header, justify="right" if numeric else "left",
                          overflow="fold", no_wrap=numeric, max_width=TEXT_WIDTHS.get(column.key))
-    for record in records:
-        table.add_row(*_cells(record, columns))
+    for cells in rows:
+        table.add_row(*cells)
     return table
 
 
-def _tall_table(records: Sequence[RunRecord], title: str, columns: Sequence[Column]) -> Any:
+def _tall_table(rows: Sequence[list[str]], title: str, shown: Sequence[Column]) -> Any:
     from rich import box
     from rich.table import Table
 
     table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False)
-    rows = [_cells(record, columns) for record in records]
     table.add_column("variant", no_wrap=True)
     for cells in rows:
         table.add_column(cells[0], justify="right", overflow="fold")
-    for i, column in enumerate(columns[1:], 1):
+    for i, column in enumerate(shown[1:], 1):
         label = column.header.replace("-\n", "").replace("\n", " ")
         table.add_row(label, *(cells[i] for cells in rows))
     return table
 
 
-def to_json(records: Sequence[RunRecord]) -> dict[str, Any]:
-    """``{"variants": [{"variant", "run_dir", "status", "metrics", "summary"}]}``; NaN and
+def to_json(records: Sequence[RunRecord],
+            measures: Sequence[Any] | None = None) -> dict[str, Any]:
+    """``{"measures": [...], "variants": [{"variant", "run_dir", "status", "metrics",
+    "summary"}]}``: each measure's name, header, target and description, and each
+    variant's table values (real music's beside each measure as ``<key>_real``); NaN and
     infinities become ``null`` so that any JSON parser reads the output."""
-    return {"variants": [
-        {"variant": r.variant, "run_dir": str(r.run_dir), "status": r.status,
-         "metrics": _finite(r.metrics), "summary": _finite(summary(r))}
-        for r in label_models(records)
-    ]}
+    specs = measure_specs(records, measures)
+    shown = columns(specs)
+    return {
+        "measures": [{"name": s.name, "header": s.header.replace("\n", " "),
+                      "target": s.target_text, "description": s.description} for s in specs],
+        "variants": [
+            {"variant": r.variant, "run_dir": str(r.run_dir), "status": r.status,
+             "metrics": _finite(r.metrics), "summary": _finite(summary(r, shown))}
+            for r in label_models(records)
+        ]}
 
 
 def _finite(data: Any) -> Any:
@@ -183,12 +226,13 @@ def _finite(data: Any) -> Any:
     return data
 
 
-def to_csv(records: Sequence[RunRecord]) -> str:
+def to_csv(records: Sequence[RunRecord], measures: Sequence[Any] | None = None) -> str:
     """The table as CSV: one row per variant, raw numbers, then status and error."""
+    shown = table_columns(records, measures)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields(), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields(shown), lineterminator="\n")
     writer.writeheader()
     for record in label_models(records):
         writer.writerow({k: ("" if v is None else safe_text(v) if isinstance(v, str) else v)
-                         for k, v in summary(record).items()})
+                         for k, v in summary(record, shown).items()})
     return buffer.getvalue()

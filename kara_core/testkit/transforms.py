@@ -178,7 +178,7 @@ def _inverse(transform: Transform, frames: np.ndarray, length: int, label: str) 
 def _check_round_trip(
     tolerance: RoundTripTolerance, wave: np.ndarray, out: np.ndarray, label: str, what: str
 ) -> None:
-    from kara_core.measures.roundtrip import snr_db, spectral_convergence
+    from kara_core.audio.spectral import snr_db, spectral_convergence
 
     if tolerance.min_snr_db is not None:
         snr = snr_db(wave, out)

@@ -1,4 +1,7 @@
-"""The measurements of DESIGN section 6, in plain numpy (scipy.fft for speed).
+"""Spectral measurements of audio (DESIGN section 6), in plain numpy (scipy.fft for speed).
+
+Public, like the rest of :mod:`kara_core.audio`: Kara's transform audit and its measures of
+generated audio use these, and so may a plugin's measure or test.
 
 Round trip (an estimate against its reference wave): :func:`snr_db`, :func:`si_sdr_db`,
 :func:`spectral_convergence`, :func:`log_spectral_distance_db`,
@@ -14,12 +17,12 @@ which JSON cannot hold.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from kara_core.audio.mel import mel_filterbank
+from kara_core.audio.spectrum import hann, stft
 
 MAX_DB = 200.0
 """The decibel value reported for a perfect (bit-exact) reconstruction."""
@@ -64,25 +67,11 @@ def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return _ratio_db(float(np.dot(target, target)), float(np.sum((est - target) ** 2)))
 
 
-@functools.lru_cache(maxsize=16)
-def _hann(n_fft: int) -> np.ndarray:
-    k = np.arange(n_fft, dtype=np.float64)
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * k / n_fft)).astype(np.float32)
-
-
 def stft_magnitude(wave: np.ndarray, n_fft: int = 1024, hop: int | None = None) -> np.ndarray:
-    """``|STFT|`` (centred periodic Hann, zero padding), float32 ``[frames, n_fft//2 + 1]``."""
-    import scipy.fft
-
-    hop = hop or n_fft // 4
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    n_frames = wave.shape[0] // hop + 1
-    padded = np.zeros((n_frames - 1) * hop + n_fft, dtype=np.float32)
-    take = min(wave.shape[0], padded.shape[0] - n_fft // 2)
-    padded[n_fft // 2 : n_fft // 2 + take] = wave[:take]
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1, workers=2)
-    return np.abs(spectrum).astype(np.float32, copy=False)
+    """``|STFT|`` of :func:`kara_core.audio.spectrum.stft` (centred periodic Hann, zero
+    padding; ``hop`` a quarter of ``n_fft`` by default), float32 ``[frames, n_fft//2 + 1]``:
+    the measures analyse audio as the transforms do."""
+    return np.abs(stft(wave, n_fft, hop or n_fft // 4)).astype(np.float32, copy=False)
 
 
 def _magnitudes(
@@ -239,7 +228,8 @@ def spectral_flatness(wave: np.ndarray, n_fft: int = 2048, threshold_db: float =
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     power = stft_magnitude(wave, n_fft, n_fft // 4).astype(np.float64) ** 2
     # Parseval: the window-weighted mean square of each frame, in dBFS.
-    mean_square = power.sum(axis=1) * 2.0 / (n_fft * float(np.sum(_hann(n_fft) ** 2)))
+    window_energy = float(np.sum(hann(n_fft).astype(np.float64) ** 2))
+    mean_square = power.sum(axis=1) * 2.0 / (n_fft * window_energy)
     loud = power[10.0 * np.log10(np.maximum(mean_square, 1e-24)) >= threshold_db]
     if loud.shape[0] == 0:
         return 0.0

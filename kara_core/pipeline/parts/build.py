@@ -1,28 +1,24 @@
-"""From one :class:`~kara_core.config.VariantConfig` to each stage's narrow inputs.
-
-The experiment driver's helpers (with :mod:`kara_core.pipeline.experiment`): the only
-place below the commands where a whole variant is read. Each stage package takes the
-parts it uses (built components and its own settings dataclass) through its front door;
-these functions build them from a variant, and the commands that run one stage alone
-(``kara prepare``, ``kara train``, ``kara audit``, ``kara check``) call them.
-``tests/test_architecture.py`` keeps ``VariantConfig`` out of every other pipeline module.
+"""The builders of each stage's parts from one :class:`~kara_core.config.VariantConfig`:
+prepare's settings and decoders, featurize's settings, train's settings, baselines and
+judge, the inputs of ``kara audit`` and ``kara check``'s estimate, and the
+:class:`DatasetCache` the variants of one command share (see :mod:`kara_core.pipeline.parts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kara_core.storage.locks import hold_in_use
 
 if TYPE_CHECKING:
-    from kara_core.components import Model, Transform
+    from kara_core.components import HeldOutMusic, Model, Transform
     from kara_core.config import VariantConfig
     from kara_core.pipeline.audit import AuditSubject
     from kara_core.pipeline.cost import CostInputs
     from kara_core.pipeline.featurize import FeatureSet, FeaturizeSettings, SongLike
     from kara_core.pipeline.prepare import NamedDecoder, PrepareReport, PrepareSettings
-    from kara_core.pipeline.train import TrainSettings
+    from kara_core.pipeline.train import JudgeSettings, TrainSettings
 
 
 # --------------------------------------------------------------------------- prepare
@@ -162,15 +158,17 @@ def build_baselines(variant: VariantConfig, model: Model) -> dict[str, Model]:
 def train_variant(
     variant: VariantConfig, features: FeatureSet, *, rebuild: bool = False,
     epochs: int | None = None, show_progress: bool = True, model: Model | None = None,
+    music: HeldOutMusic | None = None,
 ) -> dict[str, Any]:
     """Train ``variant``'s model (built here when not given) on ``features`` with its
-    baselines and judge; the metrics of ``--json``."""
-    from kara_core.pipeline.train import make_judge, train
+    baselines and judge (on ``music``, the held-out music, when given); the metrics of
+    ``--json``."""
+    from kara_core.pipeline.train import train
 
     model = model if model is not None else variant.build_model(features.frame_dim)
     return train(
         features, model, train_settings(variant), baselines=build_baselines(variant, model),
-        judge=make_judge(variant, features), rebuild=rebuild, epochs=epochs,
+        judge=build_judge(variant, features, music), rebuild=rebuild, epochs=epochs,
         show_progress=show_progress,
     )
 
@@ -226,6 +224,53 @@ class DatasetCache:
         hold_in_use(folder)  # nor does kara clean remove it
         return featurize(variant, songs, reload=reload, show_progress=show_progress,
                                transform=transform, model=model)
+
+
+# --------------------------------------------------------------------------- generate, evaluate
+
+
+def held_out_music(
+    variant: VariantConfig, features: FeatureSet, *, seconds: float | None = None
+) -> HeldOutMusic:
+    """``variant``'s held-out music (prompts and the real music the clips are measured
+    against), read once: the judge, generation and the evaluation share it. ``seconds``
+    overrides ``generate.seconds`` (the length of the real continuations)."""
+    from kara_core.pipeline.evaluate import PromptPlan
+    from kara_core.pipeline.evaluate import held_out_music as read
+
+    length = variant.generate.seconds if seconds is None else seconds
+    return read(features, features.transform.hop, variant.dataset.sample_rate,
+                PromptPlan(variant.generate.prompts, variant.generate.prompt_seconds, length))
+
+
+def judge_settings(variant: VariantConfig) -> JudgeSettings:
+    """How the training judge (and the temperature calibration) generates: ``train.judge_*``
+    and ``generate:``."""
+    from kara_core.pipeline.train import JudgeSettings
+
+    return JudgeSettings.of(variant.train, variant.generate, variant.dataset.sample_rate)
+
+
+def build_judge(
+    variant: VariantConfig, features: FeatureSet,
+    music: HeldOutMusic | Callable[[], HeldOutMusic] | None = None,
+) -> Any:
+    """``variant``'s training judge on ``music`` (read on the judge's first call when not
+    given) with the registered measures; ``None`` when ``train.judge_seconds`` is 0."""
+    from kara_core.pipeline.train import make_judge
+    from kara_core.plugins import registered_measures
+
+    shared = music if music is not None else (lambda: held_out_music(variant, features))
+    return make_judge(judge_settings(variant), shared, features.transform, features,
+                      registered_measures())
+
+
+def model_options(variant: VariantConfig) -> dict[str, Any]:
+    """The model's options as plain data: the table names those that tell rows apart."""
+    from kara_core.options import to_plain
+
+    options = to_plain(variant.model.options)
+    return options if isinstance(options, dict) else {}
 
 
 # --------------------------------------------------------------------------- audit, cost

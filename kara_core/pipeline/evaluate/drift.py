@@ -1,4 +1,4 @@
-"""Evaluation of what a variant generated, and of how its errors grow.
+"""Whole-clip statistics of what a variant generated, and how its errors grow.
 
 Generated audio has no reference, so it is compared with held-out audio through
 statistics (DESIGN §6): the Fréchet distance between log-mel frame statistics, the RMS
@@ -18,6 +18,8 @@ import numpy as np
 if TYPE_CHECKING:
     from kara_core.components import Model
 
+REFERENCE_AUDIO_SECONDS = 120.0
+"""The ``evaluation`` section's whole-clip statistics compare with this much held-out audio."""
 MAX_DRIFT_STEPS = 1000
 """The drift curve covers at most this many generated frames."""
 PREDICT_BATCH = 256
@@ -37,7 +39,7 @@ def evaluate_audio(
         excerpt); its own score against the reference, ``real_mel_frechet``, is what a
         generator that sounds like this collection would get.
     """
-    from kara_core.measures import roundtrip as metrics
+    from kara_core.audio import spectral as metrics
     generated = np.asarray(generated, dtype=np.float32)
     reference = np.asarray(reference, dtype=np.float32)
     gen_mel = metrics.log_mel_frames(generated, rate)
