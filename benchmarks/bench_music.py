@@ -178,6 +178,9 @@ def main() -> int:
     parser.add_argument("--val-fraction", type=float, default=0.3)
     parser.add_argument("--work", default=None, help="working folder (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="100 steps, 2 rungs, 5 s clips")
+    parser.add_argument("--music-name", metavar="TEXT",
+                        help="how the results name the music (default: the folder's name; "
+                             "never a path of this machine)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.rungs, args.seconds, args.prompts = 100, 2, 5.0, 2
@@ -203,7 +206,7 @@ def main() -> int:
     if final["x_realtime"] is not None and final["x_realtime"] < MIN_X_REALTIME:
         missed.append(f"generation at {final['x_realtime']}x real time")
     report = {
-        "music": str(music), "songs": len(list(music.rglob("*.mp3"))),
+        "music": args.music_name or music.name, "songs": len(list(music.rglob("*.mp3"))),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "steps": args.steps, "seconds": args.seconds, "prompts": args.prompts,
         "temperature": args.temperature,
