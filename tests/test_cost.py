@@ -156,12 +156,15 @@ def test_the_frame_count_rule_fits_every_builtin_transform(transform):
         assert count(n) == built.forward(np.zeros(n, np.float32)).shape[0], n
 
 
-def test_a_missing_music_folder_costs_nothing(tmp_path, kara):
+def test_a_missing_or_empty_music_folder_is_one_error(tmp_path, kara):
     config = tmp_path / "kara.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     result = kara("check", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "no mp3 files in" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and "mp3: no such folder" in result.stderr
+    (tmp_path / "mp3").mkdir()
+    result = kara("check", str(config))
+    assert result.returncode == 2 and "mp3: no .mp3 files found" in result.stderr
 
 
 def test_check_with_a_collection_still_imports_no_tensorflow(dataset):

@@ -15,7 +15,7 @@ from kara_core.config import load_config
 from kara_core.errors import ConfigError, PluginError
 from kara_core.hookspecs import hookimpl
 from kara_core.plugins import get_plugin_manager
-from tests.support.cli import run_kara
+from tests.support.cli import run_kara, some_music
 
 BUILTINS = {"kara_baselines", "kara_lame", "kara_lstm", "kara_soundfile", "kara_transforms"}
 
@@ -177,6 +177,7 @@ def test_an_entry_point_plugin_is_usable_by_type_in_yaml(tmp_path):
     config.write_text("transform: {type: doubled, options: {frame_size: 8}}\n"
                       "model: {type: persistence}\n")
     env = {"PYTHONPATH": str(tmp_path / "site")}
+    some_music(tmp_path / "dataset" / "mp3")
     result = run_kara("check", str(config), "--json", env=env)
     assert result.returncode == 0, result.stderr
     base = json.loads(result.stdout)["variants"][0]

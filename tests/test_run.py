@@ -231,12 +231,15 @@ def test_the_pages_of_a_real_run_load_in_a_browser(experiment, tmp_path):
     assert "broken" in page and "failed" in page
 
 
-def test_every_variant_failing_exits_2(tmp_path):
+def test_no_music_is_one_error_before_any_variant(tmp_path):
     config = write_yaml(tmp_path, "name: none\ndataset: {mp3_dir: nothing}\n"
-                        "transform: {type: raw}\nmodel: {type: persistence}\n")
+                        "transform: {type: raw}\nmodel: {type: persistence}\n"
+                        "variants: {other: {model: {type: mean}}}\n")
     result = run_kara("run", str(config), cwd=tmp_path)
     assert result.returncode == 2
-    assert "variant base" in result.stderr and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "nothing: no such folder" in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written
 
 
 def test_the_versions_record_never_imports_tensorflow():

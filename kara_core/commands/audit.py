@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kara_core.commands._args import add_variant_option, positive_int, positive_seconds
+from kara_core.commands._args import (
+    add_config_argument,
+    add_variant_option,
+    positive_int,
+    positive_seconds,
+)
 
 NOTES = (
     "SNR / SI-SDR: waveform match (meaningless once phase is re-estimated: read SC beside it). "
@@ -28,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
         "speed, and how a model's error would reach the audio). Writes spectrogram PNGs "
         "to <runs_dir>/<name>/<variant>/audit/.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--files", type=positive_int, metavar="N", help="audit only the first N songs"

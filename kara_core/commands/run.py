@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kara_core.commands._args import add_variant_option
+from kara_core.commands._args import add_config_argument, add_variant_option
 
 
 def add_parser(subparsers: Any) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers: Any) -> None:
         "generate -> evaluate for the base and each variant, reusing every cache, then print "
         "one comparison table. Each run folder gets a report.html to listen to.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     add_variant_option(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rebuild", action="store_true", help="train from scratch")

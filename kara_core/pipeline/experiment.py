@@ -7,7 +7,8 @@ the whole :class:`~kara_core.config.VariantConfig` (``tests/test_architecture.py
 
 Each stage reuses its own cache, so a second run only redoes what changed. A variant that
 fails is reported in one line, recorded as failed in its ``metrics.json``, and the others
-go on. After generation each run folder holds its listening page, and the experiment
+go on (a variant that succeeded before keeps that record; the failure goes beside it).
+After generation each run folder holds its listening page, and the experiment
 folder an index of all variants.
 """
 
@@ -244,31 +245,13 @@ def write_plots(
         drift.free, drift.teacher, run_dir / "drift.png", hop / rate,
         persistence=drift.persistence, title=f"drift on a held-out song: {variant.name}",
     )
-    history = training_history(run_dir, metrics)
+    history = records.training_history(run_dir, metrics)
     if history:
         baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
         plots.plot_loss(
             history, run_dir / "loss.png", title=f"training: {variant.name}",
             baselines=baselines,
         )
-
-
-def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
-    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
-    import json
-
-    history = metrics.get("history")
-    if not isinstance(history, dict):
-        try:
-            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-    if not isinstance(history, dict):
-        return {}
-    return {
-        str(k): [float(x) for x in v] for k, v in history.items()
-        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
-    }
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -291,6 +274,7 @@ def run_variant(
 
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
         atomic.clean_stale_temps(variant.run_dir)
+        records.keep_last_success(variant.run_dir)
         # the parts, each built once
         decoders = parts.decoders_of(variant)
         write_run_record(variant, plugin_infos, decoders)
@@ -312,7 +296,8 @@ def run_variant(
         # the kept model, loaded from the run folder and checked against the features
         trained = load_trained(variant.build_model(features.frame_dim), features, settings)
         generate_and_evaluate(variant, features, trained, show_progress=show_progress)
-        metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+        metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None,
+                                                          "last_failure": None})
         write_variant_report(variant.run_dir, metrics)
     return metrics
 
@@ -327,8 +312,10 @@ def run_experiment(
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
     from kara_core.console import debugging, err
     from kara_core.pipeline.parts import distinct_datasets
+    from kara_core.pipeline.prepare import check_collection
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
+    check_collection([v.dataset.mp3_dir for v in variants])  # once, before anything is written
     cache = DatasetCache()
     outcomes: list[VariantOutcome] = []
     for number, variant in enumerate(variants, 1):
@@ -345,7 +332,7 @@ def run_experiment(
         except Exception as exc:  # one variant's failure must not stop the others
             if debugging():
                 raise
-            message = one_line(exc)
+            message = failure_line(exc, variant)
             if on_error is not None:
                 on_error(variant.name, message)
             metrics = _record_failure(variant, message)
@@ -359,6 +346,12 @@ def run_experiment(
 
 
 def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
+    """The failure in ``metrics.json``; when the variant succeeded before, its successful
+    record is kept as it was (``kara compare`` and the pages still show those results) and
+    the failure goes beside it under ``last_failure``."""
+    earlier = records.restore_last_success(variant.run_dir, message)
+    if earlier is not None:
+        return {**earlier, "status": "failed", "error": message}
     try:
         transform = describe_transform(variant)
     except Exception as exc:  # the transform itself may be what fails
@@ -375,6 +368,19 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
     except (KaraError, OSError, ValueError, RecursionError):
         # the run folder itself is unwritable (or not a folder): the message says why
         return {"variant": variant.name, "status": "failed", "error": message}
+
+
+def failure_line(exc: BaseException, variant: VariantConfig) -> str:
+    """What the user reads of a variant's failure: a :class:`KaraError`'s message; an
+    exception raised in a plugin's code names the component, the plugin, its version and the
+    file:line (:func:`~kara_core.errors.plugin_fault`); anything else its type and text."""
+    from kara_core.errors import plugin_fault
+
+    if isinstance(exc, KaraError):
+        return one_line(exc)
+    components = [variant.transform, variant.model, variant.decoder, variant.decoder_fallback,
+                  *variant.baselines]
+    return plugin_fault(exc, [c for c in components if c is not None]) or one_line(exc)
 
 
 def _release_models() -> None:

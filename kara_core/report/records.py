@@ -67,6 +67,38 @@ def update_metrics(run_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+LAST_SUCCESS_FILE = "metrics.last-ok.json"
+"""A copy of the last successful ``metrics.json``, made as a variant starts and put back
+when the run fails (:func:`restore_last_success`)."""
+
+
+def keep_last_success(run_dir: Path) -> None:
+    """Copy a successful ``metrics.json`` aside before a run starts rewriting it."""
+    metrics = read_metrics(run_dir)
+    if metrics.get("status") == "ok":
+        atomic.write_json(run_dir / LAST_SUCCESS_FILE, metrics)
+
+
+def restore_last_success(run_dir: Path, error: str) -> dict[str, Any] | None:
+    """After a failed run, put the last successful record back with the failure beside it
+    (``last_failure``: the message and when) and return it; ``None`` when the variant never
+    succeeded or the run folder cannot be written (the caller records the failure)."""
+    import time
+
+    try:
+        earlier = json.loads((run_dir / LAST_SUCCESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("status") != "ok":
+        return None
+    earlier["last_failure"] = {"error": error, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        atomic.write_json(run_dir / METRICS_FILE, earlier)
+    except (OSError, ValueError):
+        return None
+    return earlier
+
+
 def _move_aside(path: Path, problem: str) -> None:
     from kara_core.console import print_warning
 
@@ -79,3 +111,19 @@ def _move_aside(path: Path, problem: str) -> None:
         return
     print_warning(f"{path}: {problem}; moved to {damaged.name}, and a new record is started "
                   "('kara train' records the training results again)")
+
+
+def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
+    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
+    history = metrics.get("history")
+    if not isinstance(history, dict):
+        try:
+            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+    if not isinstance(history, dict):
+        return {}
+    return {
+        str(k): [float(x) for x in v] for k, v in history.items()
+        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
+    }

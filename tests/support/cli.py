@@ -41,3 +41,11 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def some_music(folder: Path) -> Path:
+    """``folder`` with one (stub) mp3 in it, so ``kara check`` finds a collection: check
+    refuses an empty music folder, and never decodes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "song.mp3").write_bytes(b"\xff\xfb\x90\x00" + bytes(413))
+    return folder
