@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -15,19 +13,9 @@ from kara_core.config import load_config
 from kara_core.errors import ConfigError, PluginError
 from kara_core.hookspecs import hookimpl
 from kara_core.plugins import get_plugin_manager
-from tests.support.cli import run_kara, some_music
+from tests.support.cli import fake_distribution, run_kara, some_music
 
 BUILTINS = {"kara_baselines", "kara_lame", "kara_lstm", "kara_soundfile", "kara_transforms"}
-
-
-def fake_distribution(site: Path, name: str, module_source: str) -> None:
-    """An installed distribution on ``site`` with one ``kara`` entry point, without pip."""
-    (site / name).mkdir(parents=True)
-    (site / name / "__init__.py").write_text(textwrap.dedent(module_source))
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[kara]\n{name} = {name}\n")
 
 
 class Echo(Transform):

@@ -250,3 +250,83 @@ def test_the_versions_record_never_imports_tensorflow():
                             timeout=120, check=False)
     tensorflow, numpy, imported = json.loads(result.stdout)
     assert tensorflow and numpy and imported is False
+
+
+def copy_of(experiment, tmp_path: Path) -> Path:
+    """A copy of the finished experiment's folder, to break without touching the original."""
+    folder, _config, result = experiment
+    assert result.returncode == 0, result.stderr[-2000:]
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.lock"))
+    manifest = copy / "dataset" / "wav" / "manifest.json"  # it names the music folder
+    manifest.write_text(manifest.read_text().replace(str(folder), str(copy)))
+    return copy
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every record, page and WAV an earlier run left, by path."""
+    found = [*folder.glob("runs/tiny/*/metrics.json"), folder / "runs" / "tiny" / "index.html",
+             *folder.rglob("*.wav")]
+    return {str(p.relative_to(folder)): p.read_bytes() for p in found}
+
+
+def test_an_emptied_music_folder_is_one_error_and_leaves_every_result(experiment, tmp_path):
+    copy = copy_of(experiment, tmp_path)
+    for mp3 in (copy / "mp3").iterdir():
+        mp3.unlink()
+    before = snapshot(copy)
+    assert any(name.endswith("metrics.json") for name in before) and len(before) > 10
+    for command in (["run"], ["check"]):  # no config named: ./kara.yaml
+        result = run_kara(*command, cwd=copy)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert len(lines) == 1 and "mp3: no .mp3 files found" in lines[0], result.stderr
+    assert snapshot(copy) == before
+
+
+BROKEN_PLUGIN = """
+from kara_core.hookspecs import hookimpl
+from kara_transforms.raw import RawTransform
+
+
+class BrokenInverse(RawTransform):
+    name = "raw_broken"
+
+    def inverse(self, frames, length):
+        return self.no_such_attribute
+
+
+@hookimpl
+def kara_register_transforms(register):
+    register(BrokenInverse)
+"""
+
+
+def test_an_exception_in_a_plugin_is_one_line_and_keeps_the_earlier_record(experiment,
+                                                                             tmp_path):
+    from tests.support.cli import fake_distribution
+
+    copy = copy_of(experiment, tmp_path)
+    fake_distribution(tmp_path / "site", "brokenplug", BROKEN_PLUGIN)
+    config = copy / "kara.yaml"
+    config.write_text(config.read_text().replace(
+        "transform: {type: raw,", "transform: {type: raw_broken,"))
+    record = copy / "runs" / "tiny" / "base" / "metrics.json"
+    earlier = json.loads(record.read_text())
+    result = run_kara("run", "--only", "base", cwd=copy,
+                      env={"PYTHONPATH": str(tmp_path / "site")})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "error: variant base" in line]
+    assert "transform 'raw_broken' of plugin 'brokenplug' (brokenplug 0.1)" in line, line
+    assert "raised AttributeError" in line and "no_such_attribute" in line, line
+    raising = BROKEN_PLUGIN.splitlines().index("        return self.no_such_attribute") + 1
+    assert f"brokenplug/__init__.py:{raising};" in line and "--debug" in line, line
+    kept = json.loads(record.read_text())
+    assert kept["status"] == "ok" and kept["music"] == earlier["music"]
+    assert "AttributeError" in kept["last_failure"]["error"]
+    site = {"PYTHONPATH": str(tmp_path / "site")}
+    shown = run_kara("compare", "--json", cwd=copy, env=site)  # ./kara.yaml's experiment
+    assert shown.returncode == 0, shown.stderr
+    rows = {row["variant"]: row for row in json.loads(shown.stdout)["variants"]}
+    assert rows["base"]["status"] == "ok" and rows["base"]["metrics"]["music"] == earlier["music"]
