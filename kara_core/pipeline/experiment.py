@@ -131,7 +131,7 @@ def generate_and_evaluate(
     from kara_core.pipeline import clips as several
     from kara_core.pipeline import generate as gen
     from kara_core.pipeline.evaluate import drift_curve, evaluate_audio
-    from kara_core.pipeline.roundtrip import roundtrip
+    from kara_core.pipeline.roundtrip import roundtrip, tolerance_misses
 
     run_dir = variant.run_dir
     rate = variant.dataset.sample_rate
@@ -171,6 +171,10 @@ def generate_and_evaluate(
     note(f"{variant.name}: measuring the round trip, the generated audio and the drift")
     ceiling: dict[str, Any] = {k: _plain(v) for k, v in roundtrip_scores.items()}
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
+    ceiling["tolerance_misses"] = tolerance_misses(
+        transform.tolerance, [(Path(prompt.source).name, roundtrip_scores)])
+    for miss in ceiling["tolerance_misses"]:
+        print_warning(f"{variant.name}: round trip of transform {transform.describe()}: {miss}")
     reference = gen.heldout_reference(features, transform, rate)
     real = gen.training_excerpt(
         features, transform, rate, variant.generate.prompt_seconds, length
