@@ -111,7 +111,11 @@ def test_kara_plugins_lists_the_rest_and_marks_the_broken_one(tmp_path):
     assert set(rows) >= BUILTINS | {"typoplug"}
     assert "did you mean 'kara_register_transforms'" in rows["typoplug"]["broken"]
     table = run_kara("plugins", env={"PYTHONPATH": str(tmp_path)})
-    assert "broken" in table.stdout and "kara_transforms" in table.stdout
+    assert "left out because" in table.stdout and "kara_transforms" in table.stdout
+    [row] = [line for line in table.stdout.splitlines() if "typoplug" in line]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[0] == "typoplug" and cells[3:6] == ["", "", ""], cells  # no components
+    assert cells[6].startswith("broken: implements unknown hook"), cells
 
 
 def test_load_plugins_env_loads_only_the_named(monkeypatch):
@@ -304,3 +308,17 @@ def test_piped_tables_are_not_cut_at_80_columns():
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "kara_transforms" in line)
     assert "fft, mel, raw, stft" in row  # one row, not folded into an 80-column box
+
+
+def test_registry_with_names_a_misspelled_hook():
+    from kara_core.testing import registry_with
+
+    class Typo:
+        @hookimpl
+        def kara_register_transfroms(self, register):
+            register(Echo)
+
+    with pytest.raises(PluginError) as info:
+        registry_with("typo_test", Typo())
+    assert "plugin 'typo_test' implements unknown hook 'kara_register_transfroms' (did you " \
+           "mean 'kara_register_transforms'?)" in str(info.value)
