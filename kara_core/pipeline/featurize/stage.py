@@ -155,6 +155,7 @@ def featurize(
     """
     from kara_core.console import print_warning
     from kara_core.pipeline.featurize.cache import cached_frames
+    from kara_core.pipeline.featurize.identity import check_source
     from kara_core.pipeline.progress import progress, song_task
     from kara_core.storage.locks import folder_lock
 
@@ -171,6 +172,7 @@ def featurize(
     with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
         atomic.clean_stale_temps(directory)
         _record_key(settings, directory, show_progress)
+        check_source(directory, settings.transform, print_warning)
         memo = _HashMemo(settings.cache_dir / HASH_MEMO)
         lengths = [_wav_seconds(Path(s.wav)) for s in usable]
         task = song_task(bar, f"featurize {settings.transform.type}", lengths)
