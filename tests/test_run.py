@@ -78,6 +78,8 @@ def test_every_variant_runs_and_the_broken_one_fails_in_one_line(experiment):
     assert "Traceback" not in result.stderr
     failures = [line for line in result.stderr.splitlines() if "error: variant broken" in line]
     assert len(failures) == 1 and "nowhere" in failures[0], result.stderr[-2000:]
+    # an overall ETA across the variants, from kara check's estimates
+    assert "left for 4 variant(s) (kara check's estimate" in result.stderr, result.stderr[:3000]
     table = result.stdout
     rows = [line.split()[0] for line in table.splitlines() if line.strip()]
     for name in ("base", "lstm", "mean", "broken"):

@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
             ", ".join(comps["models"]), *blank,
         )
     for name, reason in sorted(plugins.broken.items()):  # components of its own: none
-        info = plugins.infos.get(name)
-        table.add_row(f"[red]{name}[/]", info.distribution if info else "",
-                      info.version if info else "", "", "", "", f"[red]broken: {reason}[/]")
+        known = plugins.infos.get(name)
+        table.add_row(f"[red]{name}[/]", known.distribution if known else "",
+                      known.version if known else "", "", "", "", f"[red]broken: {reason}[/]")
     out.print(table)
     return 0

@@ -24,7 +24,8 @@ import numpy as np
 
 from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError, one_line
-from kara_core.pipeline.parts import DatasetCache
+from kara_core.pipeline.parts import DatasetCache, run_estimates
+from kara_core.pipeline.progress import RunClock
 from kara_core.report import records
 from kara_core.storage import atomic
 
@@ -162,7 +163,7 @@ def generate_and_evaluate(
     for number, clip in enumerate(made.generations):
         files.append(several.clip_file(number))
         write_wav(run_dir / files[-1], clip.wave, rate)
-    _remove_stale_clips(run_dir, len(made.generations))
+    records.remove_stale_clips(run_dir, len(made.generations))
     if variant.generate.mp3:
         gen.write_audio(run_dir / "generated.mp3", generation.wave, rate,
                         variant.build_decoders())
@@ -223,16 +224,6 @@ def generate_and_evaluate(
 
     write_variant_report(run_dir, metrics)
     return metrics
-
-
-def _remove_stale_clips(run_dir: Path, count: int) -> None:
-    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
-    import re
-
-    for path in run_dir.glob("generated-*.wav"):
-        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
-        if match and int(match.group(1)) > count:
-            path.unlink(missing_ok=True)
 
 
 def write_plots(
@@ -322,9 +313,13 @@ def run_experiment(
     check_collection([v.dataset.mp3_dir for v in variants])  # once, before anything is written
     cache = DatasetCache()
     outcomes: list[VariantOutcome] = []
+    clock = RunClock(run_estimates(variants) if show_progress else {})
     for number, variant in enumerate(variants, 1):
         if show_progress:
-            err.rule(f"variant {variant.name} ({number}/{len(variants)})", style="cyan")
+            left = clock.line([v.name for v in variants[number - 1:]])
+            err.rule(f"variant {variant.name} ({number}/{len(variants)})"
+                     + (f": {left}" if left else ""), style="cyan")
+        clock.start()
         try:
             metrics = run_variant(
                 variant, cache, plugin_infos=plugin_infos, rebuild=rebuild, reload=reload,
@@ -342,6 +337,7 @@ def run_experiment(
             metrics = _record_failure(variant, message)
             outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
         finally:
+            clock.finish(variant.name)
             _release_models()
     from kara_core.report.html import write_experiment_index
 
@@ -375,16 +371,14 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
 
 
 def failure_line(exc: BaseException, variant: VariantConfig) -> str:
-    """What the user reads of a variant's failure: a :class:`KaraError`'s message; an
-    exception raised in a plugin's code names the component, the plugin, its version and the
-    file:line (:func:`~kara_core.errors.plugin_fault`); anything else its type and text."""
+    """A :class:`KaraError`'s message; an exception raised in a plugin's code names the
+    component, plugin, version and file:line (:func:`kara_core.errors.plugin_fault`)."""
     from kara_core.errors import plugin_fault
+    from kara_core.pipeline.parts import components_of
 
     if isinstance(exc, KaraError):
         return one_line(exc)
-    components = [variant.transform, variant.model, variant.decoder, variant.decoder_fallback,
-                  *variant.baselines]
-    return plugin_fault(exc, [c for c in components if c is not None]) or one_line(exc)
+    return plugin_fault(exc, components_of(variant)) or one_line(exc)
 
 
 def _release_models() -> None:

@@ -127,3 +127,13 @@ def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[f
         str(k): [float(x) for x in v] for k, v in history.items()
         if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
     }
+
+
+def remove_stale_clips(run_dir: Path, count: int) -> None:
+    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
+    import re
+
+    for path in run_dir.glob("generated-*.wav"):
+        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
+        if match and int(match.group(1)) > count:
+            path.unlink(missing_ok=True)

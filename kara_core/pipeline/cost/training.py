@@ -167,7 +167,8 @@ def scaled_figure(signature: dict[str, Any], batch_size: int
         others = sum(1 for k, v in signature.items() if k not in sizes and theirs.get(k) != v)
         return others, abs(math.log(size / (parameter_count(theirs) or 1)))
 
-    found = [f for f in cost_figures.TRAINING
+    figures: list[dict[str, Any]] = [dict(f) for f in cost_figures.TRAINING]
+    found = [f for f in figures
              if (f.get("signature") or {}).get("model") == signature.get("model")
              and parameter_count(f.get("signature") or {})]
     if not found:
