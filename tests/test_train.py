@@ -389,3 +389,23 @@ def test_loss_png_puts_each_loss_on_its_own_axis(tmp_path, monkeypatch):
     assert list(train_ax.lines[0].get_xdata()) == [25, 50, 75, 100]
     assert max(train_ax.get_ylim()) < 0 < min(val_ax.get_ylim())  # NLL apart from MSE
     assert "MSE" in val_ax.get_ylabel() and "MSE" not in train_ax.get_ylabel()
+
+
+def test_validation_scores_a_fixed_seeded_sample_of_the_held_out_windows(tmp_path):
+    from kara_core.pipeline.parts import train_settings
+    from kara_core.pipeline.train.stage import make_windows
+
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    model = variant.build_model(features.frame_dim)
+    every = make_windows(model, features, train_settings(with_train(variant, val_windows=0)))[1]
+    assert len(every) > 12
+    sample = with_train(variant, val_windows=12)
+    first = make_windows(model, features, train_settings(sample))[1]
+    again = make_windows(model, features, train_settings(sample))[1]
+    assert len(first) == 12 and np.array_equal(first.index, again.index)  # fixed by the seed
+    assert {tuple(row) for row in first.index} <= {tuple(row) for row in every.index}
+    other = make_windows(model, features, train_settings(with_train(sample, seed=1)))[1]
+    assert not np.array_equal(first.index, other.index)
+    metrics = train_variant(sample, features, show_progress=False)
+    assert metrics["training"]["val_windows"] == 12

@@ -24,7 +24,7 @@ import numpy as np
 
 from kara_core.audio.wav import write_wav
 from kara_core.errors import KaraError, one_line
-from kara_core.pipeline.parts import DatasetCache, run_estimates
+from kara_core.pipeline.parts import DatasetCache, components_of, run_estimates
 from kara_core.pipeline.progress import RunClock
 from kara_core.report import records
 from kara_core.storage import atomic
@@ -331,7 +331,7 @@ def run_experiment(
         except Exception as exc:  # one variant's failure must not stop the others
             if debugging():
                 raise
-            message = failure_line(exc, variant)
+            message = failure_line(exc, components_of(variant))
             if on_error is not None:
                 on_error(variant.name, message)
             metrics = _record_failure(variant, message)
@@ -370,15 +370,15 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
         return {"variant": variant.name, "status": "failed", "error": message}
 
 
-def failure_line(exc: BaseException, variant: VariantConfig) -> str:
-    """A :class:`KaraError`'s message; an exception raised in a plugin's code names the
-    component, plugin, version and file:line (:func:`kara_core.errors.plugin_fault`)."""
+def failure_line(exc: BaseException, components: Sequence[Any]) -> str:
+    """A :class:`KaraError`'s message; an exception raised in the code of one of a variant's
+    ``components`` names it, its plugin, version and file:line
+    (:func:`kara_core.errors.plugin_fault`)."""
     from kara_core.errors import plugin_fault
-    from kara_core.pipeline.parts import components_of
 
     if isinstance(exc, KaraError):
         return one_line(exc)
-    return plugin_fault(exc, components_of(variant)) or one_line(exc)
+    return plugin_fault(exc, components) or one_line(exc)
 
 
 def _release_models() -> None:

@@ -80,6 +80,8 @@ def training_time(model: Model, model_type: str, cfg: TrainConfig, sample_rate: 
     stride = cfg.stride or default_stride(tin, tout)
     windows = sum(max(0, (t - tin - tout) // stride + 1) for t in train)
     val_windows = sum(max(0, (t - tin - tout) // max(1, tout // 2) + 1) for t in val)
+    if cfg.val_windows:
+        val_windows = min(val_windows, cfg.val_windows)  # validation scores a fixed sample
     total_steps = getattr(cfg, "steps", None)
     epochs = int(cfg.epochs)
     if isinstance(total_steps, int) and total_steps > 0:

@@ -56,6 +56,12 @@ def make_windows(
 
     train = windows(features.train, stride)
     val = windows(features.val, max(1, tout // 2))
+    budget = settings.train.val_windows
+    if budget and len(val) > budget:  # a fixed, seeded sample: validation's cost stays flat
+        import numpy as np
+
+        keep = np.random.default_rng(settings.train.seed).choice(len(val), budget, replace=False)
+        val.index = val.index[np.sort(keep)]
     for name, found, songs in (("training", train, features.train),
                                ("validation", val, features.val)):
         if len(found) == 0:
