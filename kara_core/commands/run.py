@@ -31,14 +31,16 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
+    from kara_core.pipeline.prepare import check_collection
     from kara_core.report.table import experiment_records, load_record, print_table, to_json
 
     plugins, experiment = load_experiment(args.config)
+    variants = experiment.select(args.variant)
+    check_collection([v.dataset.mp3_dir for v in variants])  # before TensorFlow's start-up
     from kara_core.commands._quiet import import_tensorflow
     from kara_core.console import debugging
 
     import_tensorflow(debug=debugging())
-    variants = experiment.select(args.variant)
 
     def on_error(variant: str, message: str) -> None:
         print_error(f"variant {variant}: {message}")
