@@ -409,3 +409,21 @@ def test_validation_scores_a_fixed_seeded_sample_of_the_held_out_windows(tmp_pat
     assert not np.array_equal(first.index, other.index)
     metrics = train_variant(sample, features, show_progress=False)
     assert metrics["training"]["val_windows"] == 12
+
+
+def test_a_reused_model_whose_source_changed_without_a_bump_is_warned_about_once(
+        tmp_path, capsys):
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    train_variant(variant, features, show_progress=False)
+    record = variant.run_dir / "model-source.json"
+    assert len(json.loads(record.read_text())["sha256"]) == 64
+    record.write_text(json.dumps({"sha256": "0" * 64}))  # as if trained by other code
+    capsys.readouterr()
+    metrics = train_variant(variant, features, show_progress=False)
+    assert metrics["training"]["reused"]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "model 'lstm_seq2seq' of plugin 'kara_lstm'" in err, err
+    assert "its source changed since it was trained" in err
+    train_variant(variant, features, show_progress=False)
+    assert "source changed" not in capsys.readouterr().err

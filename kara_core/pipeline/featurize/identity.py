@@ -176,51 +176,22 @@ def explain_change(features: FeatureSet, identity: Any) -> str:
     return "; ".join(parts) or "the normalisation statistics changed"
 
 
+
 SOURCE_FILE = "source.json"
 """In each transform's cache folder: a hash of the transform's source files when the
 frames were cached (:func:`check_source`)."""
-
-
-def source_digest(cls: type) -> str:
-    """sha256 over the source files of the modules that define ``cls`` and the classes it
-    inherits from outside ``kara_core``: what an editable plugin's edit changes."""
-    import hashlib
-    import inspect
-
-    digest = hashlib.sha256()
-    files = set()
-    for klass in cls.__mro__:
-        if klass.__module__.split(".")[0] in ("kara_core", "builtins", "abc"):
-            continue
-        with contextlib.suppress(TypeError, OSError):
-            files.add(inspect.getsourcefile(klass) or "")
-    for file in sorted(f for f in files if f):
-        with contextlib.suppress(OSError):
-            digest.update(Path(file).read_bytes())
-    return digest.hexdigest()
 
 
 def check_source(directory: Path, component: Any, warn: Any) -> None:
     """Warn once (through ``warn``) when the transform's source files changed since the
     frames in ``directory`` were cached while its plugin's version and ``cache_version``
     stayed the same (the folder's key holds both): an editable plugin edited without a
-    ``cache_version`` bump, whose old frames would be reused unseen. Records the new hash,
-    so the warning comes once per change."""
-    from kara_core.errors import KaraError
+    ``cache_version`` bump, whose old frames would be reused unseen."""
+    from kara_core.report.versions import source_changed
 
-    now = source_digest(component.cls)
-    path = directory / SOURCE_FILE
-    try:
-        old = json.loads(path.read_text(encoding="utf-8")).get("sha256")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        old = None
-    if old == now:
-        return
-    if old is not None:
+    if source_changed(directory / SOURCE_FILE, component.cls):
         warn(f"transform {component.type!r} of plugin {component.plugin!r} "
              f"({component.distribution} {component.version}): its source changed since "
              f"its frames in {directory.name} were cached, but its version and cache_version "
              "did not: the cached frames (and models trained on them) are the old code's; "
              "bump the transform's cache_version to featurize again")
-    with contextlib.suppress(KaraError):
-        atomic.write_json(path, {"sha256": now})
