@@ -53,7 +53,7 @@ def build_model() -> Any:
 def step_network(model: Any) -> Any:
     """A one-output-frame copy of the model's Keras network (weights do not depend on the
     number of frames, so they are shared by value)."""
-    from kara_lstm.network import build_network
+    from kara_lstm.seq2seq.network import build_network
 
     model.generate(np.zeros((model.input_frames, model.frame_dim), np.float32), 1)
     o = model.options

@@ -104,7 +104,7 @@ def kara_epoch(model: Any, train: Any, steps: int) -> float:
 def bare_keras(train: Any, steps: int, jit_compile: bool) -> tuple[Any, Any]:
     """The same network compiled by plain Keras, and its in-memory arrays of windows."""
     import keras
-    from kara_lstm.network import build_network
+    from kara_lstm.seq2seq.network import build_network
 
     rows = np.random.default_rng(0).permutation(len(train))[: steps * BATCH]
     context, targets = train.load(train.index[rows])

@@ -8,9 +8,10 @@ start fast and never import TensorFlow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from kara_core import __version__
 from kara_core.errors import KaraError
@@ -18,6 +19,42 @@ from kara_core.errors import KaraError
 COMMAND_ORDER = ("run", "check", "plugins", "prepare", "audit", "train", "generate", "compare")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler, a closing terminal session), handled as Ctrl-C is: the
+    stage saves what it has finished and the command says how to continue."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _user_facing(debug: bool) -> Iterator[None]:
+    """While a command runs: SIGTERM raises :class:`Terminated`, and (unless ``debug``)
+    numpy's RuntimeWarnings and matplotlib's warnings are not printed: a user sees one
+    line per problem, said by Kara; ``--debug`` shows them."""
+    import signal
+    import threading
+    import warnings
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.filterwarnings("ignore", module="matplotlib")
+            yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        from kara_core.storage.locks import release_in_use
+
+        release_in_use()  # what the command read is free for clean and prepare again
 
 
 def command_names() -> list[str]:
@@ -63,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return int(args.func(args) or 0)
+        with _user_facing(debug):
+            return int(args.func(args) or 0)
     except KaraError as exc:
         if debug:
             raise
@@ -79,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kara_core.console import print_error
 
         again = shlex.join(["kara", *(sys.argv[1:] if argv is None else argv)])
-        print_error(f"interrupted; finished work is kept: run '{again}' to continue")
-        return EXIT_INTERRUPTED
+        terminated = isinstance(sys.exc_info()[1], Terminated)
+        print_error(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; finished "
+                    f"work is kept: run '{again}' to continue")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()
         return 0

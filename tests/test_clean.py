@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from kara_core.config import load_config
 from kara_core.pipeline.parts import transform_key
 from kara_core.plugins import get_plugin_manager
+from kara_core.storage import atomic, owned
 from tests.support.cli import write_yaml
 
 CONFIG = """\
@@ -22,6 +24,15 @@ variants:
 """
 
 
+def kara_wrote(folder: Path, kind: str, files: dict[str, bytes]) -> Path:
+    """A folder as Kara leaves it: claimed, then written through atomic writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    owned.claim(folder, kind, f"kara test {kind}")
+    for name, data in files.items():
+        atomic.write_bytes(folder / name, data)
+    return folder
+
+
 def layout(tmp_path):
     config = write_yaml(tmp_path, CONFIG)
     experiment = load_config(config, get_plugin_manager().registry)
@@ -30,11 +41,12 @@ def layout(tmp_path):
     foreign = tmp_path / "cache" / "my notes"
     old_run = tmp_path / "runs" / "demo" / "fft"
     used_run = tmp_path / "runs" / "demo" / "base"
-    for folder in (*used_caches, old_cache, foreign, old_run, used_run):
-        folder.mkdir(parents=True)
-        (folder / "data.bin").write_bytes(b"x" * 1000)
+    foreign.mkdir(parents=True)
+    (foreign / "data.bin").write_bytes(b"x" * 1000)
+    for folder in (*used_caches, old_cache):
+        kara_wrote(folder, "cache", {"data.bin": b"x" * 1000})
     for run in (old_run, used_run):
-        (run / "metrics.json").write_text("{}")
+        kara_wrote(run, "run", {"data.bin": b"x" * 1000, "metrics.json": b"{}"})
     return config, [*used_caches, foreign, used_run], [old_cache, old_run]
 
 
@@ -75,6 +87,6 @@ def test_clean_leaves_a_folder_another_kara_process_holds(tmp_path, kara):
         holder.kill()
         holder.wait()
     assert result.returncode == 1
-    assert f"{unused[1].resolve()}: in use by pid {holder.pid} (kara train fft); left" in (
+    assert f"{unused[1]}: in use by pid {holder.pid} (kara train fft); left" in (
         result.stderr)
     assert unused[1].exists() and not unused[0].exists()

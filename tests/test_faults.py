@@ -214,3 +214,74 @@ def test_long_run_kills_at_every_kind_of_write(tmp_path, nth):
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 3
     assert (run_dir / "generated.wav").is_file()
     assert temp_files(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- issue 22
+
+
+def test_a_rebuild_killed_never_leaves_an_ok_record_of_a_deleted_model(tmp_path):
+    from kara_core.report import records
+
+    config = make_dataset(tmp_path)
+    run_dir = tmp_path / "runs" / "faults" / "base"
+    assert run_kara("train", str(config)).returncode == 0
+    records.update_metrics(run_dir, {"status": "ok"})  # as a finished kara run leaves it
+    killed = run_kara("train", str(config), "--rebuild",
+                      env={"KARA_FAULT_KILL_AT": "write:checkpoint.json"})
+    assert killed.returncode == -signal.SIGKILL
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "training" and "epochs_completed" not in metrics
+    assert not (run_dir / "model").exists()
+    again = run_kara("train", str(config), "--json")
+    assert again.returncode == 0, again.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "trained" and metrics["epochs_completed"] == 3
+
+
+def test_clean_and_prepare_never_delete_what_a_running_run_reads(tmp_path):
+    """A ``kara run`` trains while another config's ``kara clean --yes`` runs on the shared
+    cache_dir and a ``kara prepare`` follows a deleted mp3: neither deletes what the run
+    reads, both say so, the run finishes, and once it has, both remove what they left."""
+    config = make_dataset(tmp_path)
+    config.write_text(config.read_text().replace("epochs: 3", "epochs: 12"), encoding="utf-8")
+    other = write_yaml(tmp_path, CONFIG.replace("name: faults", "name: other")
+                       .replace("frame_size: 64", "frame_size: 32"), "other.yaml")
+    checkpoints = tmp_path / "runs" / "faults" / "base" / "checkpoints"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "kara_core", "run", str(config)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (checkpoints / "latest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        cache = next((tmp_path / "dataset" / "cache").glob("raw-*"))
+        cleaned = run_kara("clean", str(other), "--yes")
+        (tmp_path / "mp3" / "song 2.mp3").unlink()
+        prepared = run_kara("prepare", str(config))
+    finally:
+        _out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert f"{cache}: in use by a running kara process that reads it; left" in cleaned.stderr
+    assert prepared.returncode == 0, prepared.stderr
+    assert "1 WAV(s) of removed mp3s are left in place" in prepared.stderr
+    wav = tmp_path / "dataset" / "wav" / "song 2.wav"
+    assert wav.exists()
+    # the run is over: what was left is removed now
+    assert run_kara("prepare", str(config)).returncode == 0 and not wav.exists()
+    assert run_kara("clean", str(other), "--yes").returncode == 0 and not cache.exists()
+
+
+def test_a_failed_rebuild_never_puts_back_the_deleted_models_record(tmp_path):
+    """``kara run`` keeps a copy of the last successful record to put back when the variant
+    fails; a rebuild deletes that model, so its copy goes too."""
+    from kara_core.report import records
+
+    records.update_metrics(tmp_path, {"status": "ok", "val_loss": 0.5})
+    records.keep_last_success(tmp_path)
+    assert (tmp_path / records.LAST_SUCCESS_FILE).is_file()
+    records.forget_model(tmp_path)
+    assert records.restore_last_success(tmp_path, "rebuild failed") is None
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "training" and "val_loss" not in metrics

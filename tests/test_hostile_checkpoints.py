@@ -132,3 +132,25 @@ def test_pointers_with_paths_outside_the_store_are_ignored(tmp_path: Path, name:
     (store.root / name).write_text(json.dumps({"dir": "../../elsewhere"}))
     latest = CheckpointStore(store.root).latest()
     assert latest is not None and latest.epoch == 2
+
+
+def test_a_damaged_exported_model_is_said_once_and_named_as_damaged(tmp_path, capsys):
+    """Issue 22, 10: ``kara generate`` read the record twice (two warnings), then said the
+    variant was not trained."""
+    from kara_core.errors import KaraError
+    from kara_core.pipeline.parts import train_settings
+    from kara_core.pipeline.train import load_trained
+    from tests.support.training import variant_of, write_config
+
+    variant = variant_of(write_config(tmp_path))
+    model_dir = variant.run_dir / "model"
+    export_model(FakeModel(), model_dir, {"data": "x", "epoch": 3})  # type: ignore[arg-type]
+    weights = model_dir / "weights.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:10])
+    capsys.readouterr()
+    assert read_model_record(model_dir) is None
+    with pytest.raises(KaraError) as info:
+        load_trained(FakeModel(), None, train_settings(variant))  # type: ignore[arg-type]
+    assert "exported model is damaged" in str(info.value) and "kara train" in str(info.value)
+    assert "not trained yet" not in str(info.value)
+    assert capsys.readouterr().err.count("10 bytes instead of 8192") == 1

@@ -62,6 +62,30 @@ def test_a_same_size_cache_file_rewritten_with_nan_or_zeros_is_rebuilt(setup, fi
     assert "content changed since it was written; rebuilt" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_nan_written_with_the_mtime_kept_is_rebuilt(tmp_path, dtype, capsys) -> None:
+    """Issue 22, 4: a changed byte whose file keeps its size and mtime is not trusted."""
+    songs = write_songs(tmp_path, count=4, seconds=1.0)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("sample_rate:", f"cache_dtype: {dtype}, "
+                                                 "sample_rate:"))
+    variant = variant_of(config)
+    song = every_song(featurize(variant, songs, show_progress=False))[0]
+    good = song.npy.read_bytes()
+    st = song.npy.stat()
+    with open(song.npy, "r+b") as handle:  # one value of the last frame becomes NaN
+        handle.seek(st.st_size - (2 if dtype == "float16" else 4))
+        handle.write(np.array([np.nan], dtype).tobytes())
+    os.utime(song.npy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    capsys.readouterr()
+    again = featurize(variant, songs, show_progress=False)
+    assert song.npy.read_bytes() == good
+    assert np.isfinite(again.mean).all()
+    err = capsys.readouterr().err
+    assert f"{song.npy}: its content changed since it was written; rebuilt" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_a_touched_cache_file_is_checked_not_rebuilt(setup) -> None:
     _folder, songs, variant = setup
     song = every_song(featurize(variant, songs, show_progress=False))[0]

@@ -274,7 +274,16 @@ def test_a_prepared_dataset_on_a_read_only_folder_is_usable(
             raise OSError(errno.EROFS, "Read-only file system", str(file))
         return real_open(file, mode, *args, **kwargs)
 
+    real_os_open = os.open
+
+    def read_only_os(file: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writes and str(file).startswith(str(v.dataset.wav_dir)):
+            raise OSError(errno.EROFS, "Read-only file system", str(file))
+        return real_os_open(file, flags, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only_os)
     report = run_prepare(v, workers=1, show_progress=False)
     monkeypatch.undo()
     assert statuses(report) == {"a.mp3": "cached"}
@@ -313,3 +322,73 @@ def test_a_wav_written_by_prepare_matches_its_manifest(tmp_path: Path) -> None:
     assert entry["wav_sha256"] == hashlib.sha256(data).hexdigest()
     x, rate = sf.read(v.dataset.wav_dir / "a.wav")
     assert rate == 22050 and np.isfinite(x).all()
+
+
+# --------------------------------------------------------------------------- issue 22, 7
+
+
+def rated(folder: Path, name: str, rate: int) -> VariantConfig:
+    text = (f"name: {name}\ndataset: {{mp3_dir: mp3, wav_dir: wav, sample_rate: {rate}}}\n"
+            "decoder: {type: soundfile}\ntransform: {type: raw}\nmodel: {type: persistence}\n")
+    return load_config(write_yaml(folder, text, f"{name}.yaml"),
+                       get_plugin_manager().registry).base
+
+
+def test_two_configs_with_other_rates_never_share_a_wav_dir_silently(tmp_path: Path) -> None:
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
+    first = rated(tmp_path, "first", 22050)
+    assert run_prepare(first, workers=1, show_progress=False).summary["decoded"] == 1
+    first.run_dir.mkdir(parents=True)  # the first experiment has run: it still uses them
+    before = (tmp_path / "wav" / "a.wav").read_bytes()
+    with pytest.raises(KaraError) as info:
+        run_prepare(rated(tmp_path, "second", 16000), workers=1, show_progress=False)
+    message = str(info.value)
+    assert "22050 Hz 1-channel WAVs of experiment" in message and "first" in message
+    assert "own dataset.wav_dir" in message and "\n" not in message
+    assert (tmp_path / "wav" / "a.wav").read_bytes() == before
+
+
+def test_one_config_whose_rate_changed_decodes_again_saying_why(tmp_path: Path, capsys) -> None:
+    sf_mp3(tmp_path / "mp3" / "a.mp3", signal(1.0), 22050)
+    variant = rated(tmp_path, "one", 22050)
+    run_prepare(variant, workers=1, show_progress=True)
+    variant.run_dir.mkdir(parents=True)
+    capsys.readouterr()
+    again = run_prepare(rated(tmp_path, "one", 16000), workers=1, show_progress=True)
+    assert again.summary["decoded"] == 1
+    assert "holds 22050 Hz 1-channel WAVs; dataset asks 16000 Hz 1-channel: decoding every " \
+        "song again" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_an_mp3_is_listed_as_skipped(tmp_path: Path) -> None:
+    """Issue 22, 10: ``x.mp3/`` is said to be skipped, and the songs inside it are prepared."""
+    sf_mp3(tmp_path / "mp3" / "album.mp3" / "song.mp3", signal(1.0), 22050)
+    report = run_prepare(config(tmp_path, decoder="soundfile", fallback=None), workers=1,
+                         show_progress=False)
+    files = {f["source"]: f for f in report.files}
+    assert files["album.mp3"]["status"] == "skipped"
+    assert "a folder named like an mp3, not a file" in files["album.mp3"]["reason"]
+    assert files["album.mp3/song.mp3"]["status"] == "decoded"
+
+
+def test_a_one_frame_mp3_is_said_to_be_too_short_not_headerless(tmp_path: Path) -> None:
+    """Issue 22, 10: it was "no frame headers found (starts with b'\\xff\\xf3...')"."""
+    from kara_core.audio.mp3info import parse_header
+
+    need_lame()
+    whole = lame_mp3(tmp_path / "whole.mp3", signal(1.0), 22050, "-t", "-b", "32").read_bytes()
+    first = parse_header(whole, 0)
+    assert first is not None
+    (tmp_path / "mp3").mkdir()
+    (tmp_path / "mp3" / "one.mp3").write_bytes(whole[: first.length])
+    (tmp_path / "mp3" / "one then junk.mp3").write_bytes(whole[: first.length] + b"\0" * 10)
+    (tmp_path / "mp3" / "cut.mp3").write_bytes(whole[: first.length + 40])
+    report = run_prepare(config(tmp_path), workers=1, show_progress=False)
+    reasons = {f["source"]: f["reason"] for f in report.files}
+    assert reasons == {
+        "one.mp3": "too short or damaged to decode: only 1 MPEG frame (26 ms), which "
+                   "decoders do not decode",
+        "one then junk.mp3": "too short or damaged to decode: only 1 MPEG frame, then 10 "
+                             "bytes that are not one",
+        "cut.mp3": "too short or damaged to decode: only 1 MPEG frame, then a frame cut short",
+    }

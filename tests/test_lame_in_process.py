@@ -316,3 +316,33 @@ def test_a_stream_left_early_frees_its_decoder(songs: dict[str, Path]) -> None:
         first = next(blocks)
     assert len(first) >= 2000
     assert list(blocks) == []  # the freed decoder only says "end", it never crashes
+
+
+@pytest.mark.parametrize("option", ["auto", "never"])
+def test_a_prepared_wav_at_the_songs_rate_is_lame_decodes_output_byte_for_byte(
+        songs: dict[str, Path], tmp_path: Path, option: str) -> None:
+    """Issue 22, 9: samples are scaled by 32768 as the decoders scale them, so a song kept
+    at its rate and channel count gives exactly the samples (and the PCM header) of
+    ``lame --decode``; loud songs included, whose peaks decoders clip at -32768..32767."""
+    need_lame()
+    (tmp_path / "mp3").mkdir()
+    loud = tmp_path / "mp3" / "loud.mp3"
+    wave = np.clip(signal(2.0, 44100, 2, seed=7) * 40.0, -1.0, 1.0)  # square-ish, clipped
+    lame_mp3(loud, wave, 44100, "-b", "192")
+    shutil.copy(songs["cbr-44k-stereo"], tmp_path / "mp3")
+    text = ("name: t\n"
+            "dataset: {mp3_dir: mp3, wav_dir: wav, sample_rate: 44100, channels: 2}\n"
+            f"decoder: {{type: lame, options: {{in_process: {option}}}}}\n"
+            "transform: {type: raw}\nmodel: {type: persistence}\n")
+    variant = load_config(write_yaml(tmp_path, text), get_plugin_manager().registry).base
+    report = run_prepare(variant, workers=1, show_progress=False)
+    assert {f["status"] for f in report.files} == {"decoded"}
+    for mp3 in sorted((tmp_path / "mp3").iterdir()):
+        program = subprocess.run([need_lame(), "--decode", "--quiet", str(mp3), "-"],
+                                 capture_output=True, check=True).stdout
+        ours = (tmp_path / "wav" / mp3.with_suffix(".wav").name).read_bytes()
+        rate, expected = lame_decode(mp3)
+        assert rate == 44100
+        got = np.frombuffer(ours[44:], dtype="<i2").reshape(-1, 2)
+        np.testing.assert_array_equal(got, expected)
+        assert ours[44:] == program[-len(ours[44:]):], mp3.name

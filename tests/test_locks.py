@@ -69,3 +69,17 @@ def test_second_process_waits_then_proceeds_when_the_first_ends(tmp_path, monkey
     with folder_lock(tmp_path, "kara run"):
         assert time.monotonic() - started >= 0.5
     holder.wait()
+
+
+def test_a_lock_is_never_written_through_a_planted_link(tmp_path):
+    """Issue 22, 3: a ``.kara.lock`` that is a symbolic link to a user's file is not
+    written through (the file keeps its bytes); the folder cannot be locked, in one line."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    mine = tmp_path / "thesis.txt"
+    mine.write_text("chapter one\n")
+    os.symlink(mine, folder / LOCK_NAME)
+    with pytest.raises(KaraError) as info, folder_lock(folder, "kara test"):
+        pass
+    assert "cannot create lock file" in str(info.value) and "\n" not in str(info.value)
+    assert mine.read_text() == "chapter one\n"

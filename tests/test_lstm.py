@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from kara_baselines.models import MeanModel, PersistenceModel
-from kara_lstm.model import LstmOptions, LstmSeq2Seq
+from kara_lstm.seq2seq.model import LstmOptions, LstmSeq2Seq
 
 from kara_core.components import FitSettings, TrainingMonitor
 from kara_core.errors import KaraError

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kara_lstm.heads import top_p_filter
-from kara_lstm.lm_model import LmOptions, LstmLm
+from kara_lstm.lm.heads import top_p_filter
+from kara_lstm.lm.model import LmOptions, LstmLm
 
 from kara_core.components import FitSettings
 from kara_core.config import TrainConfig
@@ -208,7 +208,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from kara_core.components import FitSettings
 from kara_core.pipeline.train.windows import WindowSet
 from kara_core.testkit.models import sequence
-from kara_lstm.lm_model import LmOptions, LstmLm
+from kara_lstm.lm.model import LmOptions, LstmLm
 data = WindowSet([sequence(120), sequence(90, seed=1)], 8, 4, stride=4)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 model = LstmLm(LmOptions(layers=1, units=8, crop_frames=16, components=2), frame_dim=6)
@@ -275,7 +275,7 @@ def test_the_step_budget_scales_with_the_amount_of_training_music():
 
 def test_mixture_noise_is_diagonal_in_the_noise_basis_not_per_feature():
     import tensorflow as tf
-    from kara_lstm.heads import MixtureHead
+    from kara_lstm.lm.heads import MixtureHead
 
     dim = 4
     rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(dim, dim)))
@@ -347,7 +347,7 @@ def test_generation_reads_the_prompt_with_the_style_of_its_end_as_training_does(
     the prompt given the style of the prompt's last style_frames frames: one definition of
     the style in training and generation."""
     import tensorflow as tf
-    from kara_lstm.lm_network import style_vector
+    from kara_lstm.lm.network import style_vector
 
     model = trained("mse", epochs=1, style_frames=6)
     prompt = sequence(20, seed=3)
@@ -365,3 +365,121 @@ def test_a_style_model_scores_its_held_out_frames_after_the_style_part():
     model = trained("mixture", epochs=1, style_frames=6)
     score = model.heldout_score(songs(), songs())
     assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])
+
+
+# --------------------------------------------------------------------------- song vector
+
+SONG = {**TINY, "song_dims": 3, "song_frames": 10}
+
+
+def test_a_song_vector_model_meets_the_model_contract():
+    check_model(LstmLm, **{**SONG, "head": "mixture", "noise_basis": "changes"})
+
+
+def test_the_song_vector_is_in_the_signature_only_when_on():
+    """Weights saved before the option existed still load: the signature is unchanged."""
+    off = LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).signature()
+    assert "song_dims" not in off and "song_frames" not in off
+    on = LstmLm(LmOptions(**SONG), frame_dim=FRAME_DIM).signature()
+    assert (on["song_dims"], on["song_frames"]) == (3, 10)
+
+
+def test_generation_reads_the_song_vector_from_the_end_of_the_prompt():
+    """The first generated frame (temperature 0) is what the trained network predicts with
+    its song encoder reading the prompt's last song_frames frames; another song segment
+    gives another frame, so the vector is used."""
+    import tensorflow as tf
+
+    model = trained("mse", epochs=1, **SONG)
+    prompt = sequence(30, seed=3)
+    first = model.generate(prompt, 1, temperature=0.0)[0]
+    params, base = model._net([tf.constant(prompt[None]), tf.constant(prompt[None, -10:])])
+    assert np.allclose(first, (params + base).numpy()[0, -1], atol=1e-5)
+    other = sequence(10, seed=7) * 3.0
+    params, base = model._net([tf.constant(prompt[None]), tf.constant(other[None])])
+    assert not np.allclose(first, (params + base).numpy()[0, -1], atol=1e-4)
+    windows = np.stack([prompt[:8], prompt[8:16]])
+    assert model.predict(windows).shape == (2, 4, FRAME_DIM)
+
+
+def test_a_song_vector_model_trains_saves_resumes_and_scores_held_out_songs(tmp_path):
+    model = trained("mixture", epochs=1, **SONG)
+    prompt = sequence(20, seed=3)
+    model.save(tmp_path / "saved")
+    again = LstmLm(model.options, frame_dim=FRAME_DIM, seed=5)
+    again.load(tmp_path / "saved")
+    assert np.allclose(again.generate(prompt, 12, 1.0, seed=4),
+                       model.generate(prompt, 12, 1.0, seed=4), atol=1e-5)
+    model.save_state(tmp_path / "state")
+    resumed = LstmLm(model.options, frame_dim=FRAME_DIM, seed=9)
+    resumed.load_state(tmp_path / "state")
+    assert np.allclose(resumed.generate(prompt, 12, 1.0, seed=4),
+                       model.generate(prompt, 12, 1.0, seed=4), atol=1e-5)
+    with pytest.raises(KaraError, match="saved for a different architecture"):
+        LstmLm(LmOptions(**TINY), frame_dim=FRAME_DIM).load(tmp_path / "saved")
+    score = model.heldout_score(songs(), songs())
+    assert score is not None and np.isfinite(score["model"]) and np.isfinite(score["baseline"])
+
+
+def test_the_mixture_samples_no_noise_along_quiet_directions_or_at_noise_scale_zero():
+    """noise_scale 0 draws the component's mean; quiet_directions keeps the first basis
+    directions (where frames change most) free of noise and leaves the others sampled."""
+    import tensorflow as tf
+    from kara_lstm.lm.heads import MixtureHead
+
+    dim = 4
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(dim, dim)))
+    means = np.array([0.5, -0.5, 1.0, 0.0])
+    params = tf.constant(np.concatenate([[0.0], means, np.zeros(dim)])[None], tf.float32)
+    base = tf.zeros((1, dim))
+
+    def draws(head: MixtureHead) -> np.ndarray:
+        head.set_basis(rotation)
+        return np.stack([head.sample(params, base, tf.constant(1.0), tf.constant([s, 0]))[0]
+                         for s in range(50)]) @ rotation  # back to basis coordinates
+
+    exact = draws(MixtureHead(dim, 1, noise_scale=0.0))
+    assert np.allclose(exact, means, atol=1e-5)
+    quiet = draws(MixtureHead(dim, 1, quiet_directions=2))
+    assert np.allclose(quiet[:, :2], means[:2], atol=1e-5)
+    assert quiet[:, 2:].std(axis=0).min() > 0.5  # the other directions keep sigma 1
+    options = LmOptions(**{**TINY, "head": "mixture", "noise_scale": 0.5})
+    assert "noise_scale" not in LstmLm(options, frame_dim=FRAME_DIM).signature()
+
+
+def test_carrying_the_state_across_chained_crops_trains_and_is_refused_with_a_style():
+    """carry_crops: chains of crops with the LSTM state carried between them (truncated
+    back-propagation through time), with and without a song vector."""
+    model = trained("mixture", epochs=2, carry_crops=3, **{k: v for k, v in SONG.items()
+                                                          if k not in TINY})
+    prompt = sequence(20, seed=3)
+    out = model.generate(prompt, 12, 1.0, seed=4)
+    assert out.shape == (12, FRAME_DIM) and np.isfinite(out).all()
+    assert "carry_crops" not in model.signature()  # training only: the weights are the same
+    plain = trained("mixture", epochs=1, carry_crops=2)
+    assert np.isfinite(plain.generate(prompt, 5, 1.0, seed=0)).all()
+    # the same crops score differently after a batch that left its state, and the same
+    # again on a chain's first batch: the state is carried, and reset where a chain starts
+    import tensorflow as tf
+
+    loss = plain._carried_loss(4)
+    crops = tf.constant(np.stack([sequence(16, seed=s) for s in range(4)]))
+    first = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(True)})))
+    carried = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(False)})))
+    again = float(tf.reduce_mean(loss({"crops": crops, "first": tf.constant(True)})))
+    assert carried != pytest.approx(first, abs=1e-6)
+    assert again == pytest.approx(first, abs=1e-5)
+    with pytest.raises(KaraError, match="carry_crops and style_frames"):
+        trained("mixture", epochs=1, carry_crops=2, style_frames=4)
+
+
+def test_the_song_vector_tells_songs_apart_even_when_its_activations_grow():
+    """A song vector that saturates is one constant for every song (it happened on real
+    music: maxima of ~50, every tanh at +-1): scaled up 100x, two songs still differ."""
+    from kara_lstm.lm.network import song_encoder
+
+    encoder = song_encoder(FRAME_DIM, 8)
+    loud = np.stack([sequence(40, seed=1), sequence(40, seed=2)]) * 100.0
+    vectors = encoder(loud).numpy()
+    assert np.abs(vectors).max() < 0.999, "the song vector saturated"
+    assert np.abs(vectors[0] - vectors[1]).mean() > 0.05

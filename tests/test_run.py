@@ -332,3 +332,31 @@ def test_an_exception_in_a_plugin_is_one_line_and_keeps_the_earlier_record(exper
     assert shown.returncode == 0, shown.stderr
     rows = {row["variant"]: row for row in json.loads(shown.stdout)["variants"]}
     assert rows["base"]["status"] == "ok" and rows["base"]["metrics"]["music"] == earlier["music"]
+    # what the failed run kept beside the record is Kara's: kara clean removes it whole
+    base = record.parent
+    assert (base / "metrics.last-ok.json").is_file() and (base / "model-source.json").is_file()
+    sources = list((copy / "dataset" / "cache").glob("raw*/source.json"))
+    assert len(sources) == 2  # raw's frames and raw_broken's
+    other = write_yaml(copy, "name: other\ndataset: {mp3_dir: mp3}\n"
+                       "transform: {type: raw, options: {frame_size: 64}}\n"
+                       "model: {type: persistence}\n", "other.yaml")
+    cleaned = run_kara("clean", str(other), "--yes", cwd=copy, env=site)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "left" not in cleaned.stderr and "no record" not in cleaned.stderr, cleaned.stderr
+    assert not base.exists() and not any(p.parent.exists() for p in sources)
+
+
+def test_clean_removes_every_file_a_real_run_wrote(experiment, tmp_path):
+    """Everything ``kara run`` writes in a run folder is recorded as Kara's: ``kara clean``
+    of a copy removes the other variants' folders whole, saying nothing is left."""
+    folder, _config, _result = experiment
+    shutil.copytree(runs(folder), tmp_path / "runs" / "tiny", symlinks=True)
+    (tmp_path / "mp3").mkdir()
+    config = write_yaml(tmp_path, "name: tiny\ndataset: {mp3_dir: mp3}\n"
+                        "transform: {type: raw}\nmodel: {type: persistence}\n")
+    assert (tmp_path / "runs" / "tiny" / "lstm" / "model-source.json").is_file()
+    result = run_kara("clean", str(config), "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 unused folder(s)" in result.stderr and "left" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()
+                  if p.is_dir()) == ["base"]

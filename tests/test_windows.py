@@ -83,3 +83,59 @@ def test_dataset_shards_split_the_windows_between_workers():
 def test_frame_sizes_must_agree():
     with pytest.raises(ValueError, match="different frame sizes"):
         WindowSet([np.zeros((10, 3), np.float32), np.zeros((10, 4), np.float32)], 2, 2, 1)
+
+
+def test_crop_pairs_come_from_the_same_song_elsewhere_and_repeat_with_the_seed(tmp_path):
+    # memory-mapped songs, as the cache gives them
+    maps = []
+    for number, song in enumerate(songs(400, 120, 9)):
+        np.save(tmp_path / f"{number}.npy", song)
+        maps.append(np.load(tmp_path / f"{number}.npy", mmap_mode="r"))
+    ws = WindowSet(maps, 4, 3, 1)
+    crops, pairs = ws.crop_pair_batch(5, 64, 30, 40, seed=2)
+    assert np.array_equal(crops, ws.crop_batch(5, 64, 30, seed=2)), "pairs changed the crops"
+    assert pairs.shape == (64, 30, 3), "a pair is never longer than its crop"
+    crop_song, pair_song = crops[:, 0, 0] // 1000, pairs[:, 0, 0] // 1000
+    assert np.array_equal(crop_song, pair_song), "a pair from another song"
+    assert np.array_equal(np.diff(pairs[:, :, 0], axis=1), np.ones((64, 29))), "not contiguous"
+    crop_at, pair_at = crops[:, 0, 0] % 1000, pairs[:, 0, 0] % 1000
+    long_enough = crop_song == 0  # 400 frames: room for both; song 1 (120) too
+    apart = (pair_at + 30 <= crop_at) | (pair_at >= crop_at + 30)
+    assert apart.all(), "a pair overlaps its crop in a song long enough for both"
+    assert len(set(pair_at[long_enough].tolist())) > 10, "pairs do not move around the song"
+    again = ws.crop_pair_batch(5, 64, 30, 40, seed=2)
+    assert np.array_equal(again[1], pairs)
+    assert not np.array_equal(ws.crop_pair_batch(6, 64, 30, 40, seed=2)[1], pairs)
+
+
+def test_a_short_song_pairs_with_an_overlapping_crop_and_the_stream_carries_pairs():
+    ws = WindowSet(songs(50), 4, 3, 1)
+    _crops, pairs = ws.crop_pair_batch(0, 16, 40, 20, seed=0)
+    assert pairs.shape == (16, 20, 3)
+    assert (pairs[:, -1, 0] < 50).all(), "a pair ran past the end of its song"
+    stream = [(c.numpy(), p.numpy()) for c, p in ws.crops(16, 40, seed=0, pair_frames=20,
+                                                          skip_batches=1).take(1)]
+    expected = ws.crop_pair_batch(1, 16, 40, 20, seed=0)
+    assert np.array_equal(stream[0][0], expected[0])
+    assert np.array_equal(stream[0][1], expected[1])
+
+
+def test_chains_continue_each_song_crop_after_crop_and_restart_at_a_chain_boundary():
+    ws = WindowSet(songs(400, 300), 4, 3, 1)
+    batches = [ws.chain_batch(n, 8, 20, 3, seed=1, pair_frames=10) for n in range(4)]
+    assert [bool(b["first"]) for b in batches] == [True, False, False, True]
+    first, second, third = (b["crops"][:, :, 0] for b in batches[:3])
+    # the last frame of one crop is the first of the next, in the same song, row by row
+    assert np.array_equal(second[:, 0], first[:, -1])
+    assert np.array_equal(third[:, 0], second[:, -1])
+    assert np.array_equal(np.diff(second, axis=1), np.ones((8, 19)))
+    assert not np.array_equal(batches[3]["crops"][:, 0, 0], third[:, -1]), "a chain ran on"
+    pairs = batches[1]["pairs"][:, :, 0]
+    assert np.array_equal(pairs[:, 0] // 1000, second[:, 0] // 1000), "pair of another song"
+    again = ws.chain_batch(1, 8, 20, 3, seed=1, pair_frames=10)
+    assert np.array_equal(again["crops"], batches[1]["crops"])
+    stream = next(iter(ws.crops(8, 20, seed=1, chain_crops=3, skip_batches=1)))
+    assert np.array_equal(stream["crops"].numpy(), batches[1]["crops"])
+    assert not bool(stream["first"].numpy())
+    with pytest.raises(ValueError, match="one input pipeline"):
+        ws.crops(8, 20, chain_crops=3, shard=(2, 0))

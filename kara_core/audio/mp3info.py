@@ -160,7 +160,7 @@ class MpegInfo:
 
     :ivar header_frames: audio frames announced by a Xing/Info or VBRI header, if any.
     :ivar encoder_delay: samples of encoder delay from the LAME tag (None: no tag, so
-        decoders leave the delay in; see README "Encoder delay").
+        decoders leave the delay in; see docs/guide.md, "Encoder delay").
     """
 
     first: Header

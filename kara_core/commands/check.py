@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         })
         for line in (cost or {}).get("warnings", []):
             print_warning(f"not enough disk: {line}")
+        for line in folder_warnings(experiment.variants):
+            print_warning(line)
         return 0
     _variants_table(experiment)
     out.print(
@@ -54,7 +56,35 @@ def run(args: argparse.Namespace) -> int:
         _cost_table(experiment, cost)
         for line in cost["warnings"]:
             print_warning(f"not enough disk: {line}")
+    for line in folder_warnings(experiment.variants):
+        print_warning(line)
     return 0
+
+
+def folder_warnings(variants: Any) -> list[str]:
+    """One line per output folder that holds files Kara did not write (a folder shared
+    with other things: Kara never deletes them, but they are at risk from a mistaken
+    rm, and hide Kara's own)."""
+    from kara_core.storage.layout import foreign_entries
+
+    seen: set[tuple[str, str]] = set()
+    lines = []
+    for variant in variants:
+        for key, kind, folder in (("dataset.wav_dir", "wav", variant.dataset.wav_dir),
+                                  ("dataset.cache_dir", "cache", variant.dataset.cache_dir),
+                                  ("runs_dir", "runs", variant.runs_dir)):
+            if (kind, str(folder)) in seen:
+                continue
+            seen.add((kind, str(folder)))
+            count, names = foreign_entries(kind, folder)
+            if count:
+                more = ", ..." if count > len(names) else ""
+                lines.append(
+                    f"{key}: {folder} holds {count} entr{'y' if count == 1 else 'ies'} Kara did "
+                    f"not write, or wrote before it recorded its files ({', '.join(names)}"
+                    f"{more}); Kara never deletes them, but give it a folder of its own"
+                )
+    return lines
 
 
 def _estimate(variants: Any) -> dict[str, Any] | None:

@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara generate {variant.name}"):
+        from kara_core.storage import owned
+
+        owned.claim(variant.run_dir, "run", f"kara generate {variant.name}")
         generate_and_evaluate(
             variant, features, model, prompt_file=args.prompt, seconds=args.seconds
         )

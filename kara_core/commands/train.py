@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             if debugging() and not isinstance(exc, KaraError):
                 raise
             print_error(f"variant {variant.name}: {one_line(exc)}")
+            _record_failure(variant, one_line(exc))
             results.append({"variant": variant.name, "run_dir": str(variant.run_dir),
                             "error": one_line(exc)})
             continue
@@ -70,6 +71,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         _table(results)
     return 0 if any("metrics" in r for r in results) else 2
+
+
+def _record_failure(variant: Any, message: str) -> None:
+    """Mark an existing record ``failed`` (a failed ``--rebuild`` has removed the model it
+    described); a variant never trained has no record to mark."""
+    from kara_core.errors import KaraError
+    from kara_core.report import records
+
+    metrics, problem = records.read_metrics_checked(variant.run_dir)
+    if metrics and problem is None and metrics.get("status") == "training":
+        try:
+            records.update_metrics(variant.run_dir, {"status": "failed", "error": message})
+        except (KaraError, OSError):
+            return  # the run folder cannot be written: the error line above says enough
 
 
 def _train_one(

@@ -67,14 +67,31 @@ class WindowSource(Protocol):
         """
         ...
 
+    def crop_pair_batch(self, number: int, batch_size: int, crop_frames: int,
+                        pair_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops, pairs)``: :meth:`crop_batch`'s crops and, for each, ``min(pair_frames,
+        crop)`` frames of the same song at a random other place (not overlapping the crop
+        where the song is long enough): for models conditioned on the song as a whole."""
+        ...
+
+    def chain_batch(self, number: int, batch_size: int, crop_frames: int, chain_crops: int,
+                    seed: int = 0, pair_frames: int = 0) -> dict[str, np.ndarray]:
+        """Batch ``number`` of a stream in which every ``chain_crops`` consecutive batches
+        continue each other row by row through one song: ``{"crops", "first", "pairs"
+        (with pair_frames)}``; for models that carry their state across batches."""
+        ...
+
     def crops(
         self, batch_size: int, crop_frames: int, *, seed: int = 0,
-        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0, pair_frames: int = 0,
+        chain_crops: int = 0,
     ) -> Any:
         """An endless ``tf.data.Dataset`` of :meth:`crop_batch` batches ``n = skip_batches,
         skip_batches + 1, ...`` (with ``shard=(count, index)``: batch numbers
         ``n * count + index``), read lazily from the memory-mapped cache: for models that
-        train on random crops for a number of steps (``train.steps``)."""
+        train on random crops for a number of steps (``train.steps``). With
+        ``pair_frames``, elements are :meth:`crop_pair_batch`'s ``(crops, pairs)``; with
+        ``chain_crops`` > 1, :meth:`chain_batch`'s dicts."""
         ...
 
 

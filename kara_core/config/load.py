@@ -170,11 +170,12 @@ def _variant(
 def check_outputs(dataset: DatasetConfig, run_dir: Path, prefix: str = "") -> None:
     """:class:`OptionError` when ``wav_dir``, ``cache_dir`` or ``run_dir`` lies inside
     ``mp3_dir`` or contains it, or cannot be a folder (:mod:`kara_core.storage.layout`)."""
-    from kara_core.storage.layout import LayoutError
+    from kara_core.storage.layout import LayoutError, check_not_broad
     from kara_core.storage.layout import check_outputs as check
 
     outputs = [("dataset.wav_dir", dataset.wav_dir), ("dataset.cache_dir", dataset.cache_dir)]
     try:
+        check_not_broad([*outputs, ("runs_dir", run_dir.parent.parent)])
         check(dataset.mp3_dir, [*outputs, ("runs_dir", run_dir)])
     except LayoutError as exc:
         raise OptionError(f"{prefix}{exc.key}: {exc.message}") from None

@@ -8,8 +8,7 @@ the whole :class:`~kara_core.config.VariantConfig` (``tests/test_architecture.py
 Each stage reuses its own cache, so a second run only redoes what changed. A variant that
 fails is reported in one line, recorded as failed in its ``metrics.json``, and the others
 go on (a variant that succeeded before keeps that record; the failure goes beside it).
-After generation each run folder holds its listening page, and the experiment
-folder an index of all variants.
+After generation each run folder holds its listening page, the experiment folder an index.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from kara_core.errors import KaraError, one_line
 from kara_core.pipeline.parts import DatasetCache, components_of, run_estimates
 from kara_core.pipeline.progress import RunClock
 from kara_core.report import records
-from kara_core.storage import atomic
+from kara_core.storage import atomic, owned
 
 if TYPE_CHECKING:
     from kara_core.components import Model
@@ -268,6 +267,7 @@ def run_variant(
     from kara_core.storage.locks import folder_lock
 
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
+        owned.claim(variant.run_dir, "run", f"kara run {variant.name}")  # for kara clean
         atomic.clean_stale_temps(variant.run_dir)
         records.keep_last_success(variant.run_dir)
         # the parts, each built once

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kara_core.storage.locks import hold_in_use
+
 if TYPE_CHECKING:
     from kara_core.components import Model, Transform
     from kara_core.config import VariantConfig
@@ -27,12 +29,13 @@ if TYPE_CHECKING:
 
 
 def prepare_settings(variant: VariantConfig) -> PrepareSettings:
-    """``dataset:``'s folders, rate and channels."""
+    """``dataset:``'s folders, rate and channels, and the experiment folder that owns them."""
     from kara_core.pipeline.prepare import PrepareSettings
 
     ds = variant.dataset
     return PrepareSettings(ds.mp3_dir, ds.wav_dir, ds.sample_rate, ds.channels,
-                           variant.damage_decoders)
+                           variant.damage_decoders,
+                           experiment_dir=variant.runs_dir / variant.experiment)
 
 
 def decoders_of(variant: VariantConfig) -> list[NamedDecoder]:
@@ -184,7 +187,9 @@ def load_trained_model(variant: VariantConfig, features: FeatureSet) -> Model:
 class DatasetCache:
     """Prepared songs and feature sets shared between the variants of one command: each
     dataset is prepared once, and ``--reload`` rebuilds each transform's cache once, however
-    many variants share it."""
+    many variants share it. The wav folder and each cache folder used are held in use
+    (:func:`~kara_core.storage.locks.hold_in_use`) until the command ends, so neither a
+    concurrent ``kara prepare`` nor ``kara clean`` removes what it reads."""
 
     def __init__(self) -> None:
         self.prepared: dict[str, Any] = {}
@@ -203,6 +208,7 @@ class DatasetCache:
         key = repr(prepare_identity(settings, chain))
         if key not in self.prepared:
             self.prepared[key] = prepare(settings, chain, show_progress=show_progress)
+            hold_in_use(settings.wav_dir)  # no prepare removes what this command reads
         return list(self.prepared[key].songs)
 
     def features(
@@ -213,9 +219,11 @@ class DatasetCache:
         """The variant's :class:`FeatureSet` (cached on disk by the featurize stage), made
         with the parts given (built from the variant when not)."""
         songs = self.songs(variant, show_progress, decoders)
-        cache_key = f"{variant.dataset.cache_dir}/{transform_key(variant)}"
+        folder = variant.dataset.cache_dir / transform_key(variant)
+        cache_key = str(folder)
         reload = reload and cache_key not in self.reloaded
         self.reloaded.add(cache_key)
+        hold_in_use(folder)  # nor does kara clean remove it
         return featurize(variant, songs, reload=reload, show_progress=show_progress,
                                transform=transform, model=model)
 
@@ -257,7 +265,7 @@ def cost_inputs(variants: Sequence[VariantConfig]) -> list[CostInputs]:
             featurize=featurize_settings(variant, window=0),
             transform=variant.build_transform(),
             build_model=variant.build_model, model_type=variant.model.type,
-            train=variant.train,
+            train=variant.train, runs_dir=variant.runs_dir, generate=variant.generate,
         )
         for variant in variants
     ]

@@ -137,3 +137,27 @@ def remove_stale_clips(run_dir: Path, count: int) -> None:
         match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
         if match and int(match.group(1)) > count:
             path.unlink(missing_ok=True)
+
+
+MODEL_FIGURES = (
+    "train_loss", "val_loss", "baselines", "skill", "skill_vs_mean", "heldout",
+    "epochs_completed", "resumed_from_epoch", "history", "training", "roundtrip",
+    "generation", "evaluation", "music",
+)
+"""What a record says about the trained model and the audio it made."""
+
+
+def forget_model(run_dir: Path) -> None:
+    """Before the model a record describes is deleted (``--rebuild``, a changed
+    architecture): drop the figures that describe it and mark the record ``training``, so
+    a rebuild that fails or is interrupted never leaves an ``ok`` record of a model that
+    is gone. Nothing is written when there is no record. The copy of the last successful
+    record (:func:`keep_last_success`) goes too: a failed rebuild must not put back the
+    figures of the deleted model."""
+    (run_dir / LAST_SUCCESS_FILE).unlink(missing_ok=True)
+    merged, problem = read_metrics_checked(run_dir)
+    if problem is not None or not merged:
+        return
+    kept = {k: v for k, v in merged.items() if k not in MODEL_FIGURES}
+    kept.update(status="training", error=None)
+    atomic.write_json(run_dir / METRICS_FILE, kept)

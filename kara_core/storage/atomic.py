@@ -25,6 +25,8 @@ from kara_core.errors import KaraError
 from kara_core.storage.faults import fault_point
 
 TEMP_MARK = ".kara-tmp-"
+WRITTEN: list[Callable[[Path], None]] = []
+"""Called with each file just written (:mod:`kara_core.storage.owned` records it)."""
 
 
 class WriteError(KaraError):
@@ -68,6 +70,8 @@ def atomic_path(dest: Path | str, suffix: str = "") -> Iterator[Path]:
         fault_point("atomic.before_rename")
         fault_point(f"write:{dest.name}")
         os.replace(tmp, dest)
+        for listener in WRITTEN:  # kara_core.storage.owned records it for kara clean
+            listener(dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise WriteError(f"{dest}: cannot write ({exc.strerror or exc})") from exc

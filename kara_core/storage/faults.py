@@ -4,7 +4,7 @@
 (default 1st) it reaches ``fault_point(<point>)``. Every atomic write passes two points
 between writing its temporary file and renaming it: ``atomic.before_rename`` and
 ``write:<file name>`` (``write:manifest.json``, ``write:generated.wav``, ...). Unset
-(always, for users) it costs one environment lookup. README's reliability section lists
+(always, for users) it costs one environment lookup. docs/reliability.md lists
 what the fault suite kills where.
 """
 

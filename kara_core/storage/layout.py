@@ -67,3 +67,99 @@ def file_in_the_way(folder: Path) -> Path | None:
             return None  # unreadable or too long: the stage that writes there says why
         return None if stat.S_ISDIR(mode) else candidate
     return None
+
+
+def check_not_broad(outputs: Sequence[tuple[str, Path]]) -> None:
+    """:class:`LayoutError` for the first of ``outputs`` (``(key, folder)``) that is ``/``,
+    the user's home folder, or a folder holding it: Kara fills these folders and ``kara
+    clean`` deletes in them, so they must be Kara's own (``~/kara-runs``, not ``~``)."""
+    home = _home()
+    for key, folder in outputs:
+        where = resolved(folder, key)
+        if where == Path(where.anchor):
+            what = "the root of the file system"
+        elif home is not None and (where == home or home.is_relative_to(where)):
+            what = "your home folder" if where == home else f"a folder holding your home ({home})"
+        else:
+            continue
+        raise LayoutError(
+            key, f"{folder} is {what}: Kara writes its wavs, caches and runs into folders of "
+            "their own and 'kara clean' removes old ones there; name a folder for Kara alone "
+            f"(e.g. {Path(folder) / 'kara'})",
+        )
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, OSError, KeyError):
+        return None
+
+
+def foreign_entries(kind: str, folder: Path, limit: int = 3) -> tuple[int, list[str]]:
+    """``(count, first names)`` of what ``folder`` holds that Kara did not write there, by
+    ``kind``: ``runs`` (run folders carrying Kara's marker, two levels down, beside the
+    experiment pages), ``cache`` (cache folders carrying the marker, and Kara's wav hashes)
+    or ``wav`` (the WAVs and manifest of a prepared dataset). Folders an older Kara wrote,
+    before it recorded what it writes, count too: ``kara clean`` cannot prove them Kara's."""
+    from kara_core.storage.owned import read_marker
+
+    found: list[str] = []
+    kara_files = {".kara.lock", ".kara.use", ".kara-owned.json", ".kara-owned.files"}
+
+    def entries(at: Path) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(at) as listing:
+                return sorted(listing, key=lambda e: e.name)
+        except OSError:
+            return []
+
+    def kara_temp(name: str) -> bool:
+        return name.startswith(".kara-tmp-") or name in kara_files
+
+    if kind == "runs":
+        for experiment in entries(folder):
+            if kara_temp(experiment.name):
+                continue
+            if not experiment.is_dir(follow_symlinks=False):
+                found.append(experiment.name)
+                continue
+            for run in entries(Path(experiment.path)):
+                if run.is_dir(follow_symlinks=False):
+                    if read_marker(Path(run.path)) is None:
+                        found.append(f"{experiment.name}/{run.name}")
+                elif not (kara_temp(run.name) or run.name.endswith(".html")):
+                    found.append(f"{experiment.name}/{run.name}")
+    elif kind == "cache":
+        for entry in entries(folder):
+            if kara_temp(entry.name) or entry.name == "wav-hashes.json":
+                continue
+            if not (entry.is_dir(follow_symlinks=False)
+                    and read_marker(Path(entry.path)) is not None):
+                found.append(entry.name)
+    else:
+        found = _foreign_wavs(folder, kara_files)
+    return len(found), found[:limit]
+
+
+def _foreign_wavs(folder: Path, kara_files: set[str]) -> list[str]:
+    import json
+
+    if not folder.is_dir():
+        return []
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        files = data.get("files") if isinstance(data, dict) else None
+        listed = {str(f.get("wav")) for f in files or [] if isinstance(f, dict) and f.get("wav")}
+    except (OSError, ValueError, AttributeError, RecursionError):
+        listed = set()
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            relative = os.path.relpath(os.path.join(top, name), folder)
+            if relative == "manifest.json" or name in kara_files or \
+                    name.startswith(".kara-tmp-") or Path(relative).as_posix() in listed:
+                continue
+            found.append(Path(relative).as_posix())
+    return found

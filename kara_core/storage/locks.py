@@ -66,7 +66,8 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[None]:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        handle = os.fdopen(_open_no_follow(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT),
+                           "a+", encoding="utf-8")  # never written through a planted link
         writable = True
     except OSError as exc:
         handle = _read_only_handle(folder, exc)
@@ -98,8 +99,11 @@ def _read_only_handle(folder: Path, error: OSError) -> Any:
     """The lock file opened for reading (``flock`` works on it) when it cannot be opened
     for writing; ``None`` on a read-only file system without one. Any other failure is the
     one-line :class:`KaraError`."""
+    if error.errno == errno.ELOOP:
+        raise KaraError(f"{folder / LOCK_NAME}: cannot create lock file (it is a symbolic "
+                        "link, which Kara never writes through; remove it)") from error
     try:
-        return open(folder / LOCK_NAME, encoding="utf-8")
+        return os.fdopen(_open_no_follow(folder / LOCK_NAME, os.O_RDONLY), encoding="utf-8")
     except OSError:
         if error.errno == errno.EROFS and folder.is_dir():
             return None
@@ -137,20 +141,91 @@ def _acquire(handle: object, folder: Path, purpose: str) -> None:
         time.sleep(POLL_SECONDS)
 
 
-@contextlib.contextmanager
-def held_unless_busy(folder: Path) -> Iterator[str | None]:
-    """Take the lock of an existing ``folder`` without waiting: yields ``None`` while it is
-    held, or who holds it (``pid 12 (kara train base)``) when another process does."""
+USE_NAME = ".kara.use"
+"""The lock a process holds, shared, on every folder it reads from (a feature cache, a
+wav folder) while it runs: ``kara clean`` and prepare's removal of the wavs of deleted mp3s
+take it exclusively, without waiting, and leave the folder alone when they cannot."""
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses to pass through a symbolic link at ``path`` itself (its
+    folder has been checked by the caller)."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+
+
+def _shared(folder: Path) -> int | None:
+    """A descriptor of ``folder``'s ``.kara.use`` holding a shared lock (``None`` when a
+    read-only folder cannot hold the file: nobody can delete there either)."""
     try:
-        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise KaraError(f"{folder}: cannot lock ({exc.strerror or exc})") from None
-    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = _open_no_follow(folder / USE_NAME, os.O_RDWR | os.O_CREAT)
+    except OSError:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield _holder(folder / LOCK_NAME)
-            return
+            fd = _open_no_follow(folder / USE_NAME, os.O_RDONLY)
+        except OSError:
+            return None
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a clean removes the folder
+    return fd
+
+
+@contextlib.contextmanager
+def in_use(folder: Path) -> Iterator[None]:
+    """Hold a shared lock on ``folder`` (``.kara.use``) while the block reads from it, so
+    no ``kara clean`` and no prepare deletes what this process reads. Many readers share
+    it."""
+    fd = _shared(folder)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # closing releases the flock
+
+
+_held_in_use: dict[str, int | None] = {}
+
+
+def hold_in_use(folder: Path) -> None:
+    """Hold ``folder``'s shared lock (:func:`in_use`) until :func:`release_in_use` or the
+    end of the process: what a command prepared or featurized, it reads until it exits."""
+    key = os.path.abspath(folder)
+    if key not in _held_in_use:
+        _held_in_use[key] = _shared(folder)
+
+
+def release_in_use() -> None:
+    """Release every lock :func:`hold_in_use` took (the command has finished)."""
+    while _held_in_use:
+        _key, fd = _held_in_use.popitem()
+        if fd is not None:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_now(
+    folder: Path, *names: str, through_link: bool = False
+) -> Iterator[str | None]:
+    """Take the lock files ``names`` of ``folder`` exclusively without waiting (never
+    through a symbolic link unless ``through_link``, for a folder the config names, nor
+    creating a lock file through one): yields ``None`` while held, else who holds one
+    (``pid 12 (kara run base)``, or ``a running kara process that reads it`` for a shared
+    reader)."""
+    if (os.path.islink(folder) and not through_link) or not folder.is_dir():
+        yield "nobody: it is not a folder (a symbolic link?)"
+        return
+    fds: list[int] = []
+    try:
+        for name in names:
+            try:
+                fd = _open_no_follow(folder / name, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                yield f"nobody: its lock {folder / name} cannot be opened ({exc.strerror})"
+                return
+            fds.append(fd)
+            if not _locked_now(fd):
+                yield (_holder(folder / name) if name == LOCK_NAME
+                       else "a running kara process that reads it")
+                return
         yield None
     finally:
-        handle.close()
+        for fd in fds:
+            os.close(fd)

@@ -15,7 +15,7 @@ Two of lame's habits are guarded against:
 
 With a LAME/Info header lame trims the encoder delay and padding (gapless); without one it
 only skips the decoder delay, so the start keeps up to about a thousand samples of
-encoder delay (see README, "Encoder delay").
+encoder delay (see docs/guide.md, "Encoder delay").
 
 In process (``options: {in_process: auto}``, the default): when the ``lame`` on PATH is the
 native program of the libmp3lame Kara can load, at the same version (:mod:`kara_lame.hip`),

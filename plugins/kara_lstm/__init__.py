@@ -13,8 +13,8 @@ from kara_core import Model, Register, hookimpl
 @hookimpl
 def kara_register_models(register: Register[Model]) -> None:
     """Register ``lstm_seq2seq`` and ``lstm_lm``."""
-    from kara_lstm.lm_model import LstmLm
-    from kara_lstm.model import LstmSeq2Seq
+    from kara_lstm.lm.model import LstmLm
+    from kara_lstm.seq2seq.model import LstmSeq2Seq
 
     register(LstmSeq2Seq)
     register(LstmLm)

@@ -141,6 +141,6 @@ def _load_codebook(model: Any, path: Path) -> None:
 
 
 def _set_codebook(model: Any, arrays: dict[str, np.ndarray]) -> None:
-    from kara_lstm.codebook import Codebook
+    from kara_lstm.lm.codebook import Codebook
 
     model.set_codebook(Codebook.from_arrays(arrays))

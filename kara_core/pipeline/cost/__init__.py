@@ -10,7 +10,9 @@
 * **Disk** is exact for the layout Kara writes: 16-bit wavs (44-byte header), and cache
   frames (``frames x frame_dim x 4`` bytes, 2 with ``dataset.cache_dtype: float16``, plus
   a 128-byte ``.npy`` header and a sidecar), the frame count found by running the
-  transform on a few short signals.
+  transform on a few short signals; a run folder holds the generated audio (16-bit) plus
+  :data:`~kara_core.pipeline.cost.estimator.RUN_FOLDER_FLOOR` for plots, records and a
+  small model's checkpoints, checked against ``runs_dir``'s disk.
 * **Time**: prepare from the decoder's measured speed per core
   (:mod:`kara_core.pipeline.cost_figures`) times the cores; featurize by timing the
   variant's transform, and the hashing and statistics featurize does, on 10 s of

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kara_core.components import Model, Transform
-from kara_core.config import TrainConfig
+from kara_core.config import GenerateConfig, TrainConfig
 from kara_core.pipeline.cost.disk import disk_warnings
 from kara_core.pipeline.cost.songs import WAV_HEADER, Song, Survey, survey
 from kara_core.pipeline.cost.speed import TransformSpeed, transform_speed
@@ -37,6 +37,8 @@ class CostInputs:
         a model that cannot be built makes the training time unknown, not the estimate fail.
     :ivar model_type: the model's registered name, in the "unknown" line.
     :ivar train: ``train:`` of kara.yaml.
+    :ivar runs_dir: where the variant's run folder goes (its disk is checked too).
+    :ivar generate: ``generate:`` of kara.yaml (what the run folder's audio takes).
     """
 
     name: str
@@ -47,6 +49,8 @@ class CostInputs:
     build_model: Callable[[int], Model]
     model_type: str
     train: TrainConfig
+    runs_dir: Path
+    generate: GenerateConfig
 
 
 def decoder_speed(decoders: Sequence[NamedDecoder]) -> tuple[str, float | None]:
@@ -169,6 +173,20 @@ def _featurize_time(seconds: float, speed: TransformSpeed, nbytes: int, count: i
                                            "per GB")}
 
 
+RUN_FOLDER_FLOOR = 8_000_000
+"""Bytes a run folder needs besides its audio: plots, pages, records, and the checkpoints
+and exported model of a small model (three kept epochs and the export of the default
+LSTM are about 6 MB)."""
+
+
+def run_folder_bytes(generate: GenerateConfig, sample_rate: int) -> int:
+    """What one variant's run folder holds: 16-bit wavs of every generated clip
+    (``generate:``'s prompts and seconds), the prompt and its round trip, at
+    ``sample_rate``, plus :data:`RUN_FOLDER_FLOOR`."""
+    clips = generate.prompts * generate.seconds + 2 * generate.prompt_seconds
+    return int(clips * sample_rate * 2) + RUN_FOLDER_FLOOR
+
+
 def estimate(variants: Sequence[CostInputs]) -> dict[str, Any]:
     """``{"variants": {name: row}, "total": {...}, "warnings": [...]}`` for ``variants``:
     the cost package's entry point."""
@@ -200,6 +218,11 @@ def estimate(variants: Sequence[CostInputs]) -> dict[str, Any]:
     needs += [(r["folder"], r["cache"]["bytes_to_write"],
                f"cache {r['cache']['transform'].split(',')[0]}")
               for r in featurized.values()]
+    runs: dict[Path, int] = {}
+    for variant in variants:
+        runs[variant.runs_dir] = runs.get(variant.runs_dir, 0) + run_folder_bytes(
+            variant.generate, variant.prepare.sample_rate)
+    needs += [(folder, nbytes, "runs") for folder, nbytes in runs.items()]
     times = {
         "prepare": _sum(r["prepare"]["seconds"] for r in prepared.values()),
         "featurize": _sum(r["featurize"]["seconds"] for r in featurized.values()),
@@ -224,4 +247,5 @@ def _sum(values: Any) -> float | None:
     return total
 
 
-__all__ = ["WAV_HEADER", "CostInputs", "estimate", "variant_cost"]
+__all__ = ["RUN_FOLDER_FLOOR", "WAV_HEADER", "CostInputs", "estimate", "run_folder_bytes",
+           "variant_cost"]

@@ -83,6 +83,9 @@ def survey(ds: PrepareSettings) -> Survey:
             and settings.get("channels") == ds.channels
             and loaded.mp3_dir in (None, str(ds.mp3_dir.resolve())))
     for source, path in find_sources(ds.mp3_dir):
+        if path.is_dir():  # a folder named like an mp3: prepare lists it as skipped
+            found.skipped += 1
+            continue
         entry = loaded.entries.get(source) if same else None
         try:
             st = path.stat()

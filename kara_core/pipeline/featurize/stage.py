@@ -170,6 +170,9 @@ def featurize(
         )
     cached: list[_Cached] = []
     with folder_lock(directory, "kara featurize"), progress(show_progress) as bar:
+        from kara_core.storage import owned
+
+        owned.claim(directory, "cache", f"kara featurize {settings.transform.type}")
         atomic.clean_stale_temps(directory)
         _record_key(settings, directory, show_progress)
         check_source(directory, settings.transform, print_warning)

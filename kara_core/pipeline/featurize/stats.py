@@ -49,6 +49,9 @@ def statistics(train: Sequence[tuple[Path, int, int]], directory: Path) -> Stats
     for npy, start, stop in train:
         for part in read_chunks(Path(npy), start, stop, CHUNK_ROWS):
             chunk = np.asarray(part, np.float64)
+            if not np.isfinite(chunk).all():  # verified caches never hold them: a last guard
+                raise KaraError(f"{npy}: holds NaN or infinite frames; delete it (or run "
+                                "with --reload) to rebuild it")
             total = chunk.sum(axis=0) if total is None else total + chunk.sum(axis=0)
             sq = np.square(chunk).sum(axis=0)
             squares = sq if squares is None else squares + sq

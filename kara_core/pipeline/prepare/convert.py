@@ -103,22 +103,29 @@ def _decoder_blocks(audio: AudioStream) -> Iterator[np.ndarray]:
         raise DecodeError(f"read error while decoding ({exc.strerror or exc})") from exc
 
 
+PCM_SCALE = 32768.0
+"""16-bit full scale as the decoders use it: they deliver ``int16 / 32768`` (lame's
+frontend, libsndfile, mpg123), so multiplying by the same 32768 gives back the decoder's
+16-bit samples exactly, and a wav of a song kept at its own rate and channel count is byte
+for byte ``lame --decode``'s output (tests/test_lame_in_process.py)."""
+
+
 def to_pcm16(block: np.ndarray, gain: float, result: Converted) -> np.ndarray:
-    """``block * gain`` as rounded 16-bit samples; records its peak and clipped samples in
-    ``result`` (full scale is 32767, the -1.0..1.0 range the decoders deliver).
+    """``block * gain`` as rounded 16-bit samples, clipped to -32768..32767 as decoders
+    clip; records its peak (of 1.0 = 32768) and clipped samples in ``result``.
 
     :class:`DecodeError` on NaN or infinite samples, which would otherwise become garbage.
     """
-    scaled = np.multiply(block, np.float32(32767.0 * gain), dtype=np.float32)
-    peak = max(float(scaled.max()), -float(scaled.min())) / 32767.0
-    if not np.isfinite(peak):
+    scaled = np.multiply(block, np.float32(PCM_SCALE * gain), dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    high, low = float(scaled.max()), float(scaled.min())
+    if not (np.isfinite(high) and np.isfinite(low)):
         raise DecodeError("the decoder produced NaN or infinite samples")
-    if peak > 1.0:
-        result.clipped += int(np.count_nonzero(np.abs(scaled) > 32767.0))
-        np.clip(scaled, -32767.0, 32767.0, out=scaled)
-        peak = 1.0
-    result.peak = max(result.peak, peak)
-    return np.rint(scaled, out=scaled).astype("<i2")
+    if high > 32767.0 or low < -32768.0:
+        result.clipped += int(np.count_nonzero((scaled > 32767.0) | (scaled < -32768.0)))
+        np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    result.peak = max(result.peak, min(1.0, max(high, -low) / PCM_SCALE))
+    return scaled.astype("<i2")
 
 
 def convert(audio: AudioStream, dest: Path, rate: int, channels: int) -> Converted:

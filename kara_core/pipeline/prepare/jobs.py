@@ -58,6 +58,7 @@ def _ignore_interrupts() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker told to stop just stops
 
 
 def isolated(jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, FileOutcome]]:

@@ -27,7 +27,7 @@ from kara_core.storage import atomic
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "kara-prepare-manifest"
-VERSION = 1
+VERSION = 2
 """Bump when the WAVs Kara writes change for the same inputs; every file is then redone."""
 
 
@@ -102,13 +102,16 @@ def load(wav_dir: Path) -> Loaded:
 
 
 def document(values: dict[str, Any], entries: Iterable[dict[str, Any]], mp3_dir: Path,
-             pending: Sequence[str] = ()) -> dict[str, Any]:
-    """The manifest's content: entries sorted by source."""
+             pending: Sequence[str] = (), experiment: str | None = None) -> dict[str, Any]:
+    """The manifest's content: entries sorted by source; ``experiment`` names the
+    experiment folder (``<runs_dir>/<name>``) of the config that prepared them."""
     ordered = sorted(entries, key=lambda e: str(e["source"]))
     data: dict[str, Any] = {
         "format": FORMAT, "key": settings_key(values), "mp3_dir": str(mp3_dir.resolve()),
         "settings": values, "files": ordered,
     }
+    if experiment is not None:
+        data["experiment"] = experiment
     if pending:
         data["pending"] = sorted(pending)
     return data

@@ -216,6 +216,9 @@ def prepare_file(job: Job) -> FileOutcome:
         return out.skip("missing", "disappeared while preparing")
     except OSError as exc:
         return out.skip("unreadable", f"cannot read it ({exc.strerror or exc})")
+    if stat.S_ISDIR(st.st_mode):
+        return out.skip("not-a-file", "a folder named like an mp3, not a file (the mp3s "
+                        "inside it are prepared)")
     if not stat.S_ISREG(st.st_mode):
         return out.skip("not-a-file", "not a regular file (a pipe, socket or device)")
     out.size, out.mtime_ns = st.st_size, st.st_mtime_ns

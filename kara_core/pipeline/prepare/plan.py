@@ -7,13 +7,14 @@ counts as a source, where its WAV goes, and when two variants may share a ``wav_
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kara_core.components import Decoder
-from kara_core.errors import ConfigError
+from kara_core.errors import ConfigError, KaraError
+from kara_core.pipeline.prepare.manifest import MANIFEST_NAME, Loaded
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class PrepareSettings:
     :ivar channels: 1 (mixed to mono) or 2.
     :ivar damage_decoders: installed decoders that decode around damaged frames: suggested
         as ``decoder.fallback`` when a damaged file cannot be decoded.
+    :ivar experiment_dir: the experiment folder (``<runs_dir>/<name>``) of the config that
+        prepares, recorded in the manifest: another experiment asking another rate or
+        channel count of the same ``wav_dir`` is refused while this folder exists
+        (:func:`check_shared`). ``None``: no experiment, nothing recorded.
     """
 
     mp3_dir: Path
@@ -33,6 +38,7 @@ class PrepareSettings:
     sample_rate: int
     channels: int
     damage_decoders: tuple[str, ...] = ()
+    experiment_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
     """``(relative posix path, absolute path)`` of every ``*.mp3`` (any case), sorted.
 
     Symbolic links to folders are followed once (a loop is not walked twice); broken
-    links and unreadable entries are returned too, so they are reported, not ignored.
+    links, unreadable entries and folders named like an mp3 (``x.mp3/``) are returned too,
+    so they are reported as skipped, not ignored.
     """
     found: list[tuple[str, Path]] = []
     seen: set[tuple[int, int]] = set()
@@ -102,6 +109,10 @@ def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
+        for name in dirs:  # listed, to be reported as skipped (and still walked)
+            if name.lower().endswith(".mp3") and len(name) > 4:
+                path = Path(folder) / name
+                found.append((path.relative_to(mp3_dir).as_posix(), path.absolute()))
         for name in files:
             if name.lower().endswith(".mp3") and len(name) > 4:
                 path = Path(folder) / name
@@ -148,3 +159,49 @@ def check_layout(mp3_dir: Path, wav_dir: Path) -> None:
             f"dataset.wav_dir ({wav_dir}) and dataset.mp3_dir ({mp3_dir}) must not contain "
             "each other: Kara never writes into the mp3 folder"
         )
+
+
+def check_owner(loaded: Loaded, mp3_dir: Path, wav_dir: Path,
+                 warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds the WAVs of another music folder: two
+    configs sharing it would delete each other's WAVs as "deleted mp3s"."""
+    if loaded.mp3_dir is None or not loaded.entries:
+        return
+    mine = mp3_dir.resolve()
+    theirs = Path(loaded.mp3_dir)
+    if theirs == mine:
+        return
+    if not theirs.exists():  # the music was moved, and kara.yaml follows it
+        warn(f"{wav_dir} was prepared from {theirs}, which no longer exists; "
+             f"it now belongs to {mine}")
+        return
+    raise KaraError(
+        f"{wav_dir} holds the WAVs of {theirs}, not of {mine}: give this config its own "
+        f"dataset.wav_dir (or delete {wav_dir / MANIFEST_NAME} if {theirs} is "
+        "no longer used)"
+    )
+
+
+def check_shared(loaded: Loaded, owner: str | None, rate: int, channels: int,
+                  wav_dir: Path, warn: Callable[[str], None]) -> None:
+    """:class:`KaraError` when ``wav_dir`` holds WAVs of another rate or channel count that
+    another experiment (another config) prepared and still has: the two would decode every
+    song again over each other's WAVs at each prepare. The same experiment with a changed
+    rate decodes again, saying why."""
+    raw: dict[str, Any] = loaded.raw if isinstance(loaded.raw, dict) else {}
+    found = raw.get("settings")
+    settings: dict[str, Any] = found if isinstance(found, dict) else {}
+    theirs = (settings.get("sample_rate"), settings.get("channels"))
+    if not loaded.entries or None in theirs or theirs == (rate, channels):
+        return
+    what = f"{theirs[0]} Hz {theirs[1]}-channel"
+    other = raw.get("experiment")
+    if isinstance(other, str) and other != owner and Path(other).is_dir():
+        raise KaraError(
+            f"{wav_dir} holds the {what} WAVs of experiment {other}, and this config asks "
+            f"{rate} Hz {channels}-channel: give one of them its own dataset.wav_dir "
+            f"(e.g. {wav_dir}-{rate}), or each prepare decodes every song again over the "
+            "other's"
+        )
+    warn(f"{wav_dir} holds {what} WAVs; dataset asks {rate} Hz {channels}-channel: "
+         "decoding every song again")

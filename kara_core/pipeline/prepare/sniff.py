@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kara_core.audio.mp3info import MpegInfo, probe
+from kara_core.audio.mp3info import MpegInfo, parse_header, probe
 
 SNIFF_BYTES = 4096
 
@@ -26,7 +26,8 @@ class Sniffed:
     """The verdict on one file.
 
     :ivar kind: ``mpeg``, one of :data:`CONTAINERS`, or a reason to skip: ``empty``,
-        ``id3-only``, ``mp4``, ``text``, ``html``, ``unknown``.
+        ``id3-only``, ``mp4``, ``text``, ``html``, ``too-short`` (a frame header or two,
+        then no frame), ``unknown``.
     :ivar mpeg: header facts when ``kind`` is ``mpeg``.
     :ivar detail: a short phrase for messages (``starts with 'PK\\x03\\x04'``).
     """
@@ -49,6 +50,7 @@ class Sniffed:
             "text": f"a text file, not audio ({self.detail})",
             "html": "an HTML page, not audio (a failed download?)",
             "unknown": f"not MPEG audio: no frame headers found ({self.detail})",
+            "too-short": f"too short or damaged to decode: {self.detail}",
         }
         return reasons.get(self.kind)
 
@@ -102,6 +104,10 @@ def sniff(path: Path | str) -> Sniffed:
     if container is not None:
         return Sniffed(container)
     info = probe(path)
+    if info is not None and info.audio_end - info.audio_start <= info.first.length:
+        seconds = info.first.samples / info.first.rate
+        return Sniffed("too-short", detail=f"only 1 MPEG frame ({seconds * 1000:.0f} ms), "
+                       "which decoders do not decode")
     if info is not None:
         return Sniffed("mpeg", mpeg=info)
     if head[:3] == b"ID3":
@@ -110,4 +116,25 @@ def sniff(path: Path | str) -> Sniffed:
     if text is not None:
         preview = head[:24].decode("utf-8", "replace").split("\n")[0].strip()
         return Sniffed(text, detail=f"starts with {preview!r}")
+    frames, end = _lone_frames(head)
+    if frames:
+        return Sniffed("too-short", detail=(
+            f"only {frames} MPEG frame{'s' if frames > 1 else ''}, then "
+            + ("a frame cut short" if parse_header(head, end) is not None
+               else f"{len(head) - end} bytes that are not one")))
     return Sniffed("unknown", detail=describe_bytes(head))
+
+
+def _lone_frames(head: bytes) -> tuple[int, int]:
+    """``(frames, end of the last)``: the valid frame headers that follow each other from
+    the start of the audio (after one ID3v2 tag), when too few for
+    :func:`~kara_core.audio.mp3info.probe` to call it MPEG: a file of one frame followed by
+    junk, or cut inside its second frame."""
+    at = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        at = 10 + (head[6] << 21 | head[7] << 14 | head[8] << 7 | head[9])
+    count = 0
+    while (header := parse_header(head, at)) is not None and at + header.length <= len(head):
+        count += 1
+        at += header.length
+    return count, at

@@ -35,6 +35,8 @@ from kara_core.pipeline.prepare.plan import (
     NamedDecoder,
     PrepareSettings,
     check_layout,
+    check_owner,
+    check_shared,
     distinct_datasets,
     find_sources,
     prepare_identity,
@@ -219,7 +221,9 @@ def _prepare_locked(
     loaded = manifest.load(wav_dir)
     if loaded.note:
         view.warn(loaded.note)
-    _check_owner(loaded, mp3_dir, wav_dir, view.warn)
+    check_owner(loaded, mp3_dir, wav_dir, view.warn)
+    owner = str(ds.experiment_dir.absolute()) if ds.experiment_dir is not None else None
+    check_shared(loaded, owner, ds.sample_rate, ds.channels, wav_dir, view.warn)
     old = loaded.entries
     atomic.clean_stale_temps(wav_dir)
 
@@ -255,7 +259,8 @@ def _prepare_locked(
     owned = {str(e.get("wav")) for e in old.values() if e.get("wav")}
     pending = sorted({*loaded.pending, *(wav_name(j.source) for j in jobs)} - owned)
     if pending:  # a run killed before its first save must not leave unnamed WAVs behind
-        manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending))
+        manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir, pending,
+                                                 owner))
     last_save = time.monotonic()
 
     def record(job: Job, outcome: FileOutcome) -> None:
@@ -274,7 +279,7 @@ def _prepare_locked(
         view.file_done(job, outcome)
         if time.monotonic() - last_save > SAVE_EVERY_S:
             manifest.save(wav_dir, manifest.document(values, entries.values(), mp3_dir,
-                                                     pending))
+                                                     pending, owner))
             last_save = time.monotonic()
 
     n_workers = workers if workers is not None else default_workers()
@@ -291,10 +296,12 @@ def _prepare_locked(
     finally:
         for job, outcome in late:
             record(job, outcome)
+        # a worker that died mid-write (its pool broken by another's crash) left a temp
+        atomic.clean_stale_temps(wav_dir)
         candidates = [str(e.get("wav")) for e in old.values() if e.get("wav")] + pending
-        removed = _remove_stale(candidates, entries, wav_dir)
-        document = manifest.document(values, entries.values(), mp3_dir)
-        if removed or not manifest.same(document, loaded.raw):
+        removed, deferred = _remove_stale(candidates, entries, wav_dir, view.warn)
+        document = manifest.document(values, entries.values(), mp3_dir, deferred, owner)
+        if removed or deferred or not manifest.same(document, loaded.raw):
             manifest.save(wav_dir, document)  # nothing changed: nothing written
     report = _report(entries, report_status, wav_dir, removed, specs[0].name)
     view.summary(settings, report)
@@ -311,15 +318,29 @@ def _entry(outcome: FileOutcome, key: str, wav_rel: str | None) -> dict[str, Any
 
 
 def _remove_stale(candidates: list[str], entries: dict[str, dict[str, Any]],
-                  wav_dir: Path) -> int:
+                  wav_dir: Path, warn: Callable[[str], None]) -> tuple[int, list[str]]:
     """Delete the WAVs named in ``candidates`` (the old manifest's, and those a killed run
-    had pending) that no current entry owns; prune empty folders."""
+    had pending) that no current entry owns; prune empty folders. Returns how many were
+    removed and those left for the next prepare because a running Kara process reads
+    ``wav_dir`` (:func:`kara_core.storage.locks.in_use`: a training generates from them)."""
+    from kara_core.storage.locks import USE_NAME, exclusive_now
+
     keep = {str(e.get("wav")) for e in entries.values() if e.get("wav")}
+    stale = [wav for wav in dict.fromkeys(candidates) if wav and wav not in keep]
+    if not stale:
+        return 0, []
+    with exclusive_now(wav_dir, USE_NAME, through_link=True) as holder:
+        if holder is not None:
+            warn(f"{wav_dir}: {len(stale)} WAV(s) of removed mp3s are left in place: in use "
+                 f"by {holder}; the next prepare removes them")
+            return 0, stale
+        return _remove_wavs(stale, wav_dir), []
+
+
+def _remove_wavs(stale: list[str], wav_dir: Path) -> int:
     removed = 0
     root = wav_dir.resolve()
-    for wav in dict.fromkeys(candidates):
-        if not wav or wav in keep:
-            continue
+    for wav in stale:
         path = (wav_dir / wav).resolve()
         if not path.is_relative_to(root) or path.suffix.lower() != ".wav":
             continue  # never delete outside wav_dir, whatever the manifest says
@@ -333,27 +354,6 @@ def _remove_stale(candidates: list[str], entries: dict[str, dict[str, Any]],
             parent.rmdir()
             parent = parent.parent
     return removed
-
-
-def _check_owner(loaded: manifest.Loaded, mp3_dir: Path, wav_dir: Path,
-                 warn: Callable[[str], None]) -> None:
-    """:class:`KaraError` when ``wav_dir`` holds the WAVs of another music folder: two
-    configs sharing it would delete each other's WAVs as "deleted mp3s"."""
-    if loaded.mp3_dir is None or not loaded.entries:
-        return
-    mine = mp3_dir.resolve()
-    theirs = Path(loaded.mp3_dir)
-    if theirs == mine:
-        return
-    if not theirs.exists():  # the music was moved, and kara.yaml follows it
-        warn(f"{wav_dir} was prepared from {theirs}, which no longer exists; "
-             f"it now belongs to {mine}")
-        return
-    raise KaraError(
-        f"{wav_dir} holds the WAVs of {theirs}, not of {mine}: give this config its own "
-        f"dataset.wav_dir (or delete {wav_dir / manifest.MANIFEST_NAME} if {theirs} is "
-        "no longer used)"
-    )
 
 
 def _report(entries: dict[str, dict[str, Any]], status: dict[str, str], wav_dir: Path,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kara_core.storage import atomic
+from kara_core.storage import atomic, owned
 
 if TYPE_CHECKING:
     from kara_core.components import Model
@@ -211,6 +211,7 @@ class CheckpointStore:
             final = self.root / name
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
+            owned.record_tree(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         pointer = {"dir": name, "epoch": state["epoch"], "val_loss": state.get("val_loss")}
@@ -287,6 +288,7 @@ def export_model(model: Model, destination: Path, record: dict[str, Any]) -> Non
         if destination.exists():
             os.rename(destination, old)
         os.rename(tmp, destination)
+        owned.record_tree(destination)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
@@ -295,18 +297,34 @@ def export_model(model: Model, destination: Path, record: dict[str, Any]) -> Non
 MODEL_RECORD = "kara-model.json"
 
 
+_told_damaged: set[str] = set()  # exported models whose damage this process has reported
+
+
+def model_damage(directory: Path) -> str | None:
+    """What is wrong with the files of the exported model in ``directory`` (``None`` when
+    it is intact, or absent)."""
+    data = _read_json(directory / MODEL_RECORD)
+    if data is _UNREADABLE:
+        return f"{directory / MODEL_RECORD}: unreadable"
+    if not isinstance(data, dict):
+        return None
+    return damage(directory, data.get("files"))
+
+
 def read_model_record(directory: Path) -> dict[str, Any] | None:
     """The record written by :func:`export_model`, or ``None`` when absent, unreadable, or
-    when a file of the model is not what was written (one warning line: training exports
-    it again from the checkpoints)."""
+    when a file of the model is not what was written (one warning line, once per process:
+    training exports it again from the checkpoints; :func:`model_damage` says what)."""
     data = _read_json(directory / MODEL_RECORD)
     if not isinstance(data, dict):
         return None
     problem = damage(directory, data.get("files"))
     if problem is not None:
-        from kara_core.console import print_warning
+        if problem not in _told_damaged:
+            _told_damaged.add(problem)
+            from kara_core.console import print_warning
 
-        print_warning(f"{problem}; the exported model is not used ('kara train' exports it "
-                      "again from the checkpoints)")
+            print_warning(f"{problem}; the exported model is not used ('kara train' exports "
+                          "it again from the checkpoints)")
         return None
     return data

@@ -325,7 +325,7 @@ def placement(name: str) -> Placement:
         if cluster_size(config) < 1 or "task" not in config:
             raise ConfigError(
                 "train.distribute: multi_worker needs TF_CONFIG with 'cluster' and 'task' "
-                "on every machine (see README, 'Training on several machines')"
+                "on every machine (see docs/guide.md, 'Several GPUs or machines')"
             )
         if "multi_worker" not in _STRATEGIES:
             _STRATEGIES["multi_worker"] = _connect_workers(config)

@@ -160,6 +160,12 @@ def fit_with_checkpoints(
             _mismatch(latest.state, identity, features) if latest is not None else None)
         if why is not None:
             note(show_progress, f"{run.name}: {why}: training from scratch")
+            from kara_core.report import records
+
+            # the record first: a rebuild killed after this never leaves an "ok" record
+            # (or an exported model) of the weights deleted below
+            records.forget_model(write_dir)
+            shutil.rmtree(model_dir, ignore_errors=True)
             store.clear()  # never load mismatched weights; start the logs afresh too
             shutil.rmtree(write_dir / TENSORBOARD_DIR, ignore_errors=True)
             latest = None
@@ -248,7 +254,12 @@ def _fit(
             log_dir=write_dir / TENSORBOARD_DIR if where.chief else None, label=run.name,
             judge=judge,
         )
-        model.fit(train, val, fit_settings, [monitor])
+        try:
+            model.fit(train, val, fit_settings, [monitor])
+        finally:  # the logs TensorBoard wrote are Kara's to clean up
+            from kara_core.storage import owned
+
+            owned.record_tree(write_dir / TENSORBOARD_DIR)
     if monitor.diverged is not None:
         kept = (f"kept the checkpoint of epoch {monitor.completed}" if monitor.completed
                 else "no checkpoint was kept")

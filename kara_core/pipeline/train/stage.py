@@ -118,6 +118,9 @@ def train(
     own_dir = (settings.run_dir if where.chief
                else settings.run_dir / f"worker-{where.worker_index}")
     with folder_lock(own_dir, f"kara train {settings.name}"):
+        from kara_core.storage import owned
+
+        owned.claim(settings.run_dir, "run", f"kara train {settings.name}")
         return _train(features, model, settings, dict(baselines or {}), judge, where,
                       rebuild=rebuild, epochs=epochs, show_progress=show_progress)
 
@@ -197,7 +200,9 @@ def _train(
     }
     if where.chief:
         atomic.write_json(settings.run_dir / HISTORY_FILE, outcome.history)
-        records.update_metrics(settings.run_dir, metrics)
+        merged = records.update_metrics(settings.run_dir, metrics)
+        if merged.get("status") == "training":  # retrained: nothing generated from it yet
+            records.update_metrics(settings.run_dir, {"status": "trained"})
     note(show_progress, summary_line(settings.name, metrics))
     return metrics
 
@@ -283,7 +288,7 @@ def load_trained(model: Model, features: FeatureSet, settings: TrainSettings) ->
     than ``features``.
     """
     from kara_core.pipeline.featurize import component_change, explain_change
-    from kara_core.pipeline.train.checkpoints import read_model_record
+    from kara_core.pipeline.train.checkpoints import model_damage, read_model_record
     from kara_core.pipeline.train.runner import MODEL_DIR, plain
 
     name = settings.name
@@ -291,6 +296,10 @@ def load_trained(model: Model, features: FeatureSet, settings: TrainSettings) ->
     record = read_model_record(directory)
     again = f"run 'kara train CONFIG --variant {name}'"
     if record is None:
+        damaged = model_damage(directory)
+        if damaged is not None:
+            raise KaraError(f"variant {name!r}: its exported model is damaged "
+                            f"({damaged}): {again} to export it again from the checkpoints")
         raise KaraError(f"variant {name!r} is not trained yet: {again}")
     if record.get("signature") != plain(model.signature()):
         raise KaraError(

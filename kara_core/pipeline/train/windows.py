@@ -170,35 +170,145 @@ class WindowSet:
         number of crop starts, start uniform). A function of ``(seed, number)`` alone, so
         any batch can be made again, skipped or given to another worker."""
         crop = self.crop_length(crop_frames)
+        which, firsts = self._crop_starts(number, batch_size, crop, seed)
+        return self._read(which, firsts, crop)
+
+    def crop_pair_batch(self, number: int, batch_size: int, crop_frames: int,
+                        pair_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops, pairs)``: :meth:`crop_batch`'s crops (the same frames for the same
+        ``(seed, number)``) and, for each, ``pair`` normalised frames of the *same* song at
+        a random other place, ``[batch_size, pair, D]`` with ``pair = min(pair_frames,
+        crop)``. The pair does not overlap its crop wherever the song is long enough
+        (``crop + pair`` frames), and starts anywhere in the song otherwise. Why: a model
+        that reads the pair learns what the song sounds like as a whole, not what came just
+        before the crop. Deterministic in ``(seed, number)``; reads only the two crops from
+        the memory maps."""
+        crop = self.crop_length(crop_frames)
+        pair = min(int(pair_frames), crop)
+        if pair < 1:
+            raise ValueError("pair_frames must be at least 1")
+        which, firsts = self._crop_starts(number, batch_size, crop, seed)
+        pair_firsts = self._pair_starts(which, firsts, crop, pair, seed, number)
+        return self._read(which, firsts, crop), self._read(which, pair_firsts, pair)
+
+    def chain_batch(self, number: int, batch_size: int, crop_frames: int, chain_crops: int,
+                    seed: int = 0, pair_frames: int = 0) -> dict[str, np.ndarray]:
+        """Batch ``number`` of a stream of *chains*: batches ``c * chain_crops`` to
+        ``(c + 1) * chain_crops - 1`` continue each other row by row, each row reading one
+        song on, crop after crop (consecutive crops share one frame: the last target of
+        one is the first input of the next). A model that carries its state from one
+        batch to the next (truncated back-propagation through time) so sees contexts of
+        ``chain_crops`` crops at the cost of one crop per step.
+
+        Returns ``{"crops": [B, crop, D], "first": True on a chain's first batch}`` and,
+        with ``pair_frames``, ``"pairs"`` as :meth:`crop_pair_batch` draws them (from the
+        same song, not overlapping this crop where the song is long enough). Songs are
+        drawn in proportion to the chain starts they hold; in a song shorter than a whole
+        chain the last crops stay at its end. Deterministic in ``(seed, number)``."""
+        crop = self.crop_length(crop_frames)
+        chain = max(1, int(chain_crops))
+        link = max(1, crop - 1)
+        span = self.crop_length(link * (chain - 1) + crop)
+        which, chain_firsts = self._crop_starts(int(number) // chain, batch_size, span, seed,
+                                                stream=3)
+        step = (int(number) % chain) * link
+        firsts = np.array([min(int(first) + step, int(self.songs[song].shape[0]) - crop)
+                           for song, first in zip(which, chain_firsts, strict=True)], np.int64)
+        found = {"crops": self._read(which, firsts, crop),
+                 "first": np.asarray(int(number) % chain == 0)}
+        if pair_frames:
+            pair = min(int(pair_frames), crop)
+            found["pairs"] = self._read(
+                which, self._pair_starts(which, firsts, crop, pair, seed, number), pair)
+        return found
+
+    def _pair_starts(self, which: np.ndarray, firsts: np.ndarray, crop: int, pair: int,
+                     seed: int, number: int) -> np.ndarray:
+        """For each crop (song ``which``, start ``firsts``), where its pair of ``pair``
+        frames starts: uniform over the song's places that do not overlap the crop, or
+        anywhere when there are none."""
+        rng = np.random.default_rng([int(seed), int(number), 1])
+        pair_firsts = np.empty_like(firsts)
+        for row, (song, first) in enumerate(zip(which, firsts, strict=True)):
+            length = int(self.songs[song].shape[0])
+            before = max(0, int(first) - pair + 1)  # starts that end before the crop
+            after = max(0, length - pair - (int(first) + crop) + 1)  # starts after it
+            if before + after > 0:
+                drawn = int(rng.integers(0, before + after))
+                pair_firsts[row] = drawn if drawn < before else int(first) + crop + drawn - before
+            else:
+                pair_firsts[row] = int(rng.integers(0, length - pair + 1))
+        return pair_firsts
+
+    def _crop_starts(self, number: int, batch_size: int, crop: int, seed: int,
+                     stream: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The songs and start frames of batch ``number``'s crops of ``crop`` frames
+        (``stream`` > 0: an independent stream of draws for the same numbers)."""
         starts = np.array([max(0, int(s.shape[0]) - crop + 1) for s in self.songs], np.float64)
         if crop < 1 or starts.sum() == 0:
             raise ValueError("no song is long enough for a crop")
-        rng = np.random.default_rng([int(seed), int(number)])
+        key = [int(seed), int(number)] + ([int(stream)] if stream else [])
+        rng = np.random.default_rng(key)
         which = rng.choice(len(self.songs), size=int(batch_size), p=starts / starts.sum())
-        out = np.empty((int(batch_size), crop, self.frame_dim), np.float32)
-        for row, song in enumerate(which):
-            first = int(rng.integers(0, int(starts[song])))
-            out[row] = self.songs[song][first : first + crop]
+        firsts = np.array([int(rng.integers(0, int(starts[song]))) for song in which], np.int64)
+        return which, firsts
+
+    def _read(self, which: np.ndarray, firsts: np.ndarray, length: int) -> np.ndarray:
+        """Normalised frames ``[len(which), length, D]`` read from the memory maps."""
+        out = np.empty((len(which), length, self.frame_dim), np.float32)
+        for row, (song, first) in enumerate(zip(which, firsts, strict=True)):
+            out[row] = self.songs[song][first : first + length]
         out -= self.mean
         out *= self.scale
         return out
 
     def crops(
         self, batch_size: int, crop_frames: int, *, seed: int = 0,
-        shard: tuple[int, int] = (1, 0), skip_batches: int = 0,
+        shard: tuple[int, int] = (1, 0), skip_batches: int = 0, pair_frames: int = 0,
+        chain_crops: int = 0,
     ) -> Any:
         """An endless ``tf.data.Dataset`` of random crops ``[batch_size, crop, D]`` (see
         :meth:`crop_batch`), read from the memory maps batch by batch and prefetched: memory
         does not depend on the collection's size. The stream is ``crop_batch(n)`` for
         ``n = skip_batches, skip_batches + 1, ...``; with ``shard=(count, index)`` this
-        worker reads batch numbers ``n * count + index`` (disjoint across workers)."""
+        worker reads batch numbers ``n * count + index`` (disjoint across workers). With
+        ``pair_frames``, each element is ``(crops, pairs)`` of :meth:`crop_pair_batch`; with
+        ``chain_crops`` > 1, the dict of :meth:`chain_batch` (one input pipeline only: a
+        chain is read in order)."""
         import tensorflow as tf
 
         count, index = (int(v) for v in shard)
         crop = self.crop_length(crop_frames)
         shape = (int(batch_size), crop, self.frame_dim)
+        pair_shape = (int(batch_size), min(int(pair_frames), crop), self.frame_dim)
+
+        if chain_crops > 1 and count > 1:
+            raise ValueError("chains of crops are read by one input pipeline only")
+
+        def load_chain(number: Any) -> Any:
+            keys = ["crops", "first"] + (["pairs"] if pair_frames else [])
+            values = tf.numpy_function(
+                lambda n: tuple(self.chain_batch(int(n), batch_size, crop, chain_crops, seed,
+                                                 pair_frames).values()),
+                [number], [tf.float32, tf.bool] + ([tf.float32] if pair_frames else []),
+                stateful=False)
+            found = dict(zip(keys, values, strict=True))
+            found["crops"].set_shape(shape)
+            found["first"].set_shape(())
+            if pair_frames:
+                found["pairs"].set_shape(pair_shape)
+            return found
 
         def load(number: Any) -> Any:
+            if chain_crops > 1:
+                return load_chain(number)
+            if pair_frames:
+                frames, pairs = tf.numpy_function(
+                    lambda n: self.crop_pair_batch(int(n), batch_size, crop, pair_frames, seed),
+                    [number], (tf.float32, tf.float32), stateful=False)
+                frames.set_shape(shape)
+                pairs.set_shape(pair_shape)
+                return frames, pairs
             frames = tf.numpy_function(
                 lambda n: self.crop_batch(int(n), batch_size, crop, seed), [number],
                 tf.float32, stateful=False)

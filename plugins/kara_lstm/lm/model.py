@@ -4,7 +4,7 @@ the next frame at every position; generating samples from it, frame after frame.
 Why: an MSE model predicts the average of the possible next frames, and fed its own output
 without randomness it falls to a fixed point or a loop (on real music ``lstm_seq2seq``'s
 audio is a smear after half a second). Sampling from a predicted distribution is what keeps
-the continuation moving (see :mod:`kara_lstm.heads` for the three heads).
+the continuation moving (see :mod:`kara_lstm.lm.heads` for the three heads).
 
 Training: random crops of ``crop_frames`` frames from the memory-mapped songs
 (:meth:`WindowSource.crops`), every position a target, for ``train.steps`` steps (an epoch
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -34,58 +33,12 @@ from kara_core import (
     WindowSource,
 )
 from kara_lstm import store
+from kara_lstm.lm.options import ARCHITECTURE, LmOptions
 
 PREDICT_BATCH = 256
-ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual", "noise_basis")
 CODEBOOK_SAMPLE_BATCHES = 16
 """Crop batches the codebook (every second frame of each crop) and the noise basis (every
 frame-to-frame change) are fitted on."""
-
-
-@dataclass(frozen=True)
-class LmOptions:
-    """Options of ``lstm_lm`` (``model.options`` in kara.yaml).
-
-    :ivar head: ``mixture`` (K diagonal Gaussians, sampled), ``tokens`` (k-means codebook
-        and softmax, sampled) or ``mse`` (regression).
-    :ivar components: Gaussians of the ``mixture`` head.
-    :ivar codes: codebook size of the ``tokens`` head.
-    :ivar top_p: nucleus of the ``tokens`` head's sampling (1 keeps every code).
-    :ivar token_noise: the ``tokens`` head emits its code's centroid plus Gaussian noise of
-        the code's own spread times this (and the temperature); 0 emits exact centroids.
-    :ivar residual: what the head's means are relative to (see :mod:`kara_lstm.lm_network`).
-    :ivar noise_basis: the directions the ``mixture`` head's Gaussians are diagonal in:
-        ``features`` (each mel band or bin on its own) or ``changes`` (the principal
-        directions of how training frames change from one to the next).
-    :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
-    :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
-        (:mod:`kara_lstm.lm_network`): in training the frames just before each crop (each
-        crop is read ``style_frames`` longer), in generation the end of the prompt. It
-        keeps a continuation sounding like its prompt's song.
-    :ivar input_noise: training inputs get Gaussian noise of a random standard deviation
-        up to this (augmentation against exposure bias; 0 = off).
-    :ivar input_frames: context frames of :meth:`predict` (the validation windows Kara
-        scores every model's closed-loop MSE on); generation reads any prompt length.
-    :ivar output_frames: frames :meth:`predict` returns.
-    :ivar learning_rate: ``null`` uses ``train.learning_rate``.
-    """
-
-    layers: int = field(default=3, metadata={"min": 1, "max": 16})
-    units: int = field(default=128, metadata={"min": 1, "max": 8192})
-    head: Literal["mixture", "tokens", "mse"] = "mixture"
-    components: int = field(default=8, metadata={"min": 1, "max": 256})
-    codes: int = field(default=1024, metadata={"min": 2, "max": 65536})
-    top_p: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
-    token_noise: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
-    residual: Literal["gain", "full", "none"] = "gain"
-    noise_basis: Literal["changes", "features"] = "changes"
-    crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
-    style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
-    input_noise: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
-    dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
-    input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
-    output_frames: int = field(default=10, metadata={"min": 1, "max": 100000})
-    learning_rate: float | None = field(default=None, metadata={"min": 0.0, "max": 10.0})
 
 
 class LstmLm(Model):
@@ -98,11 +51,12 @@ class LstmLm(Model):
 
     def __init__(self, options: Any = None, frame_dim: int = 1, seed: int = 0) -> None:
         super().__init__(options, frame_dim, seed)
-        from kara_lstm.heads import make_head
+        from kara_lstm.lm.heads import make_head
 
         o = self.options
         self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
-                              top_p=o.top_p, noise=o.token_noise)
+                              top_p=o.top_p, noise=o.token_noise, noise_scale=o.noise_scale,
+                              quiet_directions=o.quiet_directions)
         self.codebook: Any = None
         self._net: Any = None
         self._strategy: Any = None
@@ -120,6 +74,9 @@ class LstmLm(Model):
                  **{key: getattr(self.options, key) for key in ARCHITECTURE}}
         if self.options.style_frames:  # without it, the signature of earlier versions
             found["style_frames"] = self.options.style_frames
+        if self.options.song_dims:
+            found["song_dims"] = self.options.song_dims
+            found["song_frames"] = self.options.song_frames
         return found
 
     # ------------------------------------------------------------------ building
@@ -131,7 +88,7 @@ class LstmLm(Model):
 
         strategy = strategy or tf.distribute.get_strategy()
         if self._net is None or strategy is not self._strategy:
-            from kara_lstm.lm_network import build_lm
+            from kara_lstm.lm.network import build_lm
 
             old = self._net.get_weights() if self._net is not None else None
             o = self.options
@@ -139,7 +96,8 @@ class LstmLm(Model):
                 # tokens are absolute codes: no base, so no unused (gradient-less) gain
                 residual = "none" if o.head == "tokens" else o.residual
                 net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
-                               residual, o.dropout, style=o.style_frames > 0)
+                               residual, o.dropout, style=o.style_frames > 0,
+                               song_dims=o.song_dims)
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -157,8 +115,8 @@ class LstmLm(Model):
             self._build()
 
     def set_codebook(self, codebook: Any) -> None:
-        """Give the tokens head its codebook (a :class:`kara_lstm.codebook.Codebook`)."""
-        from kara_lstm.heads import TokensHead
+        """Give the tokens head its codebook (a :class:`kara_lstm.lm.codebook.Codebook`)."""
+        from kara_lstm.lm.heads import TokensHead
 
         if not isinstance(self.head, TokensHead):
             raise KaraError(f"lstm_lm: the {self.options.head} head has no codebook")
@@ -169,7 +127,7 @@ class LstmLm(Model):
     @property
     def noise_basis(self) -> np.ndarray | None:
         """The mixture head's noise basis (``[D, D]``), ``None`` when it is the features."""
-        from kara_lstm.heads import MixtureHead
+        from kara_lstm.lm.heads import MixtureHead
 
         if not isinstance(self.head, MixtureHead) or self.head.basis is None:
             return None
@@ -177,7 +135,7 @@ class LstmLm(Model):
 
     def set_noise_basis(self, basis: np.ndarray) -> None:
         """Give the mixture head its noise basis (orthonormal ``[D, D]``)."""
-        from kara_lstm.heads import MixtureHead
+        from kara_lstm.lm.heads import MixtureHead
 
         basis = np.asarray(basis, np.float32)
         if not isinstance(self.head, MixtureHead) or not self.uses_noise_basis:
@@ -224,14 +182,21 @@ class LstmLm(Model):
             raise KaraError("lstm_lm: every training song is shorter than 2 frames"
                             + (" after its style frames" if style else ""))
         steps = settings.steps_per_epoch or self.default_steps(train, batch)
+        chain = self.options.carry_crops if self.options.carry_crops > 1 else 0
+        if chain and int(strategy.num_replicas_in_sync) > 1:
+            raise KaraError("lstm_lm: carry_crops trains on one replica; set "
+                            "train.distribute: none or carry_crops: 0")
+        if chain and style:
+            raise KaraError("lstm_lm: carry_crops and style_frames cannot be combined")
 
         def crops(per_replica: int, shard: tuple[int, int], skip_batches: int) -> Any:
             return train.crops(per_replica, style + crop, seed=settings.seed, shard=shard,
-                               skip_batches=skip_batches)
+                               skip_batches=skip_batches, pair_frames=self.song_frames,
+                               chain_crops=chain)
 
         data = distributed_data(strategy, batch, settings.initial_epoch * steps, crops)
-        step = make_step(self._per_example_loss(style), self._net.trainable_variables,
-                         self._optimizer, strategy, batch)
+        loss = self._carried_loss(batch) if chain else self._per_example_loss(style)
+        step = make_step(loss, self._net.trainable_variables, self._optimizer, strategy, batch)
         return fit_epochs(self, step, data, settings, steps, callbacks)
 
     def default_steps(self, train: WindowSource, batch: int) -> int:
@@ -250,37 +215,81 @@ class LstmLm(Model):
             style = max(1, total * style // (style + crop))
         return style, max(0, total - style)
 
-    def network_inputs(self, crops: Any, style: int) -> tuple[Any, Any]:
+    @property
+    def song_frames(self) -> int:
+        """Frames of the song segment each training crop comes with (0: no song vector)."""
+        return self.options.song_frames if self.options.song_dims else 0
+
+    def network_inputs(self, crops: Any, style: int, song: Any = None) -> tuple[Any, Any]:
         """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
-        the frames after the style part, each predicting the next, and (with a style
-        part) the style vector of the frames before them."""
-        from kara_lstm.lm_network import style_vector
+        the frames after the style part, each predicting the next, then (with a style
+        part) the style vector of the frames before them and (with a song vector) ``song``,
+        another segment ``[B, S, D]`` of each crop's song."""
+        from kara_lstm.lm.network import style_vector
 
         sequence = crops[:, style:]
-        inputs = sequence[:, :-1]
-        if not style:
-            return inputs, sequence[:, 1:]
-        return [inputs, style_vector(crops[:, :style])], sequence[:, 1:]
+        inputs = [sequence[:, :-1]]
+        if style:
+            inputs.append(style_vector(crops[:, :style]))
+        if self.song_frames:
+            if song is None:
+                raise KaraError("lstm_lm: song_dims is on but no song segment was given")
+            inputs.append(song)
+        return (inputs if len(inputs) > 1 else inputs[0]), sequence[:, 1:]
 
     def _per_example_loss(self, style: int) -> Any:
         import tensorflow as tf
 
         net, head, noise = self._net, self.head, float(self.options.input_noise)
 
-        def per_example(crops: Any) -> Any:
-            inputs, targets = self.network_inputs(crops, style)
+        def per_example(batch: Any) -> Any:
+            crops, song = batch if self.song_frames else (batch, None)
+            inputs, targets = self.network_inputs(crops, style, song)
             if noise > 0:
-                frames = inputs[0] if style else inputs
+                conditioned = isinstance(inputs, list)
+                frames = inputs[0] if conditioned else inputs
                 strength = tf.random.uniform([tf.shape(frames)[0], 1, 1], 0.0, noise)
                 frames = frames + strength * tf.random.normal(tf.shape(frames))
-                inputs = [frames, inputs[1]] if style else frames
+                inputs = [frames, *inputs[1:]] if conditioned else frames
             params, base = net(inputs, training=True)
             return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
 
         return per_example
 
+    def _carried_loss(self, batch: int) -> Any:
+        """``per_example`` for chains of crops (``carry_crops``): each batch starts from the
+        LSTM states the previous batch of its chain ended with (zeros on a chain's first
+        batch, and on the first batch after a resume), and leaves its own for the next;
+        gradients stop at the crop's start (truncated back-propagation through time)."""
+        import tensorflow as tf
+
+        from kara_lstm.lm.network import run_from_states
+
+        net, head, noise = self._net, self.head, float(self.options.input_noise)
+        units, layers, song = self.options.units, self.options.layers, bool(self.song_frames)
+        carried = [(tf.Variable(tf.zeros([batch, units]), trainable=False),
+                    tf.Variable(tf.zeros([batch, units]), trainable=False))
+                   for _ in range(layers)]
+
+        def per_example(data: Any) -> Any:
+            inputs, targets = self.network_inputs(data["crops"], 0, data.get("pairs"))
+            if noise > 0:
+                frames = inputs[0] if song else inputs
+                strength = tf.random.uniform([tf.shape(frames)[0], 1, 1], 0.0, noise)
+                frames = frames + strength * tf.random.normal(tf.shape(frames))
+                inputs = [frames, inputs[1]] if song else frames
+            keep = 1.0 - tf.cast(data["first"], tf.float32)
+            states = [(h.value() * keep, c.value() * keep) for h, c in carried]
+            params, base, final = run_from_states(net, layers, inputs, states, song=song)
+            for (h_var, c_var), (h, c) in zip(carried, final, strict=True):
+                h_var.assign(tf.stop_gradient(h))
+                c_var.assign(tf.stop_gradient(c))
+            return tf.reduce_mean(head.loss(params, base, targets), axis=-1)
+
+        return per_example
+
     def _fit_codebook(self, train: WindowSource, seed: int) -> Any:
-        from kara_lstm.codebook import fit_codebook
+        from kara_lstm.lm.codebook import fit_codebook
 
         crop = self.options.crop_frames
         sample = np.concatenate([
@@ -291,7 +300,7 @@ class LstmLm(Model):
     def _fit_basis(self, train: WindowSource, seed: int) -> np.ndarray:
         """The eigenvectors of the covariance of frame-to-frame changes (``x[t+1] - g x[t]``
         with the gain the ``gain`` residual starts from): the directions music moves in."""
-        from kara_lstm.lm_network import GAIN_INIT
+        from kara_lstm.lm.network import GAIN_INIT
 
         crop = self.options.crop_frames
         changes = np.concatenate([
@@ -307,7 +316,7 @@ class LstmLm(Model):
         """Mixture: NLL in bits per frame against one Gaussian (full covariance) fitted to
         training frames; tokens: cross-entropy in bits against the codes' unigram
         frequencies; mse: ``None`` (scored as a regression, like every model)."""
-        from kara_lstm.lm_score import heldout_score
+        from kara_lstm.lm.score import heldout_score
 
         self._ensure_built()
         self._needs_codebook()
@@ -319,10 +328,11 @@ class LstmLm(Model):
         self._ensure_built()
         self._needs_codebook()
         if self._rollout is None:
-            from kara_lstm.lm_network import make_rollout
+            from kara_lstm.lm.network import make_lm_rollout
 
-            self._rollout = make_rollout(self._net, self.options.layers, self.head,
-                                         self.frame_dim, self.options.style_frames)
+            self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
+                                            self.frame_dim, self.options.style_frames,
+                                            self.song_frames)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Training graph::
 
-    frames [B, T, D] (+ style [B, 2D] at every step) -> layers x LSTM(units)
+    frames [B, T, D] (+ style [B, 2D], + song vector [B, S] at every step)
+                     -> layers x LSTM(units)
                      -> Dense(head units) -> params [B, T, units]
                      -> base [B, T, D]
 
@@ -18,13 +19,23 @@ the head's means are relative to (:data:`RESIDUALS`):
   starting at :data:`GAIN_INIT`): as good a likelihood as ``full``, and an excursion decays
   back instead of wandering off. The default.
 
-``style`` (with ``style_frames``, see :class:`kara_lstm.lm_model.LmOptions`) is the mean
+``style`` (with ``style_frames``, see :class:`kara_lstm.lm.model.LmOptions`) is the mean
 and standard deviation of the frames *before* the sequence: in training, the frames just
 before each crop; in generation, the end of the prompt. Fed at every step, it keeps what
 the song sounds like in front of the network for as long as it generates, where an LSTM's
 state, trained on 3 s crops, forgets the prompt within seconds and the continuation
 drifts to the collection's most common sound (``own_song`` in
 :mod:`kara_core.measures.own_song` measures this).
+
+``song`` (with ``song_dims``) is a learned vector of ``song_dims`` numbers that a small
+encoder (:func:`song_encoder`: two strided convolutions, mean and max over time, a layer
+normalisation, a dense layer) reads from ``song_frames`` frames of the *same song
+elsewhere* in training (:meth:`WindowSource.crop_pair_batch`), and from the prompt in
+generation. Because the
+segment it reads is not the one the network continues, the vector can only help by saying
+what the whole song sounds like, and the network learns to use it for as long as it
+generates: on real music, the style vector of the frames just before a crop did not keep
+continuations with their song; a song vector did in a prototype (issue 21).
 
 The rollout (generation) runs the same layers: the LSTMs read the prompt in one call, which
 gives their states, then each step samples a frame from the head and feeds it back through
@@ -97,21 +108,55 @@ def _with_style_class() -> Any:
     return WithStyle
 
 
+SONG_CHANNELS = 64
+"""Channels of the song encoder's convolutions."""
+
+
+def song_encoder(frame_dim: int, song_dims: int) -> Any:
+    """``frames [B, T, D] -> [B, song_dims]`` (any ``T >= 1``): two strided convolutions
+    over time (ReLU), their mean and maximum over time, layer-normalised, then a dense
+    layer (tanh). Small
+    and order-aware at the scale of a few frames (onsets, attacks), pooled over the rest."""
+    import keras
+
+    frames = keras.Input((None, frame_dim), name="song_frames")
+    x = frames
+    for i in range(2):
+        x = keras.layers.Conv1D(SONG_CHANNELS, 4, strides=2, padding="same", activation="relu",
+                                name=f"song_conv_{i}")(x)
+    pooled = keras.layers.Concatenate(name="song_pool")([
+        keras.layers.GlobalAveragePooling1D(name="song_mean")(x),
+        keras.layers.GlobalMaxPooling1D(name="song_max")(x)])
+    # Without it the pooled maxima grew to ~50 in training, every tanh saturated at +-1 and
+    # the vector was one constant for every song (measured on real music): no information,
+    # and no gradient to recover. Normalised, the dense layer starts at unit scale.
+    pooled = keras.layers.LayerNormalization(name="song_norm")(pooled)
+    vector = keras.layers.Dense(song_dims, activation="tanh", name="song_dense")(pooled)
+    return keras.Model(frames, vector, name="song_encoder")
+
+
 def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual: str,
-             dropout: float = 0.0, style: bool = False) -> Any:
+             dropout: float = 0.0, style: bool = False, song_dims: int = 0) -> Any:
     """The training model ``frames [B, T, D] -> (params [B, T, head_units], base [B, T, D])``;
-    with ``style``, its inputs are ``[frames, style [B, 2D]]`` (:func:`style_vector`)."""
+    its inputs are ``[frames]``, then ``style [B, 2D]`` with ``style``
+    (:func:`style_vector`), then ``song [B, S, D]`` (another segment of the song, read by
+    :func:`song_encoder`) with ``song_dims``."""
     import keras
 
     if residual not in RESIDUALS:
         raise ValueError(f"residual must be one of {RESIDUALS}, got {residual!r}")
     frames = keras.Input((None, frame_dim), name="frames")
     x = frames
-    inputs: Any = frames
+    inputs: list[Any] = [frames]
     if style:
         summary = keras.Input((2 * frame_dim,), name="style")
-        x = _with_style_class()(name="with_style")([frames, summary])
-        inputs = [frames, summary]
+        x = _with_style_class()(name="with_style")([x, summary])
+        inputs.append(summary)
+    if song_dims:
+        song = keras.Input((None, frame_dim), name="song")
+        vector = song_encoder(frame_dim, song_dims)(song)
+        x = _with_style_class()(name="with_song")([x, vector])
+        inputs.append(song)
     for i in range(layers):
         x, _h, _c = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                       dropout=dropout, name=f"lstm_{i}")(x)
@@ -122,44 +167,74 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
         base = keras.layers.Identity(name="base")(frames)
     else:
         base = _zero_class()(name="base")(frames)
-    return keras.Model(inputs, [params, base], name="lstm_lm")
+    return keras.Model(inputs if len(inputs) > 1 else frames, [params, base], name="lstm_lm")
 
 
-def make_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0) -> Any:
+def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, Any]],
+                    song: bool = False) -> tuple[Any, Any, list[tuple[Any, Any]]]:
+    """The training graph's forward pass started from given LSTM ``states`` (one ``(h, c)``
+    per layer): ``(params, base, each layer's final (h, c))``. For training that carries
+    the state from one crop to the next (``carry_crops``); ``inputs`` are ``frames`` or
+    ``[frames, song]`` (no style part)."""
+    frames = inputs[0] if isinstance(inputs, list) else inputs
+    x = frames
+    if song:
+        vector = net.get_layer("song_encoder")(inputs[1], training=True)
+        x = net.get_layer("with_song")([x, vector])
+    final = []
+    for i, (h, c) in enumerate(states):
+        if i >= layers:
+            break
+        x, h, c = net.get_layer(f"lstm_{i}")(x, initial_state=[h, c], training=True)
+        final.append((h, c))
+    return net.get_layer("head")(x), net.get_layer("base")(frames), final
+
+
+def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
+                    song_frames: int = 0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
-    ``style_frames``, the style is that of the prompt's last ``style_frames`` frames."""
+    ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
+    ``song_frames`` (a network built with ``song_dims``), the song encoder reads the
+    prompt's last ``song_frames`` frames."""
     import tensorflow as tf
 
-    from kara_lstm.network import read_sequence, step_cells
+    from kara_lstm.cells import read_sequence, step_cells
 
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
     cells = [lstm.cell for lstm in lstms]
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
-    with_style = net.get_layer("with_style") if style_frames else None
+    encoder = net.get_layer("song_encoder") if song_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
         tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)], reduce_retracing=True)
     def rollout(prompt: Any, steps: Any, temperature: Any, seed: Any) -> Any:
-        style = style_vector(prompt[:, -style_frames:]) if style_frames else None
+        # what the training graph's with_style / with_song layers put beside every frame
+        beside = []
+        if style_frames:
+            beside.append(style_vector(prompt[:, -style_frames:]))
+        if encoder is not None:
+            beside.append(encoder(prompt[:, -song_frames:], training=False))
+        condition = tf.concat(beside, axis=-1) if beside else None
 
-        def styled(x: Any) -> Any:  # [B, T, D] or [B, D] with the style beside each frame
-            if with_style is None:
+        def conditioned(x: Any) -> Any:  # [B, T, D] or [B, D] with the condition beside
+            if condition is None:
                 return x
             if x.shape.rank == 2:
-                return tf.concat([x, style], axis=-1)
-            return with_style([x, style])
+                return tf.concat([x, condition], axis=-1)
+            tiled = tf.zeros_like(x[..., :1]) + condition[:, None, :]
+            return tf.concat([x, tiled], axis=-1)
 
-        x, states = read_sequence(lstms, styled(prompt))
+        x, states = read_sequence(lstms, conditioned(prompt))
         params = dense(x[:, -1, :])
         base = base_layer(prompt[:, -1, :])
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
             frames = frames.write(t, frame)
-            h, states = step_cells(cells, styled(frame), states)
+            h, states = step_cells(cells, conditioned(frame), states)
             params = dense(h)
             base = base_layer(frame)
         return tf.transpose(frames.stack(), [1, 0, 2])

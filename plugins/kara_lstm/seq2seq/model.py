@@ -1,7 +1,7 @@
 """``lstm_seq2seq``: the LSTM encoder-decoder, trained with teacher forcing, run closed loop.
 
 :meth:`LstmSeq2Seq.predict` and :meth:`LstmSeq2Seq.generate` never see future frames:
-both run the compiled rollout of :mod:`kara_lstm.network`, which feeds each predicted
+both run the compiled rollout of :mod:`kara_lstm.seq2seq.network`, which feeds each predicted
 frame back in. That is what Kara scores as ``val_loss``; the teacher-forced loss of
 :mod:`kara_lstm.loop` is only the training ``loss``.
 """
@@ -35,7 +35,7 @@ class LstmOptions:
 
     :ivar learning_rate: ``null`` uses ``train.learning_rate``.
     :ivar loss: the training loss; ``val_loss`` is always the closed-loop MSE.
-    :ivar residual: predict the change from the previous frame (see kara_lstm.network).
+    :ivar residual: predict the change from the previous frame (see kara_lstm.seq2seq.network).
     """
 
     layers: int = field(default=3, metadata={"min": 1, "max": 16})
@@ -81,7 +81,7 @@ class LstmSeq2Seq(Model):
         strategy = strategy or tf.distribute.get_strategy()
         old = self._net.get_weights() if self._net is not None else None
         if self._net is None or strategy is not self._strategy:
-            from kara_lstm.network import build_network
+            from kara_lstm.seq2seq.network import build_network
 
             o = self.options
             with strategy.scope():
@@ -109,9 +109,10 @@ class LstmSeq2Seq(Model):
     def _rollout_fn(self) -> Any:
         self._ensure_built()
         if self._rollout is None:
-            from kara_lstm.network import make_rollout
+            from kara_lstm.seq2seq.network import make_seq2seq_rollout
 
-            self._rollout = make_rollout(self._net, self.options.layers, self.options.residual)
+            self._rollout = make_seq2seq_rollout(self._net, self.options.layers,
+                                                 self.options.residual)
         return self._rollout
 
     # ------------------------------------------------------------------ training
@@ -129,7 +130,7 @@ class LstmSeq2Seq(Model):
         if settings.resume_from is not None:
             self.load_state(settings.resume_from)
         elif settings.initial_epoch == 0 and self.options.residual and not self._fitted:
-            from kara_lstm.network import autocorrelation, init_gain
+            from kara_lstm.seq2seq.network import autocorrelation, init_gain
 
             init_gain(self._net, autocorrelation(train))
         self._fitted = True

@@ -31,7 +31,7 @@ bands would otherwise make it singular."""
 
 
 def heldout_score(model: Any, train: WindowSource, val: WindowSource) -> dict[str, Any] | None:
-    """The score :meth:`kara_lstm.lm_model.LstmLm.heldout_score` returns."""
+    """The score :meth:`kara_lstm.lm.model.LstmLm.heldout_score` returns."""
     head = model.options.head
     if head == "mse":
         return None
@@ -39,9 +39,16 @@ def heldout_score(model: Any, train: WindowSource, val: WindowSource) -> dict[st
     style, sequence = model.crop_parts(val)
     if sequence < 2 or train.crop_length(crop) < 2:
         return None
-    held = np.concatenate([val.crop_batch(n, SCORE_BATCH, style + sequence, SCORE_SEED)
-                           for n in range(SCORE_BATCHES)])
-    nats = _teacher_forced_loss(model, held, style)
+    songs = None
+    if model.song_frames:  # each held-out crop's song segment from the same held-out song
+        pairs = [val.crop_pair_batch(n, SCORE_BATCH, style + sequence, model.song_frames,
+                                     SCORE_SEED) for n in range(SCORE_BATCHES)]
+        held = np.concatenate([crops for crops, _song in pairs])
+        songs = np.concatenate([song for _crops, song in pairs])
+    else:
+        held = np.concatenate([val.crop_batch(n, SCORE_BATCH, style + sequence, SCORE_SEED)
+                               for n in range(SCORE_BATCHES)])
+    nats = _teacher_forced_loss(model, held, style, songs)
     targets = held[:, style + 1 :].reshape(-1, model.frame_dim).astype(np.float64)
     if head == "mixture":
         training = np.concatenate([train.crop_batch(n, 32, crop, SCORE_SEED)
@@ -69,16 +76,19 @@ def gaussian_nll(fit_on: np.ndarray, frames: np.ndarray) -> float:
     return float(np.mean(0.5 * (mahalanobis + logdet + x.shape[1] * math.log(2 * math.pi))))
 
 
-def _teacher_forced_loss(model: Any, crops: np.ndarray, style: int) -> float:
+def _teacher_forced_loss(model: Any, crops: np.ndarray, style: int,
+                         songs: np.ndarray | None = None) -> float:
     """The head's mean loss (nats per frame) over every position of ``crops`` after their
-    first ``style`` frames (the style part, :meth:`LstmLm.network_inputs`)."""
+    first ``style`` frames (the style part, :meth:`LstmLm.network_inputs`); ``songs``: each
+    crop's song segment when the model has a song vector."""
     import tensorflow as tf
 
     net, head = model._net, model.head
     total, count = 0.0, 0
     for first in range(0, crops.shape[0], SCORE_BATCH):
+        song = None if songs is None else tf.constant(songs[first : first + SCORE_BATCH])
         inputs, targets = model.network_inputs(
-            tf.constant(crops[first : first + SCORE_BATCH]), style)
+            tf.constant(crops[first : first + SCORE_BATCH]), style, song)
         params, base = net(inputs, training=False)
         losses = head.loss(params, base, targets).numpy()
         total += float(losses.sum())

@@ -13,6 +13,12 @@ frame, the training loss, and how a frame is drawn from it when generating.
   (mel bands), or the principal directions of how frames change (``set_basis``). Noise
   independent per mel band sounds like hiss over the music; noise along the directions
   music moves in is louder-and-softer, brighter-and-darker, one harmonic series at a time.
+  Two sampling knobs (no retraining): ``noise_scale`` multiplies the Gaussian noise (0:
+  only the component is drawn, its mean is the frame), and ``quiet_directions`` leaves the
+  first directions of the noise basis (where frames change most: the onsets) without
+  noise. Why: per-frame noise adds a random frame-to-frame change everywhere, which
+  flattens the onset envelope (its 95th percentile over its median is 27 in real songs, 4.4
+  in sampled continuations, issue 21), so attacks stop standing out.
 - ``tokens``: a softmax over a k-means codebook of frames (SampleRNN and WaveNet sample a
   softmax over quantised values; MusicGen samples codec tokens). Loss: cross-entropy of the
   nearest code. Sampling: ``logits / temperature``, top-p (nucleus) filtering, then the
@@ -20,7 +26,7 @@ frame, the training loss, and how a frame is drawn from it when generating.
   (exact centroids repeat themselves, which reads as a loop); temperature 0 is the argmax.
 
 Means are relative to a *base* the network computes from the current input frame (zero,
-the frame itself, or the frame times a learned gain; see :mod:`kara_lstm.lm_network`); the
+the frame itself, or the frame times a learned gain; see :mod:`kara_lstm.lm.network`); the
 tokens head ignores it. Everything here is TensorFlow that runs inside compiled graphs, and
 randomness is stateless (``seed`` is an int32 pair), so a seed makes sampling repeatable.
 """
@@ -85,11 +91,21 @@ class MixtureHead(Head):
 
     name = "mixture"
 
-    def __init__(self, frame_dim: int, components: int) -> None:
+    def __init__(self, frame_dim: int, components: int, noise_scale: float = 1.0,
+                 quiet_directions: int = 0) -> None:
         super().__init__(frame_dim)
         self.components = int(components)
         self.basis: Any = None
         """``[D, D]`` orthonormal, one direction a column; ``None``: the features themselves."""
+        self.noise_scale = float(noise_scale)
+        self.quiet_directions = max(0, min(int(quiet_directions), self.frame_dim))
+
+    def noise_mask(self) -> np.ndarray:
+        """``[D]``: what sampling multiplies each direction's noise by (``noise_scale``,
+        0 along the first ``quiet_directions``)."""
+        mask = np.full(self.frame_dim, self.noise_scale, np.float32)
+        mask[: self.quiet_directions] = 0.0
+        return mask
 
     def set_basis(self, basis: np.ndarray | None) -> None:
         """Make the Gaussians diagonal along the columns of ``basis`` (orthonormal ``[D, D]``),
@@ -150,6 +166,8 @@ class MixtureHead(Head):
         mean = tf.gather(means, k, batch_dims=1)
         sigma = tf.exp(tf.gather(log_sigma, k, batch_dims=1))
         noise = tf.random.stateless_normal(tf.shape(mean), seed=seeds[1])
+        if self.noise_scale != 1.0 or self.quiet_directions:
+            noise = noise * tf.constant(self.noise_mask())
         return self._from_basis(mean + temperature * sigma * noise)
 
 
@@ -223,12 +241,13 @@ def top_p_filter(logits: Any, top_p: float) -> Any:
 
 
 def make_head(name: str, frame_dim: int, *, components: int = 8, codes: int = 1024,
-              top_p: float = 0.95, noise: float = 1.0) -> Head:
+              top_p: float = 0.95, noise: float = 1.0, noise_scale: float = 1.0,
+              quiet_directions: int = 0) -> Head:
     """The head called ``name`` (one of :data:`HEADS`)."""
     if name == "mse":
         return MseHead(frame_dim)
     if name == "mixture":
-        return MixtureHead(frame_dim, components)
+        return MixtureHead(frame_dim, components, noise_scale, quiet_directions)
     if name == "tokens":
         return TokensHead(frame_dim, codes, top_p, noise)
     raise ValueError(f"unknown head {name!r}; expected one of {', '.join(HEADS)}")

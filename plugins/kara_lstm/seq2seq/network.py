@@ -119,27 +119,7 @@ def frame_gain(name: str) -> Any:
 _FRAME_GAIN: Any = None
 
 
-def read_sequence(lstms: Any, x: Any) -> tuple[Any, list[tuple[Any, Any]]]:
-    """Run ``x [B, T, D]`` through stacked LSTM layers (``return_state``): the last layer's
-    outputs and every layer's final ``(h, c)``, from which generation continues."""
-    states = []
-    for lstm in lstms:
-        x, h, c = lstm(x, training=False)
-        states.append((h, c))
-    return x, states
-
-
-def step_cells(cells: Any, x: Any, states: list[tuple[Any, Any]]
-               ) -> tuple[Any, list[tuple[Any, Any]]]:
-    """One time step ``x [B, D]`` through stacked LSTM cells: the top output and new states."""
-    new_states = []
-    for cell, (state_h, state_c) in zip(cells, states, strict=True):
-        x, (state_h, state_c) = cell(x, [state_h, state_c], training=False)
-        new_states.append((state_h, state_c))
-    return x, new_states
-
-
-def make_rollout(net: Any, layers: int, residual: bool) -> Any:
+def make_seq2seq_rollout(net: Any, layers: int, residual: bool) -> Any:
     """A compiled ``rollout(context, steps, temperature, seed) -> [B, steps, D]``.
 
     ``context`` is ``[B, T, D]`` (any ``T >= 1``); ``temperature`` is the standard
@@ -147,6 +127,8 @@ def make_rollout(net: Any, layers: int, residual: bool) -> Any:
     ``seed`` is an int32 pair for that noise.
     """
     import tensorflow as tf
+
+    from kara_lstm.cells import read_sequence, step_cells
 
     encoders = [net.get_layer(f"encoder_{i}") for i in range(layers)]
     cells = [net.get_layer(f"decoder_{i}").cell for i in range(layers)]
