@@ -124,6 +124,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug: in a plugin's code it is one line naming the plugin
+        line = None if debug else _plugin_fault(exc)
+        if line is None:
+            raise
+        from kara_core.console import print_error
+
+        print_error(line)
+        return EXIT_USER_ERROR
+
+
+def _plugin_fault(exc: BaseException) -> str | None:
+    """The one line of :func:`kara_core.errors.plugin_fault` when ``exc`` was raised in the
+    code of an installed plugin's component, else ``None`` (a bug in Kara: its traceback)."""
+    from kara_core.errors import plugin_fault
+    from kara_core.plugins import get_plugin_manager
+
+    try:
+        registry = get_plugin_manager().registry
+    except Exception:  # the plugins cannot even be loaded now: show the original traceback
+        return None
+    return plugin_fault(exc, list(registry))
 
 
 if __name__ == "__main__":

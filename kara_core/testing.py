@@ -23,8 +23,17 @@ def registry_with(name: str, plugin: Any) -> Registry:
     """The registry Kara would build with ``plugin`` (a module or object with hook
     implementations) installed as ``name``, without packaging it. It replaces an installed
     plugin of the same name, so a plugin's tests see the code under test. Use
-    ``registry.get("transforms", "my_name")`` to find what it registered, and its owner."""
-    return get_plugin_manager(extra_plugins=((name, plugin),)).registry
+    ``registry.get("transforms", "my_name")`` to find what it registered, and its owner.
+
+    A plugin Kara would leave out (a misspelled hook: ``unknown hook
+    'kara_register_transfroms' (did you mean 'kara_register_transforms'?)``) raises
+    :class:`~kara_core.errors.PluginError` with that line, as ``kara plugins`` shows it."""
+    from kara_core.errors import PluginError
+
+    plugins = get_plugin_manager(extra_plugins=((name, plugin),))
+    if name in plugins.broken:
+        raise PluginError(f"plugin {name!r} {plugins.broken[name]}; Kara would leave it out")
+    return plugins.registry
 
 
 __all__: list[str] = [

@@ -23,7 +23,7 @@ from tests.support.cli import REPO
 RATE = 22050
 JSON_KEYS = {
     "variant", "transform", "options", "snr_db", "si_sdr_db", "spectral_convergence", "lsd_db",
-    "mrstft", "rtf", "lossless", "error_sensitivity_db",
+    "mrstft", "rtf", "lossless", "error_sensitivity_db", "tolerance_misses",
 }
 
 
@@ -120,6 +120,7 @@ def test_audit_json_plots_and_audio(tmp_path: Path, song_dir: Path) -> None:
     assert not rows["base"]["lossless"] and rows["base"]["spectral_convergence"] < 0.2
     assert not rows["mel"]["lossless"] and rows["mel"]["spectral_convergence"] < 0.5
     assert rows["mel"]["options"]["n_mels"] == 64 and rows["mel"]["transform"] == "mel"
+    assert all(rows[name]["tolerance_misses"] == [] for name in ("base", "raw", "mel"))
 
     for variant in ("base", "raw", "stft_complex", "mel"):
         for png in ROUNDTRIP_PNGS:
@@ -213,3 +214,56 @@ def test_a_transform_breaking_its_contract_is_one_line_and_the_audit_goes_on(
     rows = {row["variant"]: row for row in json.loads(result.stdout)["transforms"]}
     assert rows["short"]["error"] and rows["wide"]["error"]
     assert rows["raw"]["lossless"] and rows["raw"]["snr_db"] == MAX_DB  # the others went on
+
+
+LOUD_PLUGIN = """
+from kara_core.hookspecs import hookimpl
+from kara_transforms.raw import RawTransform
+
+
+class LoudInverse(RawTransform):
+    name = "loud_inverse"
+
+    def inverse(self, frames, length):
+        return 4 * super().inverse(frames, length)  # broken on purpose
+
+
+@hookimpl
+def kara_register_transforms(register):
+    register(LoudInverse)
+"""
+
+
+def test_a_round_trip_worse_than_silence_is_a_warning_and_exit_1(tmp_path: Path,
+                                                                 song_dir: Path) -> None:
+    from tests.support.cli import fake_distribution
+
+    fake_distribution(tmp_path / "site", "loudplug", LOUD_PLUGIN)
+    config = write_config(tmp_path, song_dir)
+    config.write_text(config.read_text() + "  loud: {transform: {type: loud_inverse}}\n")
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom kara_core.cli import main\n"
+            "sys.exit(main(['audit', sys.argv[2], '--seconds', '1', '--variant', 'raw', "
+            "'loud']))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site"), str(config)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "worse than silence" in line]
+    assert len(lines) == 2 and all(line.startswith("warning: loud:") for line in lines), lines
+    assert "spectral convergence 3, worse than silence (1)" in lines[0]
+    assert "raw" not in " ".join(lines).split(":", 2)[1]  # the lossless raw passes
+
+
+def test_tolerance_misses_compare_with_the_declared_tolerance_and_silence() -> None:
+    from kara_core.components import RoundTripTolerance
+    from kara_core.pipeline.roundtrip import tolerance_misses
+
+    lossy = RoundTripTolerance(max_spectral_convergence=0.2)
+    assert tolerance_misses(lossy, [("a", {"spectral_convergence": 0.3, "snr_db": -3})]) == []
+    [miss] = tolerance_misses(lossy, [("a", {"spectral_convergence": 0.5}),
+                                      ("b", {"spectral_convergence": 0.45})])
+    assert "median spectral convergence 0.475 over 2 song(s)" in miss
+    exact = RoundTripTolerance(min_snr_db=100.0)
+    assert tolerance_misses(exact, [("a", {"snr_db": 95.0, "spectral_convergence": 0.0})]) == []
+    misses = tolerance_misses(exact, [("a", {"snr_db": -1.0, "spectral_convergence": 0.9})])
+    assert misses[0] == "a: SNR -1.0 dB, worse than silence (0 dB)" and len(misses) == 2

@@ -50,6 +50,7 @@ def test_a_home_folder_or_root_is_refused_before_anything_is_written(
 
 
 def test_check_warns_about_folders_holding_files_kara_did_not_write(tmp_path, kara):
+    sf_mp3(tmp_path / "mp3" / "song.mp3", signal(1.0, 16000), 16000)
     path = config(tmp_path)
     (tmp_path / "runs" / "code" / "ml-project").mkdir(parents=True)
     (tmp_path / "runs" / "todo.txt").write_text("mine")
@@ -67,9 +68,11 @@ def test_check_warns_about_folders_holding_files_kara_did_not_write(tmp_path, ka
 
 
 def test_check_is_quiet_about_folders_only_kara_wrote(tmp_path, kara):
+    sf_mp3(tmp_path / "mp3" / "song.mp3", signal(1.0, 16000), 16000)
     path = config(tmp_path)
     assert kara("prepare", str(path)).returncode in (0, 2)
     result = kara("check", str(path))
+    assert result.returncode == 0, result.stderr
     assert "Kara did not write" not in result.stderr, result.stderr
 
 

@@ -14,6 +14,7 @@ from tests.support.cli import write_yaml
 
 def test_sigterm_exits_with_a_message_saying_how_to_continue(tmp_path):
     (tmp_path / "mp3").mkdir()
+    (tmp_path / "mp3" / "song.mp3").write_bytes(bytes(1024))  # never read: the lock is first
     config = write_yaml(tmp_path, "name: t\ndataset: {mp3_dir: mp3, wav_dir: wav}\n"
                         "decoder: {type: soundfile}\ntransform: {type: raw}\n"
                         "model: {type: persistence}\n")

@@ -133,3 +133,17 @@ def test_check_accepts_the_shipped_kara_yaml(kara):
     variants = json.loads(result.stdout)["variants"]
     assert next(v["variant"] for v in variants) == "base"
     assert all(v["transform"]["plugin"] == "kara_transforms" for v in variants)
+
+
+@pytest.mark.parametrize("command", ["run", "check", "prepare", "audit", "train", "generate",
+                                     "clean", "compare"])
+def test_every_command_reads_kara_yaml_here_by_default(tmp_path, kara, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = kara(command)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "no kara.yaml in" in lines[0] and "path/to/kara.yaml" in lines[0], lines[0]
+    (tmp_path / "kara.yaml").write_text("transform: {type: raw}\nmodel: {type: persistence}\n")
+    (tmp_path / "dataset" / "mp3").mkdir(parents=True)
+    result = kara("check")  # found now: the next problem is the empty music folder
+    assert result.returncode == 2 and "dataset/mp3: no .mp3 files found" in result.stderr

@@ -156,12 +156,15 @@ def test_the_frame_count_rule_fits_every_builtin_transform(transform):
         assert count(n) == built.forward(np.zeros(n, np.float32)).shape[0], n
 
 
-def test_a_missing_music_folder_costs_nothing(tmp_path, kara):
+def test_a_missing_or_empty_music_folder_is_one_error(tmp_path, kara):
     config = tmp_path / "kara.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     result = kara("check", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "no mp3 files in" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and "mp3: no such folder" in result.stderr
+    (tmp_path / "mp3").mkdir()
+    result = kara("check", str(config))
+    assert result.returncode == 2 and "mp3: no .mp3 files found" in result.stderr
 
 
 def test_check_with_a_collection_still_imports_no_tensorflow(dataset):
@@ -186,6 +189,26 @@ def test_a_step_budget_is_scaled_to_the_training_music_as_training_does(dataset)
     row = estimate(cost_inputs([variant_of(config)]))["variants"]["base"]["train"]
     assert row["steps"] == 100  # 7 s of training music: the minimum budget
     assert row["epochs"] == 1 and row["steps_per_epoch"] == 100
+    assert row["configured_steps"] == 5000
+    assert row["how"].startswith("train.steps 5000 becomes 100 for 0.1 minutes of training "
+                                 "music (train.steps_per_minute: 60); "), row["how"]
+    # no figure was measured for 1 x 8 units: scaled from the nearest lstm_lm figure
+    assert row["seconds"] is not None and row["seconds"] > 0, row["how"]
+    assert "scaled from the step time measured for lstm_lm 3x128" in row["how"]
+    assert "by parameter count" in row["how"] and "rough estimate" in row["how"]
+
+
+def test_check_says_when_steps_are_scaled_down_and_scales_an_unmeasured_model(dataset, kara):
+    dataset.write_text(CONFIG.replace(
+        "train: {epochs: 3, batch_size: 16, judge_seconds: 0}",
+        "train: {steps: 250, steps_per_minute: 60, batch_size: 16, judge_seconds: 0}"),
+        encoding="utf-8")
+    result = kara("check", str(dataset))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "base training: train.steps 250 becomes 100" in text, text
+    assert "unknown" not in text.split("what the run will cost")[1].split("song lengths")[0]
+    assert "scaled from the step time measured for lstm_seq2seq" in text
 
 
 def test_a_float16_cache_is_estimated_at_two_bytes_a_value_and_exactly(dataset, kara):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.cli import REPO, run_kara
+from tests.support.cli import REPO, run_kara, some_music
 
 EXAMPLE = REPO / "examples" / "kara-plugin-example"
 
@@ -41,6 +41,7 @@ def test_installed_example_is_usable_by_type_in_yaml(installed_example, tmp_path
         "transform: {type: raw}\nmodel: {type: persistence}\n"
         "variants:\n  mu: {transform: {type: mulaw, options: {frame_size: 128, mu: 63}}}\n"
     )
+    some_music(tmp_path / "dataset" / "mp3")
     result = run_kara("check", str(config), "--json", env=installed_example)
     assert result.returncode == 0, result.stderr
     mu = json.loads(result.stdout)["variants"][1]

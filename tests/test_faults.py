@@ -271,3 +271,17 @@ def test_clean_and_prepare_never_delete_what_a_running_run_reads(tmp_path):
     # the run is over: what was left is removed now
     assert run_kara("prepare", str(config)).returncode == 0 and not wav.exists()
     assert run_kara("clean", str(other), "--yes").returncode == 0 and not cache.exists()
+
+
+def test_a_failed_rebuild_never_puts_back_the_deleted_models_record(tmp_path):
+    """``kara run`` keeps a copy of the last successful record to put back when the variant
+    fails; a rebuild deletes that model, so its copy goes too."""
+    from kara_core.report import records
+
+    records.update_metrics(tmp_path, {"status": "ok", "val_loss": 0.5})
+    records.keep_last_success(tmp_path)
+    assert (tmp_path / records.LAST_SUCCESS_FILE).is_file()
+    records.forget_model(tmp_path)
+    assert records.restore_last_success(tmp_path, "rebuild failed") is None
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "training" and "val_loss" not in metrics

@@ -176,7 +176,7 @@ def framer(tmp_path, monkeypatch):
     and a config that featurizes with it."""
     import sys
 
-    from tests.test_plugins import fake_distribution
+    from tests.support.cli import fake_distribution
 
     site = tmp_path / "site"
     fake_distribution(site, "framerplug", FRAMER_PLUGIN)
@@ -233,3 +233,18 @@ def test_the_registry_records_each_component_s_distribution_and_version():
     entry = get_plugin_manager().registry.get("transforms", "raw")
     assert (entry.plugin, entry.distribution, entry.version) == (
         "kara_transforms", "kara", version("kara"))
+
+
+def test_an_edited_plugin_without_a_cache_version_bump_is_warned_about_once(framer, capsys):
+    site, config, songs = framer
+    first = featurize(variant_of(config), songs, show_progress=True)
+    source = site / "framerplug" / "__init__.py"
+    source.write_text(source.read_text() + "\n# edited: forward changed in place\n")
+    again = featurize(variant_of(config), songs, show_progress=True)
+    err = " ".join(capsys.readouterr().err.split())
+    assert again.key == first.key  # same version, same cache_version: the same folder ...
+    assert ("transform 'framer' of plugin 'framerplug' (framerplug 0.1): its source changed "
+            "since its frames in") in err, err  # ... but the user is told
+    assert "bump the transform's cache_version" in err
+    featurize(variant_of(config), songs, show_progress=True)
+    assert "source changed" not in capsys.readouterr().err  # once per change

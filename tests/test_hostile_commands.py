@@ -229,3 +229,21 @@ def test_a_runs_dir_that_is_a_file_still_records_the_failure_in_one_line(tmp_pat
     assert metrics == {"variant": "base", "status": "failed",
                        "error": "cannot write the run folder"}
     assert "moved" not in capsys.readouterr().err  # nothing there to move aside
+
+
+@pytest.mark.parametrize(("level", "chatter"), [(None, False), ("2", False), ("0", True)])
+def test_debug_keeps_tensorflows_start_up_notices_quiet(level, chatter):
+    """``--debug`` brings back tracebacks, not TensorFlow's C++ notices (only
+    ``TF_CPP_MIN_LOG_LEVEL=0`` asks for those)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    code = "from kara_core.commands._quiet import import_tensorflow; import_tensorflow(debug=True)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert ("oneDNN" in result.stderr or "absl" in result.stderr) is chatter, result.stderr

@@ -14,7 +14,7 @@ from kara_core.config import load_config
 from kara_core.errors import ConfigError
 from kara_core.options import describe
 from kara_core.plugins import get_plugin_manager
-from tests.support.cli import write_yaml
+from tests.support.cli import some_music, write_yaml
 
 BASE = """\
 name: t
@@ -78,6 +78,7 @@ def test_a_few_aliases_are_still_fine(kara, tmp_path):
     text = BASE.replace("model: {type: persistence}\n", "") + (
         "model: {type: persistence, options: &opts {input_frames: 8}}\n"
         "variants:\n  other: {model: {type: persistence, options: *opts}}\n")
+    some_music(tmp_path / "music")
     assert kara("check", str(write_yaml(tmp_path, text))).returncode == 0
 
 
@@ -118,6 +119,7 @@ def test_no_output_folder_lies_inside_the_music_folder(kara, tmp_path, folders, 
     text = BASE.replace("dataset: {mp3_dir: music, wav_dir: wav, cache_dir: cache}\n", "")
     text += folders + "\n"
     if not refused:
+        some_music(tmp_path / "music")
         assert kara("check", str(write_yaml(tmp_path, text))).returncode == 0
         return
     line = check(kara, tmp_path, text)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from kara_core.config import load_config
 from kara_core.errors import ConfigError
 from kara_core.plugins import get_plugin_manager
+from tests.support.cli import some_music
 
 VALID: dict[str, Any] = {
     "name": "hostile",
@@ -146,6 +147,7 @@ def test_hand_written_hostile_configs_exit_cleanly(tmp_path, kara, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "kara.yaml"
     config.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    some_music(tmp_path / "dataset" / "mp3")
     result = kara("check", "kara.yaml")
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -15,19 +13,9 @@ from kara_core.config import load_config
 from kara_core.errors import ConfigError, PluginError
 from kara_core.hookspecs import hookimpl
 from kara_core.plugins import get_plugin_manager
-from tests.support.cli import run_kara
+from tests.support.cli import fake_distribution, run_kara, some_music
 
 BUILTINS = {"kara_baselines", "kara_lame", "kara_lstm", "kara_soundfile", "kara_transforms"}
-
-
-def fake_distribution(site: Path, name: str, module_source: str) -> None:
-    """An installed distribution on ``site`` with one ``kara`` entry point, without pip."""
-    (site / name).mkdir(parents=True)
-    (site / name / "__init__.py").write_text(textwrap.dedent(module_source))
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[kara]\n{name} = {name}\n")
 
 
 class Echo(Transform):
@@ -123,7 +111,11 @@ def test_kara_plugins_lists_the_rest_and_marks_the_broken_one(tmp_path):
     assert set(rows) >= BUILTINS | {"typoplug"}
     assert "did you mean 'kara_register_transforms'" in rows["typoplug"]["broken"]
     table = run_kara("plugins", env={"PYTHONPATH": str(tmp_path)})
-    assert "broken" in table.stdout and "kara_transforms" in table.stdout
+    assert "left out because" in table.stdout and "kara_transforms" in table.stdout
+    [row] = [line for line in table.stdout.splitlines() if "typoplug" in line]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[0] == "typoplug" and cells[3:7] == ["", "", "", ""], cells  # no components
+    assert cells[7].startswith("broken: implements unknown hook"), cells
 
 
 def test_load_plugins_env_loads_only_the_named(monkeypatch):
@@ -178,6 +170,7 @@ def test_an_entry_point_plugin_is_usable_by_type_in_yaml(tmp_path):
     config.write_text("transform: {type: doubled, options: {frame_size: 8}}\n"
                       "model: {type: persistence}\n")
     env = {"PYTHONPATH": str(tmp_path / "site")}
+    some_music(tmp_path / "dataset" / "mp3")
     result = run_kara("check", str(config), "--json", env=env)
     assert result.returncode == 0, result.stderr
     base = json.loads(result.stdout)["variants"][0]
@@ -316,3 +309,17 @@ def test_piped_tables_are_not_cut_at_80_columns():
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "kara_transforms" in line)
     assert "fft, mel, raw, stft" in row  # one row, not folded into an 80-column box
+
+
+def test_registry_with_names_a_misspelled_hook():
+    from kara_core.testing import registry_with
+
+    class Typo:
+        @hookimpl
+        def kara_register_transfroms(self, register):
+            register(Echo)
+
+    with pytest.raises(PluginError) as info:
+        registry_with("typo_test", Typo())
+    assert "plugin 'typo_test' implements unknown hook 'kara_register_transfroms' (did you " \
+           "mean 'kara_register_transforms'?)" in str(info.value)

@@ -493,13 +493,17 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- layout and CLI
 
 
-def test_folders_are_created_and_an_empty_dataset_is_one_error(tmp_path: Path) -> None:
+def test_a_missing_or_empty_dataset_is_one_error_and_changes_nothing(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, config_text(decoder="soundfile"))
     result = run_kara("prepare", str(path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error:") and "no .mp3 files found" in lines[-1]
-    assert (tmp_path / "mp3").is_dir() and (tmp_path / "wav").is_dir()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no such folder" in lines[0]
+    assert not (tmp_path / "wav").exists()
+    (tmp_path / "mp3").mkdir()
+    result = run_kara("prepare", str(path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "no .mp3 files found" in lines[0]
 
 
 def test_cli_json_strict_and_exit_codes(tmp_path: Path) -> None:

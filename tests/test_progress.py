@@ -82,3 +82,21 @@ def test_prepare_counts_the_audio_of_songs_it_only_had_to_check(tmp_path, capsys
     assert report.summary["cached"] == 2
     shown = capsys.readouterr().err
     assert re.search(r"2/2 files 4\.\d s of audio", shown), shown
+
+
+def test_the_overall_eta_follows_what_the_finished_variants_took():
+    from kara_core.pipeline.progress import RunClock
+
+    now = [0.0]
+    clock = RunClock({"base": 60.0, "stft": 120.0, "odd": None})
+    clock._clock = lambda: now[0]
+    assert clock.line(["base", "stft", "odd"]) == (
+        "about 3 min left for 3 variant(s) (kara check's estimate, for a machine the run has "
+        "to itself; 1 variant(s) without an estimate not counted)")
+    clock.start()
+    now[0] = 120.0  # base took twice its estimate: the machine is busy
+    clock.finish("base")
+    assert clock.line(["stft"]) == (
+        "about 4 min left for 1 variant(s) (kara check's estimate x 2, what the finished "
+        "ones took)")
+    assert clock.line(["odd"]) is None

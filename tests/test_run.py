@@ -78,6 +78,8 @@ def test_every_variant_runs_and_the_broken_one_fails_in_one_line(experiment):
     assert "Traceback" not in result.stderr
     failures = [line for line in result.stderr.splitlines() if "error: variant broken" in line]
     assert len(failures) == 1 and "nowhere" in failures[0], result.stderr[-2000:]
+    # an overall ETA across the variants, from kara check's estimates
+    assert "left for 4 variant(s) (kara check's estimate" in result.stderr, result.stderr[:3000]
     table = result.stdout
     rows = [line.split()[0] for line in table.splitlines() if line.strip()]
     for name in ("base", "lstm", "mean", "broken"):
@@ -251,12 +253,15 @@ def test_the_pages_of_a_real_run_load_in_a_browser(experiment, tmp_path):
     assert "broken" in page and "failed" in page
 
 
-def test_every_variant_failing_exits_2(tmp_path):
+def test_no_music_is_one_error_before_any_variant(tmp_path):
     config = write_yaml(tmp_path, "name: none\ndataset: {mp3_dir: nothing}\n"
-                        "transform: {type: raw}\nmodel: {type: persistence}\n")
+                        "transform: {type: raw}\nmodel: {type: persistence}\n"
+                        "variants: {other: {model: {type: mean}}}\n")
     result = run_kara("run", str(config), cwd=tmp_path)
     assert result.returncode == 2
-    assert "variant base" in result.stderr and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "nothing: no such folder" in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written
 
 
 def test_the_versions_record_never_imports_tensorflow():
@@ -269,6 +274,100 @@ def test_the_versions_record_never_imports_tensorflow():
     assert tensorflow and numpy and imported is False
 
 
+def copy_of(experiment, tmp_path: Path) -> Path:
+    """A copy of the finished experiment's folder, to break without touching the original."""
+    folder, _config, result = experiment
+    assert result.returncode == 0, result.stderr[-2000:]
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.lock"))
+    manifest = copy / "dataset" / "wav" / "manifest.json"  # it names the music folder
+    manifest.write_text(manifest.read_text().replace(str(folder), str(copy)))
+    return copy
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every record, page and WAV an earlier run left, by path."""
+    found = [*folder.glob("runs/tiny/*/metrics.json"), folder / "runs" / "tiny" / "index.html",
+             *folder.rglob("*.wav")]
+    return {str(p.relative_to(folder)): p.read_bytes() for p in found}
+
+
+def test_an_emptied_music_folder_is_one_error_and_leaves_every_result(experiment, tmp_path):
+    copy = copy_of(experiment, tmp_path)
+    for mp3 in (copy / "mp3").iterdir():
+        mp3.unlink()
+    before = snapshot(copy)
+    assert any(name.endswith("metrics.json") for name in before) and len(before) > 10
+    for command in (["run"], ["check"]):  # no config named: ./kara.yaml
+        result = run_kara(*command, cwd=copy)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert len(lines) == 1 and "mp3: no .mp3 files found" in lines[0], result.stderr
+    assert snapshot(copy) == before
+
+
+BROKEN_PLUGIN = """
+from kara_core.hookspecs import hookimpl
+from kara_transforms.raw import RawTransform
+
+
+class BrokenInverse(RawTransform):
+    name = "raw_broken"
+
+    def inverse(self, frames, length):
+        return self.no_such_attribute
+
+
+@hookimpl
+def kara_register_transforms(register):
+    register(BrokenInverse)
+"""
+
+
+def test_an_exception_in_a_plugin_is_one_line_and_keeps_the_earlier_record(experiment,
+                                                                             tmp_path):
+    from tests.support.cli import fake_distribution
+
+    copy = copy_of(experiment, tmp_path)
+    fake_distribution(tmp_path / "site", "brokenplug", BROKEN_PLUGIN)
+    config = copy / "kara.yaml"
+    config.write_text(config.read_text().replace(
+        "transform: {type: raw,", "transform: {type: raw_broken,"))
+    record = copy / "runs" / "tiny" / "base" / "metrics.json"
+    earlier = json.loads(record.read_text())
+    result = run_kara("run", "--only", "base", cwd=copy,
+                      env={"PYTHONPATH": str(tmp_path / "site")})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "error: variant base" in line]
+    assert "transform 'raw_broken' of plugin 'brokenplug' (brokenplug 0.1)" in line, line
+    assert "raised AttributeError" in line and "no_such_attribute" in line, line
+    raising = BROKEN_PLUGIN.splitlines().index("        return self.no_such_attribute") + 1
+    assert f"brokenplug/__init__.py:{raising};" in line and "--debug" in line, line
+    kept = json.loads(record.read_text())
+    assert kept["status"] == "ok" and kept["music"] == earlier["music"]
+    assert "AttributeError" in kept["last_failure"]["error"]
+    site = {"PYTHONPATH": str(tmp_path / "site")}
+    shown = run_kara("compare", "--json", cwd=copy, env=site)  # ./kara.yaml's experiment
+    assert shown.returncode == 0, shown.stderr
+    rows = {row["variant"]: row for row in json.loads(shown.stdout)["variants"]}
+    shown_music = {k: v for k, v in rows["base"]["metrics"]["music"].items() if k != "measures"}
+    assert rows["base"]["status"] == "ok"  # the earlier figures, described by today's measures
+    assert shown_music == {k: v for k, v in earlier["music"].items() if k != "measures"}
+    # what the failed run kept beside the record is Kara's: kara clean removes it whole
+    base = record.parent
+    assert (base / "metrics.last-ok.json").is_file() and (base / "model-source.json").is_file()
+    sources = list((copy / "dataset" / "cache").glob("raw*/source.json"))
+    assert len(sources) == 2  # raw's frames and raw_broken's
+    other = write_yaml(copy, "name: other\ndataset: {mp3_dir: mp3}\n"
+                       "transform: {type: raw, options: {frame_size: 64}}\n"
+                       "model: {type: persistence}\n", "other.yaml")
+    cleaned = run_kara("clean", str(other), "--yes", cwd=copy, env=site)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "left" not in cleaned.stderr and "no record" not in cleaned.stderr, cleaned.stderr
+    assert not base.exists() and not any(p.parent.exists() for p in sources)
+
+
 def test_clean_removes_every_file_a_real_run_wrote(experiment, tmp_path):
     """Everything ``kara run`` writes in a run folder is recorded as Kara's: ``kara clean``
     of a copy removes the other variants' folders whole, saying nothing is left."""
@@ -277,6 +376,7 @@ def test_clean_removes_every_file_a_real_run_wrote(experiment, tmp_path):
     (tmp_path / "mp3").mkdir()
     config = write_yaml(tmp_path, "name: tiny\ndataset: {mp3_dir: mp3}\n"
                         "transform: {type: raw}\nmodel: {type: persistence}\n")
+    assert (tmp_path / "runs" / "tiny" / "lstm" / "model-source.json").is_file()
     result = run_kara("clean", str(config), "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "3 unused folder(s)" in result.stderr and "left" not in result.stderr

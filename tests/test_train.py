@@ -350,3 +350,80 @@ def test_a_third_party_baseline_gets_its_own_skill_and_skill_stays_against_the_r
     for name in ("mean", "silence"):
         assert metrics[f"skill_vs_{name}"] == pytest.approx(1 - metrics["val_loss"] / base[name])
     assert "skill_vs_persistence" not in metrics
+
+
+def test_progress_lines_in_a_log_and_per_step_loss_curves(tmp_path, capsys, monkeypatch):
+    from kara_core.pipeline.train import monitor
+
+    monkeypatch.setattr(monitor, "LOG_EVERY", 2)  # a tiny run has few steps
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    metrics = train_variant(variant, features, show_progress=True)  # stderr: not a terminal
+    err = " ".join(capsys.readouterr().err.split())
+    import re
+
+    lines = re.findall(r"step (\d+)/(\d+): loss [-\d.]+, [\d.]+ steps/s, ETA \d+:\d\d:\d\d", err)
+    assert lines and lines[0][0] == "2", err[-2000:]
+    steps = int(lines[0][1])
+    # a one-epoch run still draws a curve: one point per step (few steps here)
+    assert len(metrics["history"]["step_loss"]) == steps > 1
+    assert len(metrics["history"]["loss"]) == 1
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(variant.run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert len(events.Tensors("loss/step")) == steps
+
+
+def test_loss_png_puts_each_loss_on_its_own_axis(tmp_path, monkeypatch):
+    from kara_core.report import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    history = {"loss": [-40.0], "val_loss": [0.8], "step_loss": [-5.0, -20.0, -35.0, -40.0],
+               "step_loss_every": [25.0]}
+    plots.plot_loss(history, tmp_path / "loss.png", baselines={"persistence": 0.9})
+    [fig] = figures
+    train_ax, val_ax = fig.axes
+    assert [len(line.get_xdata()) for line in train_ax.lines] == [4, 1]  # curve + epoch mean
+    assert list(train_ax.lines[0].get_xdata()) == [25, 50, 75, 100]
+    assert max(train_ax.get_ylim()) < 0 < min(val_ax.get_ylim())  # NLL apart from MSE
+    assert "MSE" in val_ax.get_ylabel() and "MSE" not in train_ax.get_ylabel()
+
+
+def test_validation_scores_a_fixed_seeded_sample_of_the_held_out_windows(tmp_path):
+    from kara_core.pipeline.parts import train_settings
+    from kara_core.pipeline.train.stage import make_windows
+
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    model = variant.build_model(features.frame_dim)
+    every = make_windows(model, features, train_settings(with_train(variant, val_windows=0)))[1]
+    assert len(every) > 12
+    sample = with_train(variant, val_windows=12)
+    first = make_windows(model, features, train_settings(sample))[1]
+    again = make_windows(model, features, train_settings(sample))[1]
+    assert len(first) == 12 and np.array_equal(first.index, again.index)  # fixed by the seed
+    assert {tuple(row) for row in first.index} <= {tuple(row) for row in every.index}
+    other = make_windows(model, features, train_settings(with_train(sample, seed=1)))[1]
+    assert not np.array_equal(first.index, other.index)
+    metrics = train_variant(sample, features, show_progress=False)
+    assert metrics["training"]["val_windows"] == 12
+
+
+def test_a_reused_model_whose_source_changed_without_a_bump_is_warned_about_once(
+        tmp_path, capsys):
+    variant = with_train(variant_of(write_config(tmp_path)), epochs=1)
+    features = featurize(variant, write_songs(tmp_path), show_progress=False)
+    train_variant(variant, features, show_progress=False)
+    record = variant.run_dir / "model-source.json"
+    assert len(json.loads(record.read_text())["sha256"]) == 64
+    record.write_text(json.dumps({"sha256": "0" * 64}))  # as if trained by other code
+    capsys.readouterr()
+    metrics = train_variant(variant, features, show_progress=False)
+    assert metrics["training"]["reused"]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "model 'lstm_seq2seq' of plugin 'kara_lstm'" in err, err
+    assert "its source changed since it was trained" in err
+    train_variant(variant, features, show_progress=False)
+    assert "source changed" not in capsys.readouterr().err

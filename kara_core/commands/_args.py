@@ -49,3 +49,33 @@ def add_variant_option(parser: argparse.ArgumentParser, *, single: bool = False)
         help="only these variants ('base' is the top-level experiment); repeatable; "
         "default: all",
     )
+
+
+DEFAULT_CONFIG = "kara.yaml"
+"""The config every command reads when none is named: ``./kara.yaml``."""
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """The optional config path (``./kara.yaml`` when left out), spelled the same on every
+    command; ``several`` takes any number of them."""
+    if several:
+        parser.add_argument("config", nargs="*", default=[DEFAULT_CONFIG], metavar="CONFIG",
+                            help=f"path(s) to kara.yaml (default: ./{DEFAULT_CONFIG})")
+        return
+    parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG,
+                        help=f"path to kara.yaml (default: ./{DEFAULT_CONFIG})")
+
+
+def config_path(text: str) -> str:
+    """``text``, or a one-line error when it is the default and there is none here: the user
+    named no file, so the error says where Kara looked and how to name one."""
+    from pathlib import Path
+
+    from kara_core.errors import ConfigError
+
+    if text == DEFAULT_CONFIG and not Path(text).exists():
+        raise ConfigError(
+            f"no {DEFAULT_CONFIG} in {Path.cwd().name or '.'}/ (the default config): run "
+            f"kara in the folder holding it, or name it: kara COMMAND path/to/{DEFAULT_CONFIG}"
+        )
+    return text

@@ -18,6 +18,10 @@ def load_plugins() -> Plugins:
 
 
 def load_experiment(path: str | Path) -> tuple[Plugins, ExperimentConfig]:
-    """Plugins plus the validated experiment in ``path``."""
+    """Plugins plus the validated experiment in ``path`` (``./kara.yaml`` when the user
+    named none: a one-line error saying so when there is none)."""
+    from kara_core.commands._args import config_path
+
+    path = config_path(str(path))
     plugins = load_plugins()
     return plugins, load_config(Path(path), plugins.registry)

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kara_core.commands._args import add_variant_option, positive_int, positive_seconds
+from kara_core.commands._args import (
+    add_config_argument,
+    add_variant_option,
+    positive_int,
+    positive_seconds,
+)
 
 NOTES = (
     "SNR / SI-SDR: waveform match (meaningless once phase is re-estimated: read SC beside it). "
@@ -28,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
         "speed, and how a model's error would reach the audio). Writes spectrogram PNGs "
         "to <runs_dir>/<name>/<variant>/audit/.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--files", type=positive_int, metavar="N", help="audit only the first N songs"
@@ -48,7 +53,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the audit table (or JSON); exit 2 when no transform could be audited."""
+    """Print the audit table (or JSON); exit 2 when no transform could be audited, 1 when a
+    round trip is worse than silence or than its transform's declared tolerance."""
     from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_json, print_note, print_warning
     from kara_core.pipeline.audit import run_audit
@@ -69,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
         print_note(f"spectrograms: {experiment.base.run_dir.parent}/<variant>/audit/")
         if args.write_audio is not None:
             print_note(f"audio: {args.write_audio}/<variant>/")
-    return 0 if any(row.error is None and row.songs for row in rows) else 2
+    missed = [(row, miss) for row in rows for miss in row.misses()]
+    for row, miss in missed:
+        print_warning(f"{row.variant}: transform {row.description}: {miss}: its inverse may be "
+                      "broken (a round trip should keep the music)")
+    if not any(row.error is None and row.songs for row in rows):
+        return 2
+    return 1 if missed else 0
 
 
 def _check_write_audio(folder: Path, variants: list[Any]) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kara_core.commands._args import add_config_argument
+
 
 def add_parser(subparsers: Any) -> None:
     """Register the sub-command."""
@@ -16,7 +18,7 @@ def add_parser(subparsers: Any) -> None:
         "cache, and prepare, featurize and training time. Never decodes audio or imports "
         "TensorFlow.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the resolved variants and their cost as JSON")
     parser.set_defaults(func=run)
@@ -26,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 with the tables, or raise the one-line :class:`ConfigError`."""
     from kara_core.commands._session import load_experiment
     from kara_core.console import out, print_json, print_warning
+    from kara_core.pipeline.prepare import check_collection
 
     _plugins, experiment = load_experiment(args.config)
+    for problem in check_collection([v.dataset.mp3_dir for v in experiment.variants]).values():
+        print_warning(f"{problem.split('; ')[0]}: the variants reading it will fail")
     cost = _estimate(experiment.variants)
     if args.json:
         rows = (cost or {}).get("variants", {})

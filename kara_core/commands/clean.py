@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kara_core.commands._args import add_config_argument, config_path
+
 
 def add_parser(subparsers: Any) -> None:
     """Register the sub-command."""
@@ -19,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
         "uses are left, each said in one line. Give every config that shares those "
         "folders: a cache only another config uses looks unused otherwise.",
     )
-    parser.add_argument("config", nargs="+", help="path(s) to kara.yaml")
+    add_config_argument(parser, several=True)
     parser.add_argument("--yes", action="store_true", help="remove what is listed")
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.set_defaults(func=run)
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.pipeline.housekeeping import remove, unused_outputs
 
     plugins = load_plugins()
-    experiments = [load_config(path, plugins.registry) for path in args.config]
+    experiments = [load_config(path, plugins.registry) for path in map(config_path, args.config)]
     found = unused_outputs(experiments)
     unused = [u for u in found if u.proven]
     unproven = [u for u in found if not u.proven]

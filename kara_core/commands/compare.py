@@ -15,7 +15,8 @@ def add_parser(subparsers: Any) -> None:
         description="Print the comparison table of 'kara run' from saved records. Each "
         "RUN_DIR is a variant's run folder or an experiment folder holding them.",
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or experiment folder")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="run or experiment folder (default: the experiment of ./kara.yaml)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print JSON instead of a table")
     form.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.errors import KaraError
     from kara_core.report.table import find_records, print_table, to_csv, to_json
 
+    if not args.run_dirs:
+        args.run_dirs = [str(_default_experiment_folder())]
     for run_dir in args.run_dirs:
         check_records(Path(run_dir))
     try:
@@ -39,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(args.run_dirs)}: a record there holds values Kara cannot show "
             f"({type(exc).__name__}: {str(exc)[:100]})"
         ) from None
+
+
+def _default_experiment_folder() -> Path:
+    """The experiment folder of ``./kara.yaml`` (its runs_dir/name), for ``kara compare``
+    without arguments."""
+    from kara_core.commands._args import DEFAULT_CONFIG
+    from kara_core.commands._session import load_experiment
+
+    _plugins, experiment = load_experiment(DEFAULT_CONFIG)
+    return experiment.base.run_dir.parent
 
 
 MAX_DEPTH = 32

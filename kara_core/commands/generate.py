@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kara_core.commands._args import add_variant_option
+from kara_core.commands._args import add_config_argument, add_variant_option
 
 
 def add_parser(subparsers: Any) -> None:
@@ -17,7 +17,7 @@ def add_parser(subparsers: Any) -> None:
         "trained model. Without --out the run folder's audio, measures, plots and "
         "report.html are refreshed; with --out only that file is written.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     add_variant_option(parser, single=True)
     parser.add_argument("--seconds", type=float, help="seconds to generate (generate.seconds)")
     parser.add_argument("--prompt", type=Path, metavar="FILE",

@@ -37,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="Kara plugins")
-    for column in ("plugin", "distribution", "version", "decoders", "transforms", "models",
-                   "measures"):
-        table.add_column(column)
+    columns = ("plugin", "distribution", "version", "decoders", "transforms", "models", "measures")
+    for column in columns + (("left out because",) if plugins.broken else ()):
+        table.add_column(column, overflow="fold")
+    blank = ("",) if plugins.broken else ()
     for name, info in sorted(plugins.infos.items()):
         if name in plugins.broken:
             continue
@@ -47,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(
             name, info.distribution, info.version,
             ", ".join(comps["decoders"]), ", ".join(comps["transforms"]),
-            ", ".join(comps["models"]), ", ".join(comps["measures"]),
+            ", ".join(comps["models"]), ", ".join(comps["measures"]), *blank,
         )
-    for name, reason in sorted(plugins.broken.items()):
-        table.add_row(f"[red]{name}[/]", "", "", f"[red]broken: {reason}[/]", "", "", "")
+    for name, reason in sorted(plugins.broken.items()):  # components of its own: none
+        known = plugins.infos.get(name)
+        table.add_row(f"[red]{name}[/]", known.distribution if known else "",
+                      known.version if known else "", "", "", "", "", f"[red]broken: {reason}[/]")
     out.print(table)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from kara_core.commands._args import positive_int
+from kara_core.commands._args import add_config_argument, positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> None:
         "one-line reason. Exit 0 when at least one song is usable, 2 when none is (or, "
         "with --strict, when any file was skipped).",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="print {files: [...], summary: {...}} as JSON on stdout")
     parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
@@ -50,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import print_error, print_json
     from kara_core.pipeline.parts import distinct_datasets, prepare_settings, run_prepare
-    from kara_core.pipeline.prepare import no_usable_message
+    from kara_core.pipeline.prepare import check_collection, no_usable_message
 
     _plugins, experiment = load_experiment(args.config)
+    empty = check_collection([v.dataset.mp3_dir for v in experiment.variants])
     reports = []
-    problems = []
+    problems = list(dict.fromkeys(empty.values()))
     for variant in distinct_datasets(experiment.variants):
+        if variant.dataset.mp3_dir in empty:
+            continue  # its WAVs stay as they are
         report = run_prepare(variant, workers=args.workers, show_progress=True)
         reports.append(report)
         if not report.summary["usable"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kara_core.commands._args import add_variant_option
+from kara_core.commands._args import add_config_argument, add_variant_option
 
 
 def add_parser(subparsers: Any) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers: Any) -> None:
         "generate -> evaluate for the base and each variant, reusing every cache, then print "
         "one comparison table. Each run folder gets a report.html to listen to.",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     add_variant_option(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rebuild", action="store_true", help="train from scratch")
@@ -31,14 +31,16 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
+    from kara_core.pipeline.prepare import check_collection
     from kara_core.report.table import experiment_records, load_record, print_table, to_json
 
     plugins, experiment = load_experiment(args.config)
+    variants = experiment.select(args.variant)
+    check_collection([v.dataset.mp3_dir for v in variants])  # before TensorFlow's start-up
     from kara_core.commands._quiet import import_tensorflow
     from kara_core.console import debugging
 
     import_tensorflow(debug=debugging())
-    variants = experiment.select(args.variant)
 
     def on_error(variant: str, message: str) -> None:
         print_error(f"variant {variant}: {message}")

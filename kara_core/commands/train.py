@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from kara_core.commands._args import add_variant_option, positive_int
+from kara_core.commands._args import add_config_argument, add_variant_option, positive_int
 
 if TYPE_CHECKING:
     from kara_core.pipeline.experiment import DatasetCache
@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
         "naive baselines of train.baselines (skill = 1 - val_loss / the reference "
         "baseline's).",
     )
-    parser.add_argument("config", help="path to kara.yaml")
+    add_config_argument(parser)
     add_variant_option(parser)
     parser.add_argument("--rebuild", action="store_true",
                         help="forget checkpoints and train from scratch")

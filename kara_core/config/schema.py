@@ -71,6 +71,11 @@ class TrainConfig:
     """Seconds generated from a held-out prompt after every epoch and measured on the audio
     (:mod:`kara_core.measures.music`): the checkpoint kept is the one that generates best.
     0 turns this off (the lowest val_loss is kept then)."""
+    val_windows: int = field(default=2048, metadata={"min": 0, "max": 100_000_000})
+    """How many held-out windows validation scores (a fixed sample drawn with ``seed``), so
+    its cost does not grow with the collection; 0 scores every one. On real music a skill
+    figure moves by about 0.013 (standard deviation) between samples of this size
+    (docs/scale.md, ``benchmarks/bench_val_sample.py``)."""
     judge_prompts: int = field(default=3, metadata={"min": 1, "max": 16})
     """How many held-out prompts the judge continues after every epoch (different songs
     while there are enough), scored together as the evaluation judges a variant

@@ -32,9 +32,10 @@ from kara_core.errors import KaraError
 from kara_core.pipeline.prepare import NamedDecoder, PrepareSettings
 from kara_core.pipeline.roundtrip import roundtrip_metrics as roundtrip_metrics  # tests
 from kara_core.pipeline.roundtrip import scores as _scores
+from kara_core.pipeline.roundtrip import tolerance_misses
 
 if TYPE_CHECKING:
-    from kara_core.components import Transform
+    from kara_core.components import RoundTripTolerance, Transform
 
 ERROR_LEVEL_DB = -20.0
 """Level of the error-sensitivity noise relative to the normalised features' unit RMS."""
@@ -120,6 +121,14 @@ class TransformAudit:
     min_snr_db: float | None
     songs: list[SongAudit] = field(default_factory=list)
     error: str | None = None
+    tolerance: RoundTripTolerance | None = None
+
+    def misses(self) -> list[str]:
+        """Round trips worse than silence or than the declared tolerance
+        (:func:`~kara_core.pipeline.roundtrip.tolerance_misses`)."""
+        if self.tolerance is None or self.error is not None:
+            return []
+        return tolerance_misses(self.tolerance, [(s.song, s.scores) for s in self.songs])
 
     def mean(self, key: str) -> float:
         """Duration-weighted mean of a per-song score (``rtf``: total time over total audio)."""
@@ -159,6 +168,7 @@ class TransformAudit:
             "rtf": number("rtf"),
             "lossless": self.lossless,
             "error_sensitivity_db": number("error_sensitivity_db"),
+            "tolerance_misses": self.misses(),
         }
 
 
@@ -199,6 +209,7 @@ class TransformAuditor:
             description=self.transform.describe(),
             lossless_declared=self.transform.lossless,
             min_snr_db=self.transform.tolerance.min_snr_db,
+            tolerance=self.transform.tolerance,
         )
 
     def add(self, excerpt: Excerpt) -> np.ndarray:
@@ -335,7 +346,7 @@ def _for_variant(result: TransformAudit, name: str) -> TransformAudit:
     return TransformAudit(
         variant=name, type=result.type, options=result.options, description=result.description,
         lossless_declared=result.lossless_declared, min_snr_db=result.min_snr_db,
-        songs=result.songs, error=result.error,
+        songs=result.songs, error=result.error, tolerance=result.tolerance,
     )
 
 

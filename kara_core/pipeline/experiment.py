@@ -7,8 +7,8 @@ the whole :class:`~kara_core.config.VariantConfig` (``tests/test_architecture.py
 
 Each stage reuses its own cache, so a second run only redoes what changed. A variant that
 fails is reported in one line, recorded as failed in its ``metrics.json``, and the others
-go on. After generation each run folder holds its listening page, and the experiment
-folder an index of all variants.
+go on (a variant that succeeded before keeps that record; the failure goes beside it).
+After generation each run folder holds its listening page, the experiment folder an index.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kara_core.errors import KaraError, one_line
-from kara_core.pipeline.parts import DatasetCache, model_options
+from kara_core.pipeline.parts import DatasetCache, components_of, model_options, run_estimates
+from kara_core.pipeline.progress import RunClock
 from kara_core.report import records
 from kara_core.storage import atomic, owned
 
@@ -120,6 +121,7 @@ def run_variant(
     with folder_lock(variant.run_dir, f"kara run {variant.name}"):
         owned.claim(variant.run_dir, "run", f"kara run {variant.name}")  # for kara clean
         atomic.clean_stale_temps(variant.run_dir)
+        records.keep_last_success(variant.run_dir)
         # the parts, each built once
         decoders = parts.decoders_of(variant)
         write_run_record(variant, plugin_infos, decoders)
@@ -140,7 +142,8 @@ def run_variant(
         trained = load_trained(variant.build_model(features.frame_dim), features, settings)
         parts.generate_and_evaluate(variant, features, trained, show_progress=show_progress,
                                     music=music)
-        metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None})
+        metrics = records.update_metrics(variant.run_dir, {"status": "ok", "error": None,
+                                                          "last_failure": None})
         write_variant_report(variant.run_dir, metrics)
     return metrics
 
@@ -155,13 +158,19 @@ def run_experiment(
     (variant, one line) and recorded, and the next variant starts. Writes the index."""
     from kara_core.console import debugging, err
     from kara_core.pipeline.parts import distinct_datasets
+    from kara_core.pipeline.prepare import check_collection
 
     distinct_datasets(variants)  # two variants writing different wavs into one folder
+    check_collection([v.dataset.mp3_dir for v in variants])  # once, before anything is written
     cache = DatasetCache()
     outcomes: list[VariantOutcome] = []
+    clock = RunClock(run_estimates(variants) if show_progress else {})
     for number, variant in enumerate(variants, 1):
         if show_progress:
-            err.rule(f"variant {variant.name} ({number}/{len(variants)})", style="cyan")
+            left = clock.line([v.name for v in variants[number - 1:]])
+            err.rule(f"variant {variant.name} ({number}/{len(variants)})"
+                     + (f": {left}" if left else ""), style="cyan")
+        clock.start()
         try:
             metrics = run_variant(
                 variant, cache, plugin_infos=plugin_infos, rebuild=rebuild, reload=reload,
@@ -173,12 +182,13 @@ def run_experiment(
         except Exception as exc:  # one variant's failure must not stop the others
             if debugging():
                 raise
-            message = one_line(exc)
+            message = failure_line(exc, components_of(variant))
             if on_error is not None:
                 on_error(variant.name, message)
             metrics = _record_failure(variant, message)
             outcomes.append(VariantOutcome(variant.name, variant.run_dir, metrics, message))
         finally:
+            clock.finish(variant.name)
             _release_models()
     from kara_core.report.html import write_experiment_index
 
@@ -187,6 +197,12 @@ def run_experiment(
 
 
 def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
+    """The failure in ``metrics.json``; when the variant succeeded before, its successful
+    record is kept as it was (``kara compare`` and the pages still show those results) and
+    the failure goes beside it under ``last_failure``."""
+    earlier = records.restore_last_success(variant.run_dir, message)
+    if earlier is not None:
+        return {**earlier, "status": "failed", "error": message}
     try:
         transform = describe_transform(variant)
     except Exception as exc:  # the transform itself may be what fails
@@ -203,6 +219,17 @@ def _record_failure(variant: VariantConfig, message: str) -> dict[str, Any]:
     except (KaraError, OSError, ValueError, RecursionError):
         # the run folder itself is unwritable (or not a folder): the message says why
         return {"variant": variant.name, "status": "failed", "error": message}
+
+
+def failure_line(exc: BaseException, components: Sequence[Any]) -> str:
+    """A :class:`KaraError`'s message; an exception raised in the code of one of a variant's
+    ``components`` names it, its plugin, version and file:line
+    (:func:`kara_core.errors.plugin_fault`)."""
+    from kara_core.errors import plugin_fault
+
+    if isinstance(exc, KaraError):
+        return one_line(exc)
+    return plugin_fault(exc, components) or one_line(exc)
 
 
 def _release_models() -> None:

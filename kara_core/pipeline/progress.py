@@ -122,3 +122,53 @@ def progress(show: bool, *extra_columns: Any) -> Iterator[Any]:
 
     with Progress(*_columns(extra_columns), console=err, transient=False) as bar:
         yield bar
+
+
+class RunClock:
+    """The overall ETA of ``kara run`` across its variants: ``kara check``'s estimate of
+    each variant (``None`` where it has none), corrected by how long the finished variants
+    took against their own estimates (a loaded machine, generation, which the estimate
+    leaves out)."""
+
+    def __init__(self, estimates: dict[str, float | None]) -> None:
+        import time
+
+        self.estimates = estimates
+        self.finished: dict[str, float] = {}
+        self._clock = time.monotonic
+        self._started: float | None = None
+
+    def start(self) -> None:
+        """A variant starts now."""
+        self._started = self._clock()
+
+    def finish(self, name: str) -> None:
+        """Variant ``name`` ended (done or failed)."""
+        if self._started is not None:
+            self.finished[name] = self._clock() - self._started
+        self._started = None
+
+    def line(self, remaining: Sequence[str]) -> str | None:
+        """``about 12 min left for 3 variant(s) (kara check's estimate x 1.4, what the
+        finished ones took)``; ``None`` when no remaining variant has an estimate."""
+        estimates = [self.estimates.get(name) for name in remaining]
+        if all(e is None for e in estimates):
+            return None
+        known = [(self.finished[n], e) for n, e in self.estimates.items()
+                 if n in self.finished and e]
+        factor = (sum(took for took, _e in known) / sum(e for _t, e in known)) if known else 1.0
+        left = sum(float(e or 0.0) for e in estimates) * factor
+        how = (f"kara check's estimate x {factor:.2g}, what the finished ones took" if known
+               else "kara check's estimate, for a machine the run has to itself")
+        unknown = sum(e is None for e in estimates)
+        if unknown:
+            how += f"; {unknown} variant(s) without an estimate not counted"
+        return f"about {_minutes(left)} left for {len(remaining)} variant(s) ({how})"
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

@@ -8,6 +8,7 @@ transform); neither stage owns it, so it lives beside them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from kara_core.audio import spectral as metrics
 
 if TYPE_CHECKING:
-    from kara_core.components import Transform
+    from kara_core.components import RoundTripTolerance, Transform
 
 
 def roundtrip(
@@ -48,3 +49,49 @@ def scores(wave: np.ndarray, restored: np.ndarray, rate: int, elapsed: float) ->
         "mrstft": metrics.multi_resolution_stft_distance(wave, restored),
         "rtf": metrics.real_time_factor(wave.shape[0] / rate, elapsed),
     }
+
+
+SILENCE_SC = 1.0
+"""The spectral convergence of outputting silence: ``|| |S| - 0 || / || |S| ||``."""
+REAL_MUSIC_SLACK = 2.0
+"""How far past its declared spectral-convergence tolerance a transform's median may go on
+real music before it is a miss. Tolerances are measured on the test kit's signal and the
+demo songs; real songs are harder (on 21 real songs the defaults' medians came to 0.75x
+(mel 128) to 1.3x (stft 1024/256) of what they declare, see kara_transforms.tolerances)."""
+SNR_SLACK_DB = 10.0
+"""How far below a lossless transform's declared ``min_snr_db`` the median may fall."""
+
+
+def tolerance_misses(
+    tolerance: RoundTripTolerance, songs: Sequence[tuple[str, dict[str, float]]],
+) -> list[str]:
+    """What is wrong with round trips measured on ``songs`` (``(name, scores)``), one
+    phrase each; empty when none is.
+
+    Every song's round trip must be better than outputting silence (spectral convergence
+    below 1; for a lossless transform an SNR above 0 dB), and the median over the songs
+    within the declared tolerance (:data:`REAL_MUSIC_SLACK`, :data:`SNR_SLACK_DB`).
+    """
+    misses = []
+    lossless = tolerance.min_snr_db is not None
+    for name, song in songs:
+        sc, snr = song.get("spectral_convergence"), song.get("snr_db")
+        if sc is not None and not sc < SILENCE_SC:
+            misses.append(f"{name}: spectral convergence {sc:.3g}, worse than silence (1)")
+        elif lossless and snr is not None and not snr > 0.0:
+            misses.append(f"{name}: SNR {snr:.1f} dB, worse than silence (0 dB)")
+    if not songs:
+        return misses
+    if tolerance.max_spectral_convergence is not None:
+        median = float(np.median([s.get("spectral_convergence", np.nan) for _n, s in songs]))
+        limit = tolerance.max_spectral_convergence * REAL_MUSIC_SLACK
+        if not median <= limit:
+            misses.append(f"median spectral convergence {median:.3g} over {len(songs)} song(s),"
+                          f" above {REAL_MUSIC_SLACK:g}x its declared tolerance "
+                          f"{tolerance.max_spectral_convergence:.3g}")
+    if tolerance.min_snr_db is not None:
+        median = float(np.median([s.get("snr_db", np.nan) for _n, s in songs]))
+        if not median >= tolerance.min_snr_db - SNR_SLACK_DB:
+            misses.append(f"median SNR {median:.1f} dB over {len(songs)} song(s), below its "
+                          f"declared {tolerance.min_snr_db:g} dB")
+    return misses

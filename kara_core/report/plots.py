@@ -35,28 +35,53 @@ def plot_loss(
     history: Mapping[str, Sequence[float]], path: Path, title: str = "training loss",
     baselines: Mapping[str, float] | None = None,
 ) -> None:
-    """Loss per epoch (every series in ``history``, e.g. ``loss`` and ``val_loss``), with
-    the baselines' validation losses as dashed horizontal lines for scale."""
+    """Two panels, each loss on its own axis: the training loss (per step when
+    ``history`` holds ``step_loss``, with the per-epoch means as dots; a negative NLL never
+    shares an axis with an MSE) and the validation losses per epoch (``val_loss``, the
+    closed-loop MSE, and any other series), with the baselines' validation losses as dashed
+    lines for scale."""
+    import numpy as np
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, (train_ax, val_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    epoch_loss = [float(v) for v in history.get("loss", [])]
+    steps = [float(v) for v in history.get("step_loss", [])]
+    every = float((history.get("step_loss_every") or [1.0])[0]) or 1.0
+    per_epoch = len(steps) * every / len(epoch_loss) if steps and epoch_loss else 0.0
+    if steps:
+        x = (np.arange(len(steps)) + 1) * every
+        train_ax.plot(x, steps, linewidth=0.8, alpha=0.6, label="per step" if every == 1
+                      else f"mean of {every:g} steps")
+        if epoch_loss:
+            ends = (np.arange(len(epoch_loss)) + 1) * per_epoch
+            train_ax.plot(ends, epoch_loss, "o", markersize=4, label="epoch mean")
+        train_ax.set_xlabel("step")
+    elif epoch_loss:
+        train_ax.plot(range(1, len(epoch_loss) + 1), epoch_loss, marker="o", markersize=3,
+                      label="epoch mean")
+        train_ax.set_xlabel("epoch")
+    train_ax.set_ylabel("training loss (the model's own)")
+    train_ax.set_title("training loss")
+    skip = {"loss", "step_loss", "step_loss_every"}
     for name, values in history.items():
         values = [float(v) for v in values]
-        if values:
-            epochs = range(1, len(values) + 1)
-            ax.plot(epochs, values, marker="o", markersize=3, label=name)
+        if name not in skip and values:
+            val_ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
     for name, value in (baselines or {}).items():
         if value is not None:
-            ax.axhline(float(value), linestyle="--", linewidth=1, color="grey", alpha=0.8)
-            ax.annotate(
+            val_ax.axhline(float(value), linestyle="--", linewidth=1, color="grey", alpha=0.8)
+            val_ax.annotate(
                 f"{name} {float(value):.3g}", xy=(1, float(value)), xycoords=("axes fraction",
                 "data"), ha="right", va="bottom", fontsize=8, color="grey",
             )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (normalised features)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+    val_ax.set_xlabel("epoch")
+    val_ax.set_ylabel("closed-loop MSE (normalised features)")
+    val_ax.set_title("validation")
+    for ax in (train_ax, val_ax):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
 

@@ -67,6 +67,38 @@ def update_metrics(run_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+LAST_SUCCESS_FILE = "metrics.last-ok.json"
+"""A copy of the last successful ``metrics.json``, made as a variant starts and put back
+when the run fails (:func:`restore_last_success`)."""
+
+
+def keep_last_success(run_dir: Path) -> None:
+    """Copy a successful ``metrics.json`` aside before a run starts rewriting it."""
+    metrics = read_metrics(run_dir)
+    if metrics.get("status") == "ok":
+        atomic.write_json(run_dir / LAST_SUCCESS_FILE, metrics)
+
+
+def restore_last_success(run_dir: Path, error: str) -> dict[str, Any] | None:
+    """After a failed run, put the last successful record back with the failure beside it
+    (``last_failure``: the message and when) and return it; ``None`` when the variant never
+    succeeded or the run folder cannot be written (the caller records the failure)."""
+    import time
+
+    try:
+        earlier = json.loads((run_dir / LAST_SUCCESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("status") != "ok":
+        return None
+    earlier["last_failure"] = {"error": error, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        atomic.write_json(run_dir / METRICS_FILE, earlier)
+    except (OSError, ValueError):
+        return None
+    return earlier
+
+
 def _move_aside(path: Path, problem: str) -> None:
     from kara_core.console import print_warning
 
@@ -81,6 +113,32 @@ def _move_aside(path: Path, problem: str) -> None:
                   "('kara train' records the training results again)")
 
 
+def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
+    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
+    history = metrics.get("history")
+    if not isinstance(history, dict):
+        try:
+            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+    if not isinstance(history, dict):
+        return {}
+    return {
+        str(k): [float(x) for x in v] for k, v in history.items()
+        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
+    }
+
+
+def remove_stale_clips(run_dir: Path, count: int) -> None:
+    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
+    import re
+
+    for path in run_dir.glob("generated-*.wav"):
+        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
+        if match and int(match.group(1)) > count:
+            path.unlink(missing_ok=True)
+
+
 MODEL_FIGURES = (
     "train_loss", "val_loss", "baselines", "skill", "skill_vs_mean", "heldout",
     "epochs_completed", "resumed_from_epoch", "history", "training", "roundtrip",
@@ -93,7 +151,10 @@ def forget_model(run_dir: Path) -> None:
     """Before the model a record describes is deleted (``--rebuild``, a changed
     architecture): drop the figures that describe it and mark the record ``training``, so
     a rebuild that fails or is interrupted never leaves an ``ok`` record of a model that
-    is gone. Nothing is written when there is no record."""
+    is gone. Nothing is written when there is no record. The copy of the last successful
+    record (:func:`keep_last_success`) goes too: a failed rebuild must not put back the
+    figures of the deleted model."""
+    (run_dir / LAST_SUCCESS_FILE).unlink(missing_ok=True)
     merged, problem = read_metrics_checked(run_dir)
     if problem is not None or not merged:
         return

@@ -78,3 +78,46 @@ def collect_versions(
         record["decoder"] = decoder_version
     record["plugins"] = plugin_versions(infos)
     return record
+
+
+def source_digest(cls: type) -> str:
+    """sha256 over the source files of the modules that define ``cls`` and the classes it
+    inherits from outside ``kara_core``: what an editable plugin's edit changes."""
+    import contextlib
+    import hashlib
+    import inspect
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    files = set()
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] in ("kara_core", "builtins", "abc"):
+            continue
+        with contextlib.suppress(TypeError, OSError):
+            files.add(inspect.getsourcefile(klass) or "")
+    for file in sorted(f for f in files if f):
+        with contextlib.suppress(OSError):
+            digest.update(Path(file).read_bytes())
+    return digest.hexdigest()
+
+
+def source_changed(record: Any, cls: type) -> bool:
+    """Whether ``cls``'s source (:func:`source_digest`) differs from the hash in the JSON
+    file ``record`` (a :class:`~pathlib.Path`); records the current hash either way, so a
+    change is reported once. ``False`` when nothing was recorded yet."""
+    import contextlib
+    import json
+
+    from kara_core.errors import KaraError
+    from kara_core.storage import atomic
+
+    now = source_digest(cls)
+    try:
+        old = json.loads(record.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        old = None
+    if old != now:
+        with contextlib.suppress(KaraError, OSError):
+            atomic.write_json(record, {"sha256": now})
+    return old is not None and old != now
+

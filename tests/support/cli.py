@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,3 +42,21 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def some_music(folder: Path) -> Path:
+    """``folder`` with one (stub) mp3 in it, so ``kara check`` finds a collection: check
+    refuses an empty music folder, and never decodes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "song.mp3").write_bytes(b"\xff\xfb\x90\x00" + bytes(413))
+    return folder
+
+
+def fake_distribution(site: Path, name: str, module_source: str) -> None:
+    """An installed distribution on ``site`` with one ``kara`` entry point, without pip."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(textwrap.dedent(module_source))
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[kara]\n{name} = {name}\n")

@@ -27,12 +27,12 @@ from kara_core.pipeline.evaluate.music import (
     finite_or_none,
     measure_clips,
 )
-from kara_core.pipeline.evaluate.plots import training_history, write_plots
+from kara_core.pipeline.evaluate.plots import write_plots
 
 __all__ = [
     "LAST_SECONDS", "REFERENCE_AUDIO_SECONDS", "REFERENCE_SECONDS", "DriftCurve", "PromptPlan",
     "collapse_lines",
     "drift_curve", "evaluate", "evaluate_audio", "finite_or_none", "held_out_music",
-    "heldout_songs", "measure_clips", "real_clips", "teacher_windows", "training_history",
+    "heldout_songs", "measure_clips", "real_clips", "teacher_windows",
     "write_plots",
 ]

@@ -15,6 +15,7 @@ def write_plots(
 ) -> None:
     """spectrograms.png, drift.png and (with a training history) loss.png in ``run_dir``."""
     from kara_core.report import plots
+    from kara_core.report.records import training_history
 
     plots.plot_audio_spectrograms(waves, rate, run_dir / "spectrograms.png", title=title)
     plots.plot_drift(
@@ -28,21 +29,3 @@ def write_plots(
             history, run_dir / "loss.png", title=f"training: {name}",
             baselines=baselines,
         )
-
-
-def training_history(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[float]]:
-    """Per-epoch losses recorded by training: ``metrics["history"]`` or ``history.json``."""
-    import json
-
-    history = metrics.get("history")
-    if not isinstance(history, dict):
-        try:
-            history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-    if not isinstance(history, dict):
-        return {}
-    return {
-        str(k): [float(x) for x in v] for k, v in history.items()
-        if isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
-    }

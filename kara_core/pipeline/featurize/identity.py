@@ -174,3 +174,24 @@ def explain_change(features: FeatureSet, identity: Any) -> str:
     if cut:
         parts.append(f"the held-out part of {_names(cut)} changed")
     return "; ".join(parts) or "the normalisation statistics changed"
+
+
+
+SOURCE_FILE = "source.json"
+"""In each transform's cache folder: a hash of the transform's source files when the
+frames were cached (:func:`check_source`)."""
+
+
+def check_source(directory: Path, component: Any, warn: Any) -> None:
+    """Warn once (through ``warn``) when the transform's source files changed since the
+    frames in ``directory`` were cached while its plugin's version and ``cache_version``
+    stayed the same (the folder's key holds both): an editable plugin edited without a
+    ``cache_version`` bump, whose old frames would be reused unseen."""
+    from kara_core.report.versions import source_changed
+
+    if source_changed(directory / SOURCE_FILE, component.cls):
+        warn(f"transform {component.type!r} of plugin {component.plugin!r} "
+             f"({component.distribution} {component.version}): its source changed since "
+             f"its frames in {directory.name} were cached, but its version and cache_version "
+             "did not: the cached frames (and models trained on them) are the old code's; "
+             "bump the transform's cache_version to featurize again")

@@ -155,6 +155,7 @@ def featurize(
     """
     from kara_core.console import print_warning
     from kara_core.pipeline.featurize.cache import cached_frames
+    from kara_core.pipeline.featurize.identity import check_source
     from kara_core.pipeline.progress import progress, song_task
     from kara_core.storage.locks import folder_lock
 
@@ -174,6 +175,7 @@ def featurize(
         owned.claim(directory, "cache", f"kara featurize {settings.transform.type}")
         atomic.clean_stale_temps(directory)
         _record_key(settings, directory, show_progress)
+        check_source(directory, settings.transform, print_warning)
         memo = _HashMemo(settings.cache_dir / HASH_MEMO)
         lengths = [_wav_seconds(Path(s.wav)) for s in usable]
         task = song_task(bar, f"featurize {settings.transform.type}", lengths)

@@ -16,6 +16,7 @@ from kara_core.pipeline.parts.build import (
     audit_subjects,
     build_baselines,
     build_judge,
+    components_of,
     cost_inputs,
     decoders_of,
     distinct_datasets,
@@ -28,6 +29,7 @@ from kara_core.pipeline.parts.build import (
     prepare_dataset,
     prepare_identity,
     prepare_settings,
+    run_estimates,
     run_prepare,
     train_settings,
     train_variant,
@@ -40,10 +42,11 @@ from kara_core.pipeline.parts.generation import (
 )
 
 __all__ = [
-    "DatasetCache", "audit_subjects", "build_baselines", "build_judge", "cost_inputs",
+    "DatasetCache", "audit_subjects", "build_baselines", "build_judge", "components_of",
+    "cost_inputs",
     "decoders_of", "distinct_datasets", "featurize", "featurize_settings",
     "generate_and_evaluate", "held_out_music", "judge_settings", "load_trained_model",
     "model_options", "prepare_dataset", "prepare_identity", "prepare_settings",
-    "resolve_generate_temperature", "run_prepare", "train_settings", "train_variant",
+    "resolve_generate_temperature", "run_estimates", "run_prepare", "train_settings", "train_variant",
     "transform_key", "window_frames",
 ]

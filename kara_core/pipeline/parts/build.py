@@ -314,3 +314,28 @@ def cost_inputs(variants: Sequence[VariantConfig]) -> list[CostInputs]:
         )
         for variant in variants
     ]
+
+
+def run_estimates(variants: Sequence[VariantConfig]) -> dict[str, float | None]:
+    """``kara check``'s estimate of each variant's seconds (prepare, featurize, train);
+    empty when it cannot be made (the run goes on without an overall ETA)."""
+    from kara_core.pipeline.cost import estimate
+
+    try:
+        rows = estimate(cost_inputs(variants))["variants"]
+    except Exception:  # an estimate must never stop the run
+        return {}
+    found: dict[str, float | None] = {}
+    for name, row in rows.items():
+        parts = [(row.get(k) or {}).get("seconds") for k in ("prepare", "featurize", "train")]
+        numbers = [float(p) for p in parts if isinstance(p, int | float)]
+        found[name] = None if "error" in row or len(numbers) < 3 else sum(numbers)
+    return found
+
+
+def components_of(variant: VariantConfig) -> list[Any]:
+    """Every component a variant builds (transform, model, decoders, baselines): where an
+    exception raised in plugin code may come from."""
+    found = [variant.transform, variant.model, variant.decoder, variant.decoder_fallback,
+             *variant.baselines]
+    return [c for c in found if c is not None]

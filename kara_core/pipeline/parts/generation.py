@@ -50,7 +50,7 @@ def generate_and_evaluate(
     from kara_core.console import print_warning
     from kara_core.pipeline import evaluate as ev
     from kara_core.pipeline import generate as gen
-    from kara_core.pipeline.roundtrip import roundtrip
+    from kara_core.pipeline.roundtrip import roundtrip, tolerance_misses
     from kara_core.report import records
     from kara_core.storage import atomic
 
@@ -96,7 +96,7 @@ def generate_and_evaluate(
     for number, clip in enumerate(made.generations):
         files.append(gen.clip_file(number))
         write_wav(run_dir / files[-1], clip.wave, rate)
-    _remove_stale_clips(run_dir, len(made.generations))
+    records.remove_stale_clips(run_dir, len(made.generations))
     if variant.generate.mp3:
         gen.write_audio(run_dir / "generated.mp3", generation.wave, rate,
                         variant.build_decoders())
@@ -106,6 +106,10 @@ def generate_and_evaluate(
     ceiling: dict[str, Any] = {k: v.item() if isinstance(v, np.generic) else v
                                for k, v in roundtrip_scores.items()}
     ceiling.update(seconds=round(len(prompt.wave) / rate, 3), source=prompt.source)
+    ceiling["tolerance_misses"] = tolerance_misses(
+        transform.tolerance, [(Path(prompt.source).name, roundtrip_scores)])
+    for miss in ceiling["tolerance_misses"]:
+        print_warning(f"{variant.name}: round trip of transform {transform.describe()}: {miss}")
     reference = np.concatenate(music.waves)[: int(ev.REFERENCE_AUDIO_SECONDS * rate)]
     evaluation = ev.evaluate_audio(generation.wave, reference, rate)
     record = ev.evaluate(made, music, measures)
@@ -169,16 +173,6 @@ def resolve_generate_temperature(
         variant.run_dir, model, music, transform, features, measures,
         lambda line: _notifier(show_progress)(f"{variant.name}: {line}"),
         source="configured" if override is None else "command line")
-
-
-def _remove_stale_clips(run_dir: Path, count: int) -> None:
-    """Remove ``generated-N.wav`` left by an earlier run with more prompts than this one."""
-    import re
-
-    for path in run_dir.glob("generated-*.wav"):
-        match = re.fullmatch(r"generated-(\d+)\.wav", path.name)
-        if match and int(match.group(1)) > count:
-            path.unlink(missing_ok=True)
 
 
 def _notifier(show: bool) -> Callable[[str], None]:

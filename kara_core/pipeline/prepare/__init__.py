@@ -11,6 +11,8 @@ from kara_core.pipeline.prepare.outcome import PreparedSong, PrepareReport
 from kara_core.pipeline.prepare.plan import (
     NamedDecoder,
     PrepareSettings,
+    check_collection,
+    collection_problem,
     distinct_datasets,
     find_sources,
     prepare_identity,
@@ -22,6 +24,8 @@ __all__ = [
     "PrepareReport",
     "PrepareSettings",
     "PreparedSong",
+    "check_collection",
+    "collection_problem",
     "default_workers",
     "distinct_datasets",
     "find_sources",

@@ -120,6 +120,31 @@ def find_sources(mp3_dir: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
+def collection_problem(mp3_dir: Path) -> str | None:
+    """One line when the music folder is missing or holds no mp3, else ``None``."""
+    if not mp3_dir.is_dir():
+        what = "not a folder" if mp3_dir.exists() else "no such folder"
+        return (f"{mp3_dir}: {what}; point dataset.mp3_dir at a folder of mp3 files and "
+                "rerun (nothing was changed)")
+    if not find_sources(mp3_dir):
+        return (f"{mp3_dir}: no .mp3 files found; put your music there (subfolders are "
+                "fine) and rerun (nothing was changed)")
+    return None
+
+
+def check_collection(mp3_dirs: Sequence[Path]) -> dict[Path, str]:
+    """Checked before any work, so an empty collection never reaches prepare (which would
+    remove the WAVs of songs no longer there) nor a variant's records: one
+    :class:`~kara_core.errors.KaraError` line when no folder of ``mp3_dirs`` holds music,
+    else the problem of each folder that holds none (its variants fail on their own)."""
+    from kara_core.errors import KaraError
+
+    problems = {d: p for d in dict.fromkeys(mp3_dirs) if (p := collection_problem(d))}
+    if mp3_dirs and len(problems) == len(set(mp3_dirs)):
+        raise KaraError(next(iter(problems.values())))
+    return problems
+
+
 def wav_name(source: str) -> str:
     """``a/b/Song.MP3`` -> ``a/b/Song.wav``."""
     return str(PurePosixPath(source).with_suffix(".wav"))

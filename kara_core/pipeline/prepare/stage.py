@@ -161,7 +161,10 @@ def prepare(
 ) -> PrepareReport:
     """Prepare the dataset with the first of ``decoders`` that works (the primary, then the
     fallback): the prepare stage's entry point. :class:`KaraError` when no song is usable
-    (none found, all skipped, or all silent)."""
+    (none found, all skipped, or all silent), before touching any WAV when none is found."""
+    from kara_core.pipeline.prepare.plan import check_collection
+
+    check_collection([settings.mp3_dir])
     report = run_prepare(settings, decoders, workers=workers, show_progress=show_progress)
     if not report.summary["usable"]:
         raise KaraError(no_usable_message(settings, report))

@@ -19,6 +19,7 @@ the best score, so a resumed run compares new epochs with the same best.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from kara_core.pipeline.train.checkpoints import CheckpointStore
 
 SCORE_BATCH = 256
+STEP_POINTS = 500
+"""About how many points of the per-step loss curve a run keeps (``history["step_loss"]``:
+the mean of every ``history["step_loss_every"][0]`` steps), whatever its length."""
+LOG_EVERY = 50
+"""When stderr is not a terminal (a log file, CI), a progress line every this many steps."""
 JUDGED = ("score", "fd_ratio", "spread", "loop", "level_db", "silent")
 """The judge's measures kept per epoch (``judged`` in the state) and sent to TensorBoard."""
 
@@ -103,6 +109,10 @@ class EpochMonitor(TrainingMonitor):
         self.stopped_early = False
         self.diverged: str | None = None
         self._writer: Any = None
+        self._pending: list[float] = []
+        self.every = 1
+        self.steps_done = 0
+        self._epoch_start = (time.monotonic(), 0)
 
     # ------------------------------------------------------------------ hooks
 
@@ -112,6 +122,11 @@ class EpochMonitor(TrainingMonitor):
             # what the model scores before any training step: training must beat this
             self.untrained_val = score({"model": model}, self.val)["model"]
         self.steps_per_epoch = steps_per_epoch
+        every = self.history.get("step_loss_every")
+        self.every = (int(every[0]) if every else
+                      max(1, round(steps_per_epoch * self.epochs / STEP_POINTS)))
+        self.history["step_loss_every"] = [float(self.every)]
+        self.steps_done = self.completed * steps_per_epoch
         self.task = self.bar.add_task(self.label, total=steps_per_epoch, loss="", after=0)
         if self.log_dir is not None:
             import tensorflow as tf
@@ -124,12 +139,50 @@ class EpochMonitor(TrainingMonitor):
             self.task, description=f"{self.label} epoch {epoch + 1}/{self.epochs}", loss="",
             after=max(0, self.epochs - epoch - 1) * self.steps_per_epoch,
         )
+        self._epoch_start = (time.monotonic(), self.steps_done)
+        self._pending = []
 
     def on_batch_end(self, step: int, loss: float) -> None:
         if not math.isfinite(loss):
             self.diverged = f"the training loss became {loss} in epoch {self.completed + 1}"
             self.stop_requested = True
         self.bar.update(self.task, advance=1, loss=f"loss {loss:.4f}")
+        self.steps_done += 1
+        self._pending.append(float(loss))
+        if len(self._pending) >= self.every:
+            mean = float(np.mean(self._pending))
+            self._pending = []
+            self.history.setdefault("step_loss", []).append(mean)
+            self._log_step(mean)
+        if self.steps_done % LOG_EVERY == 0 and not _terminal(self.bar):
+            self._print(self.progress_line(loss))
+
+    def progress_line(self, loss: float) -> str:
+        """``base step 200/1500: loss 1.2345, 3.1 steps/s, ETA 0:07:00`` (the steps of this
+        epoch so far set the speed; the ETA counts the training steps left, not the
+        evaluations between epochs)."""
+        started, at = self._epoch_start
+        elapsed = time.monotonic() - started
+        speed = (self.steps_done - at) / elapsed if elapsed > 0 else 0.0
+        total = self.steps_per_epoch * self.epochs
+        left = max(0, total - self.steps_done)
+        if speed > 0:
+            rest = int(left / speed)
+            eta = f"ETA {rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+        else:
+            eta = "ETA -:--:--"
+        return (f"{self.label} step {self.steps_done}/{total}: loss {loss:.4f}, "
+                f"{speed:.1f} steps/s, {eta}")
+
+    def _log_step(self, loss: float) -> None:
+        """The per-step loss curve in TensorBoard (``loss/step``, one point per
+        :attr:`every` steps)."""
+        if self._writer is None:
+            return
+        import tensorflow as tf
+
+        with self._writer.as_default():
+            tf.summary.scalar("loss/step", loss, step=self.steps_done)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.diverged is not None or self.model is None:
@@ -259,6 +312,12 @@ class EpochMonitor(TrainingMonitor):
             with native_stderr_muted():
                 tf.summary.audio("generation/audio", clip, sample_rate=int(judged["rate"]),
                                  step=self.completed, max_outputs=1)
+
+
+def _terminal(bar: Any) -> bool:
+    """Whether the progress bar draws on a terminal (else progress goes in log lines)."""
+    console = getattr(bar, "console", None)
+    return console is None or bool(getattr(console, "is_terminal", True))
 
 
 def _finite(value: Any) -> float | None:

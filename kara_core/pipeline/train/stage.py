@@ -56,6 +56,12 @@ def make_windows(
 
     train = windows(features.train, stride)
     val = windows(features.val, max(1, tout // 2))
+    budget = settings.train.val_windows
+    if budget and len(val) > budget:  # a fixed, seeded sample: validation's cost stays flat
+        import numpy as np
+
+        keep = np.random.default_rng(settings.train.seed).choice(len(val), budget, replace=False)
+        val.index = val.index[np.sort(keep)]
     for name, found, songs in (("training", train, features.train),
                                ("validation", val, features.val)):
         if len(found) == 0:
@@ -141,6 +147,7 @@ def _train(
         rebuild=rebuild, epochs=epochs or settings.train.epochs, show_progress=show_progress,
         judge=judge,
     )
+    _warn_edited_model(settings, type(model), write_dir, reused=outcome.reused)
     scores = score({"model": model, **baselines}, val)
     val_loss = scores.pop("model")
     reference = next((name for name, baseline in baselines.items()
@@ -198,6 +205,26 @@ def _train(
             records.update_metrics(settings.run_dir, {"status": "trained"})
     note(show_progress, summary_line(settings.name, metrics))
     return metrics
+
+
+MODEL_SOURCE_FILE = "model-source.json"
+
+
+def _warn_edited_model(settings: TrainSettings, cls: type, write_dir: Path, *,
+                       reused: bool) -> None:
+    """Warn once when a reused model's class changed its source since it was trained
+    while its plugin's version and ``cache_version`` stayed the same (an editable plugin
+    edited without a bump); records the source's hash in ``model-source.json``."""
+    from kara_core.console import print_warning
+    from kara_core.report.versions import source_changed
+
+    if source_changed(write_dir / MODEL_SOURCE_FILE, cls) and reused:
+        who = settings.model_identity
+        print_warning(f"{settings.name}: model {settings.model_type!r} of plugin "
+                      f"{who.get('plugin')!r} ({who.get('distribution')} {who.get('version')})"
+                      ": its source changed since it was trained, but its version and "
+                      "cache_version did not: the kept model is the old code's; bump the "
+                      "model's cache_version (or --rebuild) to train it again")
 
 
 def scaled_to_the_music(
