@@ -47,6 +47,6 @@ __all__ = [
     "decoders_of", "distinct_datasets", "featurize", "featurize_settings",
     "generate_and_evaluate", "held_out_music", "judge_settings", "load_trained_model",
     "model_options", "prepare_dataset", "prepare_identity", "prepare_settings",
-    "resolve_generate_temperature", "run_estimates", "run_prepare", "train_settings", "train_variant",
-    "transform_key", "window_frames",
+    "resolve_generate_temperature", "run_estimates", "run_prepare", "train_settings",
+    "train_variant", "transform_key", "window_frames",
 ]
