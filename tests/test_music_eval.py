@@ -326,7 +326,7 @@ def music_runs(tmp_path):
 
 def test_the_table_leads_with_the_music_columns_median_and_worst(tmp_path, kara):
     folder = music_runs(tmp_path)
-    result = kara("compare", str(folder))
+    result = kara("compare", "--all", str(folder))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for text in ("fd_ratio", "spread", "loop", "diver", "level dB", "tar",
@@ -340,7 +340,7 @@ def test_the_table_leads_with_the_music_columns_median_and_worst(tmp_path, kara)
     keys = [c.key for c in table_columns([])]
     assert keys.index("targets") < keys.index("val_loss")
 
-    narrow = kara("compare", str(folder), env={"COLUMNS": "100"})
+    narrow = kara("compare", "--all", str(folder), env={"COLUMNS": "100"})
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 100
     assert "…" not in narrow.stdout and "0.61 (0.92)" in narrow.stdout
 

@@ -408,10 +408,10 @@ def print_short_table(records: Sequence[RunRecord], console: Console, title: str
         table.add_row(row.label, *cells, *((f"[dim]{row.real}[/]",) if has_real else ()))
     console.print(table)
     for row in rows:
-        console.print(f"  {row.explain}", style="dim", highlight=False)
+        console.print(f"  {row.explain}", style="dim", highlight=False, soft_wrap=False)
     console.print(f"  {BEST_MARK} the best of the variants in its row; medians over the "
                   "prompts; 'kara run --all' or 'kara compare --all' shows every measure",
-                  style="dim", highlight=False)
+                  style="dim", highlight=False, soft_wrap=False)
     for record in records:
         if record.status in ("failed", "unreadable"):
             what = "failed" if record.status == "failed" else "has an unreadable record"
@@ -433,5 +433,6 @@ def print_results(records: Sequence[RunRecord], console: Console, title: str = "
         print_table(records, console, title=title, measures=measures)
     else:
         print_short_table(records, console, title=title, measures=measures, judged=judged)
-    console.print(safe_text(judged.text), style="bold", highlight=False, markup=False)
+    console.print(safe_text(judged.text), style="bold", highlight=False, markup=False,
+                  soft_wrap=False)
     return judged

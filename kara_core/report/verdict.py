@@ -77,9 +77,14 @@ class Verdict:
 
 
 def _clips(record: RunRecord) -> list[dict[str, float]]:
-    """The record's per-clip measures, missing values as NaN."""
+    """The record's per-clip measures, missing values as NaN (a record that kept only
+    the medians counts them as one clip)."""
     music = record.metrics.get("music")
     clips = music.get("clips") if isinstance(music, dict) else None
+    if not clips and isinstance(music, dict):
+        summary = music.get("summary")
+        median = summary.get("median") if isinstance(summary, dict) else None
+        clips = [median] if isinstance(median, dict) and median else None
     found = []
     for clip in clips if isinstance(clips, list) else ():
         if isinstance(clip, dict):
@@ -90,16 +95,15 @@ def _clips(record: RunRecord) -> list[dict[str, float]]:
 
 def standing(record: RunRecord, measures: Sequence[Any]) -> Standing | None:
     """``record``'s standing against the targets of ``measures`` (the registered
-    :class:`~kara_core.components.Measure` objects), ``None`` when it was not measured on
-    its audio or failed."""
+    :class:`~kara_core.components.Measure` objects with a target or a floor), ``None``
+    when it was not measured on its audio or failed. A measure it lacks counts as met
+    unless it is required (as :func:`~kara_core.measures.scoring.misses` counts it)."""
     if record.status in ("failed", "unreadable"):
         return None
     clips = _clips(record)
     if not clips:
         return None
-    present = {name for clip in clips for name in clip}
-    targeted = [m for m in measures if m.name in present
-                and (m.target is not None or m.every_clip is not None)]
+    targeted = [m for m in measures if m.target is not None or m.every_clip is not None]
     medians = scoring.counted_medians(clips, targeted)
     missed = []
     for measure in targeted:
@@ -152,6 +156,8 @@ def verdict(records: Sequence[RunRecord], measures: Sequence[Any] | None = None,
         from kara_core.plugins import registered_measures
 
         measures = registered_measures()
+    measured = {name for record in records for clip in _clips(record) for name in clip}
+    measures = [m for m in measures if m.name in measured]
     found = [s for s in (standing(r, measures) for r in records) if s is not None]
     demo = demo or too_little_music(records)
     if not found:
