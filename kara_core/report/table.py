@@ -287,6 +287,8 @@ class ShortRow:
     explain: str
     distance: tuple[float, ...] = ()
     real: str = ""
+    direction: str = ""
+    """Within the target, which way is better (``higher``, ``lower`` or ``range``)."""
 
 
 def _heldout(record: RunRecord) -> tuple[float | None, str, str]:
@@ -336,15 +338,16 @@ def short_rows(records: Sequence[RunRecord], measures: Sequence[Any],
         rows.append(ShortRow(
             label, values, tuple("—" if v is None else format(v, spec.fmt) for v in values),
             "target" if distance else "", f"{label}: {spec.description} (target: median "
-            f"{spec.target_text})", distance, real))
+            f"{spec.target_text})", distance, real,
+            measure.direction if measure is not None else ""))
     standings = {s.variant: s for s in judged.standings}
     met = tuple(float(standings[r.variant].met) if r.variant in standings else None
                 for r in records)
     total = max((s.total for s in judged.standings), default=0)
     rows.append(ShortRow(
         "targets met", met, tuple("—" if v is None else f"{v:.0f}/{total}" for v in met),
-        "higher", "targets met: how many of the rows above the variant meets (its median "
-        "inside the target and no clip collapsing)"))
+        "higher", "targets met: how many of the targets above the variant meets (its median "
+        "inside the target, no clip below its floor)"))
     held = [_heldout(r) for r in records]
     kinds = {kind for value, _text, kind in held if value is not None}
     rows.append(ShortRow(
@@ -360,19 +363,23 @@ def short_rows(records: Sequence[RunRecord], measures: Sequence[Any],
     return [row for row in rows if any(v is not None for v in row.values) or row.real]
 
 
-def _best(row: ShortRow) -> int | None:
-    """The index of the row's best value (``None`` when it compares none or ties all)."""
+def _sign(direction: str) -> float:
+    return -1.0 if direction == "higher" else 1.0 if direction == "lower" else 0.0
+
+
+def _best(row: ShortRow) -> set[int]:
+    """The indices of the row's best values: nearest the target, then the better way
+    (every variant that ties for best; none when all tie or fewer than two compare)."""
     found = [(i, v) for i, v in enumerate(row.values) if v is not None]
     if len(found) < 2 or not row.best:
-        return None
+        return set()
     if row.best == "target":
-        key = {i: (row.distance[i], 0.0) for i, _ in found}
+        key = {i: (row.distance[i], _sign(row.direction) * v) for i, v in found}
     else:
-        key = {i: ((-v if row.best == "higher" else v), 0.0) for i, v in found}
-    ranked = sorted(found, key=lambda item: key[item[0]])
-    if key[ranked[0][0]] == key[ranked[1][0]]:
-        return None
-    return ranked[0][0]
+        key = {i: (_sign(row.best) * v, 0.0) for i, v in found}
+    top = min(key.values())
+    best = {i for i in key if key[i] == top}
+    return set() if len(best) == len(found) else best
 
 
 def print_short_table(records: Sequence[RunRecord], console: Console, title: str = "",
@@ -403,7 +410,7 @@ def print_short_table(records: Sequence[RunRecord], console: Console, title: str
         table.add_column(f"[dim]{REAL_ROW}[/]", justify="right", no_wrap=True)
     for row in rows:
         best = _best(row)
-        cells = [f"[bold green]{text}{BEST_MARK}[/]" if i == best else f"{text} "
+        cells = [f"[bold green]{text}{BEST_MARK}[/]" if i in best else f"{text} "
                  for i, text in enumerate(row.texts)]
         table.add_row(row.label, *cells, *((f"[dim]{row.real}[/]",) if has_real else ()))
     console.print(table)
