@@ -358,7 +358,8 @@ def short_rows(records: Sequence[RunRecord], measures: Sequence[Any],
         "scored the same way)"))
     seconds = tuple(_number_of(r, "training.seconds") for r in records)
     rows.append(ShortRow(
-        "training s", seconds, tuple("—" if v is None else f"{v:.0f}" for v in seconds),
+        "training s", seconds,
+        tuple("—" if v is None else format(v, ".0f" if v >= 10 else ".1f") for v in seconds),
         "lower", "training s: seconds spent training the model on this machine"))
     return [row for row in rows if any(v is not None for v in row.values) or row.real]
 
@@ -423,7 +424,8 @@ def print_short_table(records: Sequence[RunRecord], console: Console, title: str
         if record.status in ("failed", "unreadable"):
             what = "failed" if record.status == "failed" else "has an unreadable record"
             console.print(f"[red]{rich_escape(safe_text(record.variant))} {what}:[/] "
-                          f"{rich_escape(safe_text(record.error or 'unknown error'))}")
+                          f"{rich_escape(safe_text(record.error or 'unknown error'))}",
+                          soft_wrap=False)
 
 
 def print_results(records: Sequence[RunRecord], console: Console, title: str = "",
