@@ -13,7 +13,8 @@ from rich.console import Console
 
 from kara_core.report import records
 from kara_core.report.html import write_experiment_index
-from kara_core.report.table import find_records, print_results
+from kara_core.report.short import print_results
+from kara_core.report.table import find_records
 from kara_core.report.verdict import DEMO_ADVICE, is_demo_folder, verdict
 from tests.support.cli import REPO
 

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     cannot be read is marked in its row and makes the exit status 2."""
     from kara_core.console import out, print_json
     from kara_core.errors import KaraError
-    from kara_core.report.table import find_records, print_results, to_csv, to_json
+    from kara_core.report.short import print_results
+    from kara_core.report.table import find_records, to_csv, to_json
 
     for run_dir in args.run_dirs:
         check_records(Path(run_dir))

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.commands._session import load_experiment
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
-    from kara_core.report.table import experiment_records, load_record, print_results, to_json
+    from kara_core.report.short import print_results
+    from kara_core.report.table import experiment_records, load_record, to_json
     from kara_core.report.verdict import is_demo_folder
 
     plugins, experiment = load_experiment(args.config)
