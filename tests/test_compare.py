@@ -34,7 +34,7 @@ def experiment(tmp_path: Path) -> Path:
 
 def test_table_from_an_experiment_folder_base_first(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = kara("compare", str(folder))
+    result = kara("compare", "--all", str(folder))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for text in ("0.4123", "+0.175", "93.2", "2.5e-07", "0.024", "12.3", "stft 1024/256"):
@@ -95,7 +95,7 @@ def test_compare_only_reads_records_never_tensorflow(tmp_path):
 
 def test_a_narrow_terminal_gets_the_table_turned_never_cut(tmp_path, kara):
     folder = experiment(tmp_path)
-    result = kara("compare", str(folder), env={"COLUMNS": "80"})
+    result = kara("compare", "--all", str(folder), env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -121,7 +121,7 @@ def test_an_unreadable_record_is_marked_and_compare_exits_2(tmp_path, kara):
     folder = experiment(tmp_path)
     (folder / "lstm").mkdir()
     (folder / "lstm" / "metrics.json").write_text('{"variant": "lstm", "val_loss": 0.4')
-    result = kara("compare", str(folder))
+    result = kara("compare", "--all", str(folder))
     assert result.returncode == 2, result.stderr
     assert "(unreadable)" in result.stdout and "0.4123" in result.stdout
     assert "lstm has an unreadable record:" in result.stdout
@@ -154,9 +154,11 @@ def test_names_are_printed_escaped_in_the_table_and_the_csv(tmp_path, kara):
     folder = tmp_path / "runs" / "x"
     records.update_metrics(folder / "base", {**BASE, "variant": "evil\x1b[2J",
                                              "transform": "stft\r\n1024"})
-    table = kara("compare", str(folder))
+    table = kara("compare", "--all", str(folder))
     assert "\x1b" not in table.stdout and "\r" not in table.stdout
     assert "evil\\x1b[2J" in table.stdout
+    short = kara("compare", str(folder)).stdout
+    assert "\x1b" not in short and "\r" not in short and "evil\\x1b[2J" in short
     rows = list(csv.DictReader(io.StringIO(kara("compare", str(folder), "--csv").stdout)))
     assert rows[0]["variant"] == "evil\\x1b[2J" and rows[0]["transform"] == "stft\\x0d\\x0a1024"
 
@@ -192,7 +194,7 @@ def model_runs(tmp_path: Path) -> Path:
 
 def test_each_row_names_its_model_and_the_options_that_tell_rows_apart(tmp_path, kara):
     folder = model_runs(tmp_path)
-    result = kara("compare", str(folder), env={"COLUMNS": "250"})
+    result = kara("compare", "--all", str(folder), env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()
              if line.strip() and ("stft" in line or "model" in line)}
@@ -210,7 +212,7 @@ def test_each_row_names_its_model_and_the_options_that_tell_rows_apart(tmp_path,
 
 def test_the_model_column_stays_in_the_turned_table_of_a_narrow_terminal(tmp_path, kara):
     folder = model_runs(tmp_path)
-    result = kara("compare", str(folder), env={"COLUMNS": "80"})
+    result = kara("compare", "--all", str(folder), env={"COLUMNS": "80"})
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
     row = next(line for line in lines if line.split()[:1] == ["model"])

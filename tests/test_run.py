@@ -64,7 +64,7 @@ def experiment(tmp_path_factory):
         wav.unlink()
     config = write_yaml(folder, CONFIG)
     # the table's music columns make a row wider than 260 columns (narrower gets it turned)
-    result = run_kara("run", str(config), cwd=folder, env={"COLUMNS": "320"})
+    result = run_kara("run", str(config), "--all", cwd=folder, env={"COLUMNS": "320"})
     return folder, config, result
 
 
@@ -76,6 +76,10 @@ def test_every_variant_runs_and_the_broken_one_fails_in_one_line(experiment):
     folder, _config, result = experiment
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+    # three seconds of synthetic songs cannot stand for music: the verdict says so
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("verdict: no variant meets every music target (best: "), verdict
+    assert "the demo's synthetic songs cannot meet music targets" in result.stdout
     failures = [line for line in result.stderr.splitlines() if "error: variant broken" in line]
     assert len(failures) == 1 and "nowhere" in failures[0], result.stderr[-2000:]
     # an overall ETA across the variants, from kara check's estimates
@@ -143,10 +147,12 @@ def test_every_row_is_measured_on_the_audio_of_six_prompts(experiment, variant):
     assert set(section["last_10s"]["summary"]) == {"median", "worst"}
     assert "diversity" in section and isinstance(section["misses"], list)
     assert section["yardstick"]["held_out"] and section["yardstick"]["excerpts"] > 0
-    for clip in section["clips"]:
-        if clip["collapse"]:
-            assert f"warning: {variant}: prompt {section['clips'].index(clip) + 1} (" in (
-                result.stderr)
+    collapsed = [line for line in result.stderr.splitlines()
+                 if line.startswith(f"warning: {variant}: ") and "collapsed" in line]
+    count = sum(1 for clip in section["clips"] if clip["collapse"])
+    assert len(collapsed) == (1 if count else 0), result.stderr  # one line per variant
+    if count:
+        assert f"{variant}: {count} of 6 clips collapsed" in collapsed[0]
     assert "fd_ratio" in result.stdout and "(worst)" in result.stdout
 
 
@@ -178,10 +184,18 @@ def test_a_second_run_reuses_every_cache_and_prints_json(experiment):
     assert "lstm epoch" not in result.stderr, result.stderr  # the trained model is reused
     assert data["variants"][1]["metrics"]["training"]["reused"]
 
+    assert data["verdict"]["best"] in ("base", "lstm") and data["verdict"]["demo_music"]
     compared = run_kara("compare", str(runs(folder)), "--json", cwd=folder)
-    saved = {v["variant"]: v for v in json.loads(compared.stdout)["variants"]}
+    listed = json.loads(compared.stdout)["variants"]
+    saved = {v["variant"]: v for v in listed}
     assert saved["base"]["metrics"] == base["metrics"]
-    assert set(saved) == {"base", "lstm", "mean", "broken"}
+    assert [v["variant"] for v in listed] == ["base", "lstm", "mean", "broken"]  # config order
+
+    short = run_kara("compare", str(runs(folder)), cwd=folder, env={"COLUMNS": "100"})
+    header = next(line for line in short.stdout.splitlines() if "base" in line)
+    assert header.split() == ["base", "lstm", "mean", "broken", "real", "music"], short.stdout
+    assert max(len(line) for line in short.stdout.splitlines()) <= 100
+    assert "fd_ratio" in short.stdout and "(worst)" not in short.stdout
 
 
 def folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:

@@ -17,6 +17,8 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                         help="run or experiment folder (default: the experiment of ./kara.yaml)")
+    parser.add_argument("--all", action="store_true", dest="all_measures",
+                        help="show every measure in the table, not only the deciding ones")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print JSON instead of a table")
     form.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -28,14 +30,15 @@ def run(args: argparse.Namespace) -> int:
     cannot be read is marked in its row and makes the exit status 2."""
     from kara_core.console import out, print_json
     from kara_core.errors import KaraError
-    from kara_core.report.table import find_records, print_table, to_csv, to_json
+    from kara_core.report.short import print_results
+    from kara_core.report.table import find_records, to_csv, to_json
 
     if not args.run_dirs:
         args.run_dirs = [str(_default_experiment_folder())]
     for run_dir in args.run_dirs:
         check_records(Path(run_dir))
     try:
-        return _show(args, find_records(args.run_dirs), out, print_json, print_table, to_csv,
+        return _show(args, find_records(args.run_dirs), out, print_json, print_results, to_csv,
                      to_json)
     except (OverflowError, RecursionError, ValueError) as exc:  # a record Kara did not write
         raise KaraError(
@@ -100,12 +103,12 @@ def _problem(value: Any, depth: int) -> str | None:
     return None
 
 
-def _show(args: argparse.Namespace, records: Any, out: Any, print_json: Any, print_table: Any,
-          to_csv: Any, to_json: Any) -> int:
+def _show(args: argparse.Namespace, records: Any, out: Any, print_json: Any,
+          print_results: Any, to_csv: Any, to_json: Any) -> int:
     if args.json:
         print_json(to_json(records))
     elif args.csv:
         sys.stdout.write(to_csv(records))
     else:
-        print_table(records, out, title="saved runs")
+        print_results(records, out, title="saved runs", every=args.all_measures)
     return 2 if any(record.problem is not None for record in records) else 0

@@ -19,6 +19,8 @@ def add_parser(subparsers: Any) -> None:
     add_config_argument(parser)
     add_variant_option(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--all", action="store_true", dest="all_measures",
+                        help="show every measure in the table, not only the deciding ones")
     parser.add_argument("--rebuild", action="store_true", help="train from scratch")
     parser.add_argument(
         "--reload", action="store_true", help="re-read the wavs and rebuild the feature cache"
@@ -32,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from kara_core.console import err, out, print_error, print_json, print_note
     from kara_core.pipeline.experiment import run_experiment
     from kara_core.pipeline.prepare import check_collection
-    from kara_core.report.table import experiment_records, load_record, print_table, to_json
+    from kara_core.report.short import print_results
+    from kara_core.report.table import experiment_records, load_record, to_json
+    from kara_core.report.verdict import is_demo_folder
 
     plugins, experiment = load_experiment(args.config)
     variants = experiment.select(args.variant)
@@ -51,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
         on_error=on_error,
     )
     records = [load_record(o.run_dir) for o in outcomes]
+    demo = is_demo_folder(experiment.base.dataset.mp3_dir)
     if args.json:
-        print_json(to_json(records))
+        print_json(to_json(records, demo=demo))
     else:
-        print_table(records, out, title=f"experiment '{experiment.name}'")
+        print_results(records, out, f"experiment '{experiment.name}'", every=args.all_measures,
+                      demo=demo)
     index = experiment.base.run_dir.parent / "index.html"
     ok = sum(o.ok for o in outcomes)
     shown = len(experiment_records(experiment))

@@ -17,7 +17,13 @@ from urllib.parse import quote
 
 from kara_core.report.columns import TEXT_KEYS, MeasureSpec, columns, measure_specs
 from kara_core.report.records import read_metrics
-from kara_core.report.table import REAL_ROW, RunRecord, experiment_records, label_models
+from kara_core.report.table import (
+    ORDER_FILE,
+    REAL_ROW,
+    RunRecord,
+    experiment_records,
+    label_models,
+)
 from kara_core.storage import atomic
 
 if TYPE_CHECKING:
@@ -233,9 +239,11 @@ def index_html(title: str, folder: Path, records: Sequence[RunRecord]) -> str:
 
 
 def write_experiment_index(experiment: ExperimentConfig) -> Path:
-    """Write ``<runs_dir>/<name>/index.html`` over every variant with a record."""
+    """Write ``<runs_dir>/<name>/index.html`` over every variant with a record, and the
+    variants' config order beside it (``kara compare`` shows them in that order)."""
     folder = experiment.base.run_dir.parent
     records = experiment_records(experiment)
     path = folder / INDEX_FILE
+    atomic.write_json(folder / ORDER_FILE, [v.name for v in experiment.variants])
     atomic.write_text(path, index_html(f"Kara: experiment {experiment.name}", folder, records))
     return path

@@ -56,7 +56,9 @@ def load_record(run_dir: Path) -> RunRecord:
 def find_records(paths: Iterable[Path | str]) -> list[RunRecord]:
     """Records from variant run folders, or experiment folders holding them.
 
-    An experiment folder contributes its variants with ``base`` first, then by name.
+    An experiment folder contributes its variants in the config's order (as its last
+    ``kara run`` wrote it, :data:`ORDER_FILE`), then any others with ``base`` first, then
+    by name.
     """
     found: list[RunRecord] = []
     for raw in paths:
@@ -68,7 +70,7 @@ def find_records(paths: Iterable[Path | str]) -> list[RunRecord]:
             continue
         children = sorted(
             (p for p in path.iterdir() if (p / METRICS_FILE).is_file()) if path.is_dir() else (),
-            key=lambda p: (p.name != "base", p.name),
+            key=lambda p: _order_key(path, p),
         )
         if not children:
             raise KaraError(
@@ -77,6 +79,23 @@ def find_records(paths: Iterable[Path | str]) -> list[RunRecord]:
             )
         found.extend(load_record(child) for child in children)
     return found
+
+
+ORDER_FILE = "variants.json"
+"""The experiment folder's list of its variants in the config's order (written with
+``index.html``), so ``kara compare`` shows them as ``kara run`` did."""
+
+
+def _order_key(folder: Path, child: Path) -> tuple[int, bool, str]:
+    import json
+
+    try:
+        order = json.loads((folder / ORDER_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        order = []
+    names = [str(n) for n in order] if isinstance(order, list) else []
+    place = names.index(child.name) if child.name in names else len(names)
+    return (place, child.name != "base", child.name)
 
 
 def experiment_records(experiment: ExperimentConfig) -> list[RunRecord]:
@@ -198,15 +217,24 @@ def _tall_table(rows: Sequence[list[str]], title: str, shown: Sequence[Column]) 
     return table
 
 
-def to_json(records: Sequence[RunRecord],
-            measures: Sequence[Any] | None = None) -> dict[str, Any]:
-    """``{"measures": [...], "variants": [{"variant", "run_dir", "status", "metrics",
-    "summary"}]}``: each measure's name, header, target and description, and each
-    variant's table values (real music's beside each measure as ``<key>_real``); NaN and
-    infinities become ``null`` so that any JSON parser reads the output."""
+def to_json(records: Sequence[RunRecord], measures: Sequence[Any] | None = None,
+            demo: bool = False) -> dict[str, Any]:
+    """``{"verdict": {...}, "measures": [...], "variants": [{"variant", "run_dir",
+    "status", "metrics", "summary"}]}``: the verdict (:mod:`kara_core.report.verdict`; the
+    best variant, its line, each variant's targets met), each measure's name, header,
+    target and description, and each variant's table values (real music's beside each
+    measure as ``<key>_real``); NaN and infinities become ``null`` so that any JSON parser
+    reads the output. ``demo``: the music came from the demo folder."""
+    from kara_core.report.verdict import verdict
+
+    if measures is None:
+        from kara_core.plugins import registered_measures
+
+        measures = registered_measures()
     specs = measure_specs(records, measures)
     shown = columns(specs)
     return {
+        "verdict": _finite(verdict(records, measures, demo=demo).to_json()),
         "measures": [{"name": s.name, "header": s.header.replace("\n", " "),
                       "target": s.target_text, "description": s.description} for s in specs],
         "variants": [

@@ -23,6 +23,7 @@ from kara_core.pipeline.evaluate.heldout import (
 from kara_core.pipeline.evaluate.music import (
     LAST_SECONDS,
     collapse_lines,
+    collapse_summary,
     evaluate,
     finite_or_none,
     measure_clips,
@@ -32,6 +33,7 @@ from kara_core.pipeline.evaluate.plots import write_plots
 __all__ = [
     "LAST_SECONDS", "REFERENCE_AUDIO_SECONDS", "REFERENCE_SECONDS", "DriftCurve", "PromptPlan",
     "collapse_lines",
+    "collapse_summary",
     "drift_curve", "evaluate", "evaluate_audio", "finite_or_none", "held_out_music",
     "heldout_songs", "measure_clips", "real_clips", "teacher_windows",
     "write_plots",

@@ -124,6 +124,24 @@ def measure_clips(clips: Sequence[Clip], music: HeldOutMusic,
     return [scoring.measure_clip(clip, music, measures) for clip in clips]
 
 
+def collapse_summary(name: str, record: dict[str, Any], clips: Clips) -> str | None:
+    """One line for a variant whose clips collapsed (``None`` when none did): how many,
+    of which kinds, and the first one's prompt and diagnosis (each clip's is in its
+    record), so that twenty collapsed clips are one warning, not twenty."""
+    lines = collapse_lines(name, record, clips)
+    if not lines:
+        return None
+    kinds: dict[str, int] = {}
+    for clip in record["clips"]:
+        if clip.get("collapse"):
+            kind = str(clip["collapse"]).split(":")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+    counted = ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+    first = lines[0].removeprefix(f"{name}: ")
+    return (f"{name}: {len(lines)} of {len(record['clips'])} clips collapsed ({counted}); "
+            f"first: {first}")
+
+
 def collapse_lines(name: str, record: dict[str, Any], clips: Clips) -> list[str]:
     """One line per collapsed clip of a ``music`` record, naming the variant and prompt."""
     return [

@@ -113,8 +113,9 @@ def generate_and_evaluate(
     reference = np.concatenate(music.waves)[: int(ev.REFERENCE_AUDIO_SECONDS * rate)]
     evaluation = ev.evaluate_audio(generation.wave, reference, rate)
     record = ev.evaluate(made, music, measures)
-    for line in ev.collapse_lines(variant.name, record, made):
-        print_warning(line)
+    collapsed = ev.collapse_summary(variant.name, record, made)
+    if collapsed is not None:
+        print_warning(collapsed)
     if record["yardstick"]["excerpt_seconds"] < record["seconds"] - 0.01:
         note(f"{variant.name}: the held-out songs are shorter than twice {length:g} s: the "
              f"real music is measured in excerpts of {record['yardstick']['excerpt_seconds']:g} s")
