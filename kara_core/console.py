@@ -68,16 +68,10 @@ def native_stderr_muted() -> Iterator[None]:
     if debugging():
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    from kara_core.audio.sndread import quiet_stderr
+
+    with quiet_stderr():
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def print_error(message: str) -> None:
