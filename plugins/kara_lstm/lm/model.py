@@ -56,7 +56,9 @@ class LstmLm(Model):
         o = self.options
         self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
                               top_p=o.top_p, noise=o.token_noise, noise_scale=o.noise_scale,
-                              quiet_directions=o.quiet_directions)
+                              quiet_directions=o.quiet_directions,
+                              recall_frames=o.recall_frames if o.head == "mixture" else 0,
+                              recall_dims=o.recall_dims)
         self.codebook: Any = None
         self._net: Any = None
         self._strategy: Any = None
@@ -77,6 +79,9 @@ class LstmLm(Model):
         if self.options.song_dims:
             found["song_dims"] = self.options.song_dims
             found["song_frames"] = self.options.song_frames
+        if self.options.recall_frames and self.options.head == "mixture":
+            found["recall_frames"] = self.options.recall_frames
+            found["recall_dims"] = self.options.recall_dims
         return found
 
     # ------------------------------------------------------------------ building

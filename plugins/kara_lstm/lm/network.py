@@ -206,6 +206,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
     encoder = net.get_layer("song_encoder") if song_frames else None
+    window = int(getattr(head, "recall_frames", 0))
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
@@ -228,11 +229,19 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
             return tf.concat([x, tiled], axis=-1)
 
         x, states = read_sequence(lstms, conditioned(prompt))
-        params = dense(x[:, -1, :])
+        every = dense(x)
+        params = every[:, -1, :]
         base = base_layer(prompt[:, -1, :])
+        # the recall's window (kara_lstm.lm.recall); an empty tuple is a loop variable too
+        memory: tuple[Any, ...] = recall_memory(head, every, prompt) if window else ()
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
-            frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
+            step_seed = tf.stack([seed[0], seed[1] + t])
+            if not window:
+                frame = head.sample(params, base, temperature, step_seed)
+            else:
+                frame = head.sample(params, base, temperature, step_seed, memory)
+                memory = remember(memory, head.keys(params), frame)
             frames = frames.write(t, frame)
             h, states = step_cells(cells, conditioned(frame), states)
             params = dense(h)
@@ -240,3 +249,32 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         return tf.transpose(frames.stack(), [1, 0, 2])
 
     return rollout
+
+
+def recall_memory(head: Any, params: Any, prompt: Any) -> tuple[Any, Any, Any]:
+    """The recall head's window after reading ``prompt [B, T, D]`` (``params [B, T, units]``
+    at each of its positions): ``(keys [B, W, dims], values [B, W, D], known [W])``, the key
+    of each position whose next frame the prompt holds and that frame, right-aligned in a
+    window of ``head.recall_frames``, zeros and ``known = False`` before them."""
+    import tensorflow as tf
+
+    window = head.recall_frames
+    keys, values = head.keys(params[:, :-1]), prompt[:, 1:]
+    have = tf.shape(values)[1]
+    pad = tf.maximum(window - have, 0)
+    keys = tf.pad(keys, [[0, 0], [pad, 0], [0, 0]])[:, -window:]
+    values = tf.pad(values, [[0, 0], [pad, 0], [0, 0]])[:, -window:]
+    known = tf.concat([tf.zeros([pad], tf.bool), tf.ones([have], tf.bool)], axis=0)[-window:]
+    return (tf.ensure_shape(keys, [None, window, None]),
+            tf.ensure_shape(values, [None, window, None]), tf.ensure_shape(known, [window]))
+
+
+def remember(memory: tuple[Any, ...], key: Any, frame: Any) -> tuple[Any, Any, Any]:
+    """The window one step later: the oldest entry dropped, ``key [B, dims]`` of the position
+    just sampled from and the ``frame [B, D]`` drawn there appended."""
+    import tensorflow as tf
+
+    keys, values, known = memory
+    return (tf.concat([keys[:, 1:], key[:, None]], axis=1),
+            tf.concat([values[:, 1:], frame[:, None]], axis=1),
+            tf.concat([known[1:], tf.ones([1], tf.bool)], axis=0))

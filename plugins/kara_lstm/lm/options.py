@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ARCHITECTURE = ("layers", "units", "head", "components", "codes", "residual", "noise_basis")
-"""Options that shape the weights; ``style_frames`` and the song vector's ``song_dims`` and
-``song_frames`` join them only when on, so weights saved before they existed still load."""
+"""Options that shape the weights; ``style_frames``, the song vector's ``song_dims`` and
+``song_frames`` and the recall's ``recall_frames`` and ``recall_dims`` join them only when
+on, so weights saved before they existed still load."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class LmOptions:
     :ivar quiet_directions: the ``mixture`` head samples no noise along the first this many
         directions of its noise basis (with ``noise_basis: changes``, where frames change
         most: the onsets stay as sharp as the component's mean). Sampling only.
+    :ivar recall_frames: 0 (off), or the ``mixture`` head may also draw the next frame as
+        one that followed an earlier moment within this many frames, found by attention
+        (:mod:`kara_lstm.lm.recall`): the continuation keeps its prompt's sounds and the
+        spacing of their attacks.
+    :ivar recall_dims: size of the recall attention's queries and keys.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -68,6 +74,8 @@ class LmOptions:
     noise_basis: Literal["changes", "features"] = "changes"
     noise_scale: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
     quiet_directions: int = field(default=0, metadata={"min": 0, "max": 65536})
+    recall_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
+    recall_dims: int = field(default=32, metadata={"min": 1, "max": 4096})
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
