@@ -1,67 +1,54 @@
-"""lstm_lm's recall (``recall_frames``): the mixture head may draw the next frame as one
-that followed an earlier moment, found by attention (issue 21: continue *this* song).
+"""lstm_lm's recall (``recall_frames``): the head reads the frames that followed the earlier
+moments most like now, found by attention (issue 21: continue *this* song).
 
-The loss is the stated mixture density (checked against a direct sum), the model meets the
-Model contract, the option joins the weights' signature only when on, and on music made
+Generation recalls what training recalls (step by step against the whole-sequence graph),
+the model meets the Model contract, the option joins the weights' signature only when on, and on music made
 of a repeating pattern of unpredictable frames, recall learns what the plain mixture
 cannot: a lower loss, and a continuation that keeps repeating its prompt's pattern.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import pytest
 from kara_lstm.lm.model import LmOptions, LstmLm
-from kara_lstm.lm.recall import RECALL_LOG_SIGMA_MIN, RecallMixtureHead
 
 from kara_core.components import FitSettings
 from kara_core.pipeline.train.windows import WindowSet
 from kara_core.testing import check_model
-from kara_core.testkit.models import FRAME_DIM
+from kara_core.testkit.models import FRAME_DIM, sequence
 
 RECALL = {"layers": 1, "units": 12, "crop_frames": 16, "components": 2, "input_frames": 8,
           "output_frames": 4, "recall_frames": 6, "recall_dims": 4}
 
 
-def test_the_recall_loss_is_the_mixture_density_summed_directly():
+@pytest.mark.parametrize("recall_song", [False, True])
+def test_generation_recalls_exactly_what_training_recalls(recall_song):
+    """Step by step, the rollout's window of keys and frames gives the head what the
+    training graph's attention over the whole sequence gives it: each frame generated at
+    temperature 0 (mse head: the prediction itself) is the training graph's prediction
+    for the prompt and the frames generated before it (with ``recall_song``, the song
+    segment being the prompt's last ``song_frames`` frames)."""
     import tensorflow as tf
 
-    frame_dim, components, length, window, dims = 5, 2, 7, 3, 4
-    head = RecallMixtureHead(frame_dim, components, window, dims)
-    rng = np.random.default_rng(0)
-    params = rng.normal(size=(2, length, head.units())).astype(np.float32) * 0.5
-    base = rng.normal(size=(2, length, frame_dim)).astype(np.float32)
-    targets = rng.normal(size=(2, length, frame_dim)).astype(np.float32)
-    got = head.loss(tf.constant(params), tf.constant(base), tf.constant(targets)).numpy()
-
-    first = components * (1 + 2 * frame_dim)
-    mixture = head._mixture_log_p(tf.constant(params[..., :first]), tf.constant(base),
-                                  tf.constant(targets)).numpy()
-    for b in range(2):
-        for i in range(length):
-            p = params[b, i]
-            earlier = [j for j in range(length) if 1 <= i - j <= window]
-            if not earlier:  # nothing to recall: the mixture alone
-                assert math.isclose(got[b, i], -mixture[b, i], abs_tol=1e-4)
-                continue
-            log_sigma = np.clip(p[first + 1 : first + 1 + frame_dim], RECALL_LOG_SIGMA_MIN, 3)
-            query = p[first + 1 + frame_dim : first + 1 + frame_dim + dims]
-            scores = np.array([query @ params[b, j, first + 1 + frame_dim + dims :]
-                               for j in earlier]) / math.sqrt(dims)
-            attention = np.exp(scores - scores.max())
-            attention /= attention.sum()
-            density = sum(a * np.prod(np.exp(-0.5 * ((targets[b, i] - targets[b, j])
-                                                     / np.exp(log_sigma)) ** 2)
-                                      / (np.exp(log_sigma) * math.sqrt(2 * math.pi)))
-                          for a, j in zip(attention, earlier, strict=True))
-            gate = 1.0 / (1.0 + math.exp(-p[first]))
-            want = -math.log((1 - gate) * math.exp(mixture[b, i]) + gate * density)
-            assert math.isclose(got[b, i], want, rel_tol=1e-4, abs_tol=1e-4)
+    options = {**RECALL, "head": "mse", "recall_frames": 20, "recall_song": recall_song,
+               "song_frames": 10}
+    model = LstmLm(LmOptions(**options), frame_dim=FRAME_DIM, seed=0)
+    model._ensure_built()
+    for prompt_frames, steps in ((30, 12), (5, 6)):  # 5: nothing recent to recall yet
+        prompt = sequence(prompt_frames, seed=3)
+        generated = model.generate(prompt, steps, temperature=0.0)
+        whole = tf.constant(np.concatenate([prompt, generated])[None])
+        inputs = [whole, tf.constant(prompt[None, -10:])] if recall_song else whole
+        params, base = model._net(inputs)
+        predicted = (params + base).numpy()[0, len(prompt) - 1 : -1]
+        assert np.allclose(generated, predicted, atol=1e-4)
 
 
-def test_a_recall_model_meets_the_model_contract():
-    check_model(LstmLm, **{**RECALL, "head": "mixture", "noise_basis": "changes"})
+@pytest.mark.parametrize("recall_song", [False, True])
+def test_a_recall_model_meets_the_model_contract(recall_song):
+    check_model(LstmLm, **{**RECALL, "head": "mixture", "noise_basis": "changes",
+                           "recall_song": recall_song, "song_frames": 10})
 
 
 def test_recall_is_in_the_signature_only_when_on():
@@ -69,7 +56,10 @@ def test_recall_is_in_the_signature_only_when_on():
     off = LstmLm(LmOptions(**{**RECALL, "recall_frames": 0}), frame_dim=FRAME_DIM).signature()
     assert "recall_frames" not in off and "recall_dims" not in off
     on = LstmLm(LmOptions(**RECALL), frame_dim=FRAME_DIM).signature()
-    assert (on["recall_frames"], on["recall_dims"]) == (6, 4)
+    assert (on["recall_frames"], on["recall_dims"]) == (6, 4) and "recall_song" not in on
+    song = LstmLm(LmOptions(**RECALL, recall_song=True, song_frames=9),
+                  frame_dim=FRAME_DIM).signature()
+    assert (song["recall_song"], song["song_frames"]) == (True, 9)
 
 
 PERIOD = 7

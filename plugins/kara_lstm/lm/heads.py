@@ -242,16 +242,10 @@ def top_p_filter(logits: Any, top_p: float) -> Any:
 
 def make_head(name: str, frame_dim: int, *, components: int = 8, codes: int = 1024,
               top_p: float = 0.95, noise: float = 1.0, noise_scale: float = 1.0,
-              quiet_directions: int = 0, recall_frames: int = 0, recall_dims: int = 32) -> Head:
-    """The head called ``name`` (one of :data:`HEADS`); a ``mixture`` with
-    ``recall_frames`` also recalls earlier frames (:mod:`kara_lstm.lm.recall`)."""
+              quiet_directions: int = 0) -> Head:
+    """The head called ``name`` (one of :data:`HEADS`)."""
     if name == "mse":
         return MseHead(frame_dim)
-    if name == "mixture" and recall_frames:
-        from kara_lstm.lm.recall import RecallMixtureHead
-
-        return RecallMixtureHead(frame_dim, components, recall_frames, recall_dims,
-                                 noise_scale, quiet_directions)
     if name == "mixture":
         return MixtureHead(frame_dim, components, noise_scale, quiet_directions)
     if name == "tokens":

@@ -56,9 +56,7 @@ class LstmLm(Model):
         o = self.options
         self.head = make_head(o.head, self.frame_dim, components=o.components, codes=o.codes,
                               top_p=o.top_p, noise=o.token_noise, noise_scale=o.noise_scale,
-                              quiet_directions=o.quiet_directions,
-                              recall_frames=o.recall_frames if o.head == "mixture" else 0,
-                              recall_dims=o.recall_dims)
+                              quiet_directions=o.quiet_directions)
         self.codebook: Any = None
         self._net: Any = None
         self._strategy: Any = None
@@ -79,9 +77,12 @@ class LstmLm(Model):
         if self.options.song_dims:
             found["song_dims"] = self.options.song_dims
             found["song_frames"] = self.options.song_frames
-        if self.options.recall_frames and self.options.head == "mixture":
+        if self.options.recall_frames:
             found["recall_frames"] = self.options.recall_frames
             found["recall_dims"] = self.options.recall_dims
+            if self.options.recall_song:
+                found["recall_song"] = True
+                found["song_frames"] = self.options.song_frames
         return found
 
     # ------------------------------------------------------------------ building
@@ -102,7 +103,9 @@ class LstmLm(Model):
                 residual = "none" if o.head == "tokens" else o.residual
                 net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
                                residual, o.dropout, style=o.style_frames > 0,
-                               song_dims=o.song_dims)
+                               song_dims=o.song_dims, recall_frames=o.recall_frames,
+                               recall_dims=o.recall_dims,
+                               recall_song=bool(o.recall_frames and o.recall_song))
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -223,7 +226,8 @@ class LstmLm(Model):
     @property
     def song_frames(self) -> int:
         """Frames of the song segment each training crop comes with (0: no song vector)."""
-        return self.options.song_frames if self.options.song_dims else 0
+        o = self.options
+        return o.song_frames if o.song_dims or (o.recall_frames and o.recall_song) else 0
 
     def network_inputs(self, crops: Any, style: int, song: Any = None) -> tuple[Any, Any]:
         """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
@@ -238,7 +242,8 @@ class LstmLm(Model):
             inputs.append(style_vector(crops[:, :style]))
         if self.song_frames:
             if song is None:
-                raise KaraError("lstm_lm: song_dims is on but no song segment was given")
+                raise KaraError("lstm_lm: song_dims or recall_song is on but no song segment "
+                                "was given")
             inputs.append(song)
         return (inputs if len(inputs) > 1 else inputs[0]), sequence[:, 1:]
 
@@ -285,7 +290,9 @@ class LstmLm(Model):
                 inputs = [frames, inputs[1]] if song else frames
             keep = 1.0 - tf.cast(data["first"], tf.float32)
             states = [(h.value() * keep, c.value() * keep) for h, c in carried]
-            params, base, final = run_from_states(net, layers, inputs, states, song=song)
+            params, base, final = run_from_states(
+                net, layers, inputs, states, song=song, recall=bool(self.options.recall_frames),
+                recall_song=bool(self.options.recall_frames and self.options.recall_song))
             for (h_var, c_var), (h, c) in zip(carried, final, strict=True):
                 h_var.assign(tf.stop_gradient(h))
                 c_var.assign(tf.stop_gradient(c))
@@ -337,7 +344,8 @@ class LstmLm(Model):
 
             self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
                                             self.frame_dim, self.options.style_frames,
-                                            self.song_frames)
+                                            self.song_frames, self.options.recall_frames,
+                                            self.options.recall_song)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

@@ -136,11 +136,14 @@ def song_encoder(frame_dim: int, song_dims: int) -> Any:
 
 
 def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual: str,
-             dropout: float = 0.0, style: bool = False, song_dims: int = 0) -> Any:
+             dropout: float = 0.0, style: bool = False, song_dims: int = 0,
+             recall_frames: int = 0, recall_dims: int = 32, recall_song: bool = False) -> Any:
     """The training model ``frames [B, T, D] -> (params [B, T, head_units], base [B, T, D])``;
     its inputs are ``[frames]``, then ``style [B, 2D]`` with ``style``
     (:func:`style_vector`), then ``song [B, S, D]`` (another segment of the song, read by
-    :func:`song_encoder`) with ``song_dims``."""
+    :func:`song_encoder`) with ``song_dims``, recalled from with ``recall_song``). With
+    ``recall_frames`` the head reads the recalled frame (:mod:`kara_lstm.lm.recall`)
+    beside the last LSTM's output."""
     import keras
 
     if residual not in RESIDUALS:
@@ -152,14 +155,21 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
         summary = keras.Input((2 * frame_dim,), name="style")
         x = _with_style_class()(name="with_style")([x, summary])
         inputs.append(summary)
+    song = keras.Input((None, frame_dim), name="song") if song_dims or recall_song else None
+    if song is not None:
+        inputs.append(song)
     if song_dims:
-        song = keras.Input((None, frame_dim), name="song")
         vector = song_encoder(frame_dim, song_dims)(song)
         x = _with_style_class()(name="with_song")([x, vector])
-        inputs.append(song)
     for i in range(layers):
         x, _h, _c = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                       dropout=dropout, name=f"lstm_{i}")(x)
+    if recall_frames:
+        from kara_lstm.lm.recall import recall_layer
+
+        recalled = recall_layer(recall_frames, recall_dims)(
+            [x, frames, song] if recall_song else [x, frames])
+        x = keras.layers.Concatenate(name="with_recall")([x, recalled])
     params = keras.layers.Dense(head_units, name="head")(x)
     if residual == "gain":
         base = _gain_class()(name="base")(frames)
@@ -170,15 +180,20 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
     return keras.Model(inputs if len(inputs) > 1 else frames, [params, base], name="lstm_lm")
 
 
+def _has_layer(net: Any, name: str) -> bool:
+    return any(layer.name == name for layer in net.layers)
+
+
 def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, Any]],
-                    song: bool = False) -> tuple[Any, Any, list[tuple[Any, Any]]]:
+                    song: bool = False, recall: bool = False, recall_song: bool = False
+                    ) -> tuple[Any, Any, list[tuple[Any, Any]]]:
     """The training graph's forward pass started from given LSTM ``states`` (one ``(h, c)``
     per layer): ``(params, base, each layer's final (h, c))``. For training that carries
     the state from one crop to the next (``carry_crops``); ``inputs`` are ``frames`` or
     ``[frames, song]`` (no style part)."""
     frames = inputs[0] if isinstance(inputs, list) else inputs
     x = frames
-    if song:
+    if song and _has_layer(net, "song_encoder"):
         vector = net.get_layer("song_encoder")(inputs[1], training=True)
         x = net.get_layer("with_song")([x, vector])
     final = []
@@ -187,26 +202,32 @@ def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, 
             break
         x, h, c = net.get_layer(f"lstm_{i}")(x, initial_state=[h, c], training=True)
         final.append((h, c))
+    if recall:  # within the crop: the carried state, not the frames, crosses crops
+        read = [x, frames, inputs[1]] if recall_song else [x, frames]
+        x = net.get_layer("with_recall")([x, net.get_layer("recall")(read)])
     return net.get_layer("head")(x), net.get_layer("base")(frames), final
 
 
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
-                    song_frames: int = 0) -> Any:
+                    song_frames: int = 0, recall_frames: int = 0,
+                    recall_song: bool = False) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
     ``song_frames`` (a network built with ``song_dims``), the song encoder reads the
-    prompt's last ``song_frames`` frames."""
+    prompt's last ``song_frames`` frames; with ``recall_frames``, the recall's window holds
+    the prompt's frames, then the generated ones (:mod:`kara_lstm.lm.recall`)."""
     import tensorflow as tf
 
     from kara_lstm.cells import read_sequence, step_cells
+    from kara_lstm.lm.recall import recall_memory, recallable, remember, song_memory
 
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
     cells = [lstm.cell for lstm in lstms]
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
-    encoder = net.get_layer("song_encoder") if song_frames else None
-    window = int(getattr(head, "recall_frames", 0))
+    encoder = net.get_layer("song_encoder") if _has_layer(net, "song_encoder") else None
+    recall = net.get_layer("recall") if recall_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
@@ -229,52 +250,32 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
             return tf.concat([x, tiled], axis=-1)
 
         x, states = read_sequence(lstms, conditioned(prompt))
-        every = dense(x)
-        params = every[:, -1, :]
-        base = base_layer(prompt[:, -1, :])
+        top = x[:, -1, :]
         # the recall's window (kara_lstm.lm.recall); an empty tuple is a loop variable too
-        memory: tuple[Any, ...] = recall_memory(head, every, prompt) if window else ()
+        memory: tuple[Any, ...] = () if recall is None else recall_memory(recall, prompt)
+        song: tuple[Any, ...] = (song_memory(recall, prompt[:, -song_frames:])
+                                 if recall is not None and recall_song else ())
+
+        def head_params(top: Any, read: Any, memory: tuple[Any, ...]) -> Any:
+            if recall is None:
+                return dense(top)
+            recalled = recall.attend(top, read, recallable(recall, memory, song))
+            return dense(tf.concat([top, recalled], axis=-1))
+
+        read = prompt[:, -1, :]
+        params = head_params(top, read, memory)
+        base = base_layer(read)
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
-            step_seed = tf.stack([seed[0], seed[1] + t])
-            if not window:
-                frame = head.sample(params, base, temperature, step_seed)
-            else:
-                frame = head.sample(params, base, temperature, step_seed, memory)
-                memory = remember(memory, head.keys(params), frame)
+            frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
             frames = frames.write(t, frame)
-            h, states = step_cells(cells, conditioned(frame), states)
-            params = dense(h)
-            base = base_layer(frame)
+            if recall is not None:
+                memory = remember(recall, memory, read, frame)
+            top, states = step_cells(cells, conditioned(frame), states)
+            read = frame
+            params = head_params(top, read, memory)
+            base = base_layer(read)
         return tf.transpose(frames.stack(), [1, 0, 2])
 
     return rollout
 
-
-def recall_memory(head: Any, params: Any, prompt: Any) -> tuple[Any, Any, Any]:
-    """The recall head's window after reading ``prompt [B, T, D]`` (``params [B, T, units]``
-    at each of its positions): ``(keys [B, W, dims], values [B, W, D], known [W])``, the key
-    of each position whose next frame the prompt holds and that frame, right-aligned in a
-    window of ``head.recall_frames``, zeros and ``known = False`` before them."""
-    import tensorflow as tf
-
-    window = head.recall_frames
-    keys, values = head.keys(params[:, :-1]), prompt[:, 1:]
-    have = tf.shape(values)[1]
-    pad = tf.maximum(window - have, 0)
-    keys = tf.pad(keys, [[0, 0], [pad, 0], [0, 0]])[:, -window:]
-    values = tf.pad(values, [[0, 0], [pad, 0], [0, 0]])[:, -window:]
-    known = tf.concat([tf.zeros([pad], tf.bool), tf.ones([have], tf.bool)], axis=0)[-window:]
-    return (tf.ensure_shape(keys, [None, window, None]),
-            tf.ensure_shape(values, [None, window, None]), tf.ensure_shape(known, [window]))
-
-
-def remember(memory: tuple[Any, ...], key: Any, frame: Any) -> tuple[Any, Any, Any]:
-    """The window one step later: the oldest entry dropped, ``key [B, dims]`` of the position
-    just sampled from and the ``frame [B, D]`` drawn there appended."""
-    import tensorflow as tf
-
-    keys, values, known = memory
-    return (tf.concat([keys[:, 1:], key[:, None]], axis=1),
-            tf.concat([values[:, 1:], frame[:, None]], axis=1),
-            tf.concat([known[1:], tf.ones([1], tf.bool)], axis=0))

@@ -33,11 +33,13 @@ class LmOptions:
     :ivar quiet_directions: the ``mixture`` head samples no noise along the first this many
         directions of its noise basis (with ``noise_basis: changes``, where frames change
         most: the onsets stay as sharp as the component's mean). Sampling only.
-    :ivar recall_frames: 0 (off), or the ``mixture`` head may also draw the next frame as
-        one that followed an earlier moment within this many frames, found by attention
-        (:mod:`kara_lstm.lm.recall`): the continuation keeps its prompt's sounds and the
+    :ivar recall_frames: 0 (off), or the head also reads the frames that followed the
+        earlier moments (within this many frames) most like now, found by attention
+        (:mod:`kara_lstm.lm.recall`): the continuation can keep its prompt's sounds and the
         spacing of their attacks.
     :ivar recall_dims: size of the recall attention's queries and keys.
+    :ivar recall_song: with ``recall_frames``, also recall from ``song_frames`` frames of the
+        same song elsewhere (the prompt in generation), in reach for the whole continuation.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -76,6 +78,7 @@ class LmOptions:
     quiet_directions: int = field(default=0, metadata={"min": 0, "max": 65536})
     recall_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     recall_dims: int = field(default=32, metadata={"min": 1, "max": 4096})
+    recall_song: bool = False
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
