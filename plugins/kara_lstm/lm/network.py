@@ -57,10 +57,14 @@ def _gain_class() -> Any:
     import keras
 
     class SigmoidGain(keras.layers.Layer):
-        """``x * sigmoid(w)``: one learned gain in (0, 1) per feature."""
+        """``x * sigmoid(w)``: one learned gain in (0, 1) per feature, from ``initial``."""
+
+        def __init__(self, initial: float = GAIN_INIT, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.initial = float(initial)
 
         def build(self, input_shape: Any) -> None:
-            start = math.log(GAIN_INIT / (1.0 - GAIN_INIT))
+            start = math.log(self.initial / (1.0 - self.initial))
             self.w = self.add_weight(shape=(int(input_shape[-1]),),
                                      initializer=keras.initializers.Constant(start), name="w")
 
@@ -177,6 +181,11 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
         base = keras.layers.Identity(name="base")(frames)
     else:
         base = _zero_class()(name="base")(frames)
+    if recall_frames:  # the recalled frame is a prediction of the next: part of the base
+        from kara_lstm.lm.recall import RECALL_GAIN_INIT
+
+        weighted = _gain_class()(RECALL_GAIN_INIT, name="recall_gain")(recalled)
+        base = keras.layers.Add(name="base_with_recall")([base, weighted])
     return keras.Model(inputs if len(inputs) > 1 else frames, [params, base], name="lstm_lm")
 
 
@@ -202,10 +211,13 @@ def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, 
             break
         x, h, c = net.get_layer(f"lstm_{i}")(x, initial_state=[h, c], training=True)
         final.append((h, c))
+    base = net.get_layer("base")(frames)
     if recall:  # within the crop: the carried state, not the frames, crosses crops
         read = [x, frames, inputs[1]] if recall_song else [x, frames]
-        x = net.get_layer("with_recall")([x, net.get_layer("recall")(read)])
-    return net.get_layer("head")(x), net.get_layer("base")(frames), final
+        recalled = net.get_layer("recall")(read)
+        x = net.get_layer("with_recall")([x, recalled])
+        base = base + net.get_layer("recall_gain")(recalled)
+    return net.get_layer("head")(x), base, final
 
 
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
@@ -228,6 +240,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     base_layer = net.get_layer("base")
     encoder = net.get_layer("song_encoder") if _has_layer(net, "song_encoder") else None
     recall = net.get_layer("recall") if recall_frames else None
+    recall_gain = net.get_layer("recall_gain") if recall_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
@@ -256,15 +269,16 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         song: tuple[Any, ...] = (song_memory(recall, prompt[:, -song_frames:])
                                  if recall is not None and recall_song else ())
 
-        def head_params(top: Any, read: Any, memory: tuple[Any, ...]) -> Any:
+        def head_inputs(top: Any, read: Any, memory: tuple[Any, ...]) -> tuple[Any, Any]:
+            """The head's ``(params, base)`` after reading the frame ``read``."""
             if recall is None:
-                return dense(top)
+                return dense(top), base_layer(read)
             recalled = recall.attend(top, read, recallable(recall, memory, song))
-            return dense(tf.concat([top, recalled], axis=-1))
+            return (dense(tf.concat([top, recalled], axis=-1)),
+                    base_layer(read) + recall_gain(recalled))
 
         read = prompt[:, -1, :]
-        params = head_params(top, read, memory)
-        base = base_layer(read)
+        params, base = head_inputs(top, read, memory)
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
@@ -273,8 +287,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
                 memory = remember(recall, memory, read, frame)
             top, states = step_cells(cells, conditioned(frame), states)
             read = frame
-            params = head_params(top, read, memory)
-            base = base_layer(read)
+            params, base = head_inputs(top, read, memory)
         return tf.transpose(frames.stack(), [1, 0, 2])
 
     return rollout

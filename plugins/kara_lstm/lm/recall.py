@@ -16,7 +16,8 @@ noise, as a pointer-generator copies words). Trained on real music (xmoto-data,
 extremetuxracer-data and warzone2100-music, 600 steps) its gate settled at 4%: an earlier
 frame is never close enough in all 128 mel bands to beat the Gaussians' likelihood, so
 the continuations forgot their prompts as before (prompt sensitivity 0.06). Read beside the
-LSTM's state, the recalled frame informs every Gaussian instead.
+LSTM's state, and added to the base the Gaussians' means are relative to, the recalled
+frame informs every Gaussian instead.
 
 With ``recall_song`` the network also recalls from *another segment of the same song*
 (``song_frames`` frames: elsewhere in the song in training, the prompt in generation), which
@@ -34,6 +35,11 @@ from typing import Any
 
 MIN_LAG = 16
 """Shortest lag (frames) recalled: 0.19 s at hop 256 and 22.05 kHz, shorter than a beat."""
+RECALL_GAIN_INIT = 0.5
+"""Starting weight of the recalled frame in the head's base (the means are relative to the
+input frame times its gain *plus* the recalled frame times this, learned per feature): the
+loss reaches the attention directly, where through the head's Dense layer alone the
+attention did not learn to find a repeating pattern's phase in 700 steps."""
 NO_RECALL = -1e9
 """Score of a position that cannot be recalled (the attention's mask)."""
 
