@@ -47,6 +47,16 @@ SENSITIVITY_PAIRS = 2
 """Clips whose same-seed partner the judge also generates (``prompt_sensitivity`` is
 their median): two pairs, so that one remembered prompt does not pass the epoch, at the
 cost of two more clips per judgement (the run itself pairs every clip)."""
+
+
+def judged_clips(prompts: int) -> int:
+    """The clips one judgement generates for ``prompts`` held-out prompts of different
+    songs: each prompt's, and the first :data:`SENSITIVITY_PAIRS` clips' partners (what
+    ``kara check`` scales the judge's measured time by)."""
+    prompts = max(1, int(prompts))
+    return prompts + min(SENSITIVITY_PAIRS, prompts - 1)
+
+
 TRAINING_TEMPERATURE = 1.0
 """What the judge samples at during training when the temperature is ``auto``: the
 model's own distribution; the temperature is calibrated for the kept model afterwards."""
