@@ -130,6 +130,24 @@ def test_training_time_is_steps_times_the_measured_step_or_unknown(dataset, monk
     assert row["seconds"] == pytest.approx(10.0 + 0.5 * row["steps"])
 
 
+def test_judging_time_scales_with_the_clips_the_judge_generates(dataset, monkeypatch):
+    """Judging time measured for one prompt, estimated for three: three clips and two
+    same-seed partners (prompt_sensitivity pairs the judge's first two clips), five times
+    the measured judgement per epoch."""
+    import dataclasses
+
+    variant = variant_of(dataset)
+    variant = dataclasses.replace(variant, train=dataclasses.replace(
+        variant.train, judge_seconds=2.0, judge_prompts=3))
+    signature = variant.build_model(257).signature()
+    monkeypatch.setattr(figures, "TRAINING", [{
+        "signature": signature, "batch_size": 16, "transform": "x", "step_s": 0.0,
+        "val_window_s": 0.0, "judge_s": 1.5, "judge_seconds": 2.0, "judge_prompts": 1,
+        "frame_s": 0.0, "fixed_s": 0.0}])
+    row = estimate(cost_inputs([variant]))["variants"]["base"]["train"]
+    assert row["parts_s"]["judging"] == pytest.approx(row["epochs"] * 1.5 * 5, abs=0.1)
+
+
 def test_prepare_time_uses_the_decoders_own_measured_speed(dataset, monkeypatch):
     """The speed is the decoder plugin's figure (``x_real_time_per_core``), not a table in
     the core naming decoders."""

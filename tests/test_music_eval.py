@@ -220,10 +220,17 @@ def test_several_prompts_give_several_files_a_median_and_a_worst(songs_and_featu
     assert abs(section["summary"]["median"]["level_db"]) < 6
     assert section["collapsed"] == 0 and "collapsed" not in capsys.readouterr().err
     assert section["diversity"] > 0.5  # another seed, other music
-    # Replay ignores its prompt: one seed gives one continuation whatever the song
+    # Replay ignores its prompt: one seed gives one continuation whatever the song, on
+    # every clip's pair (each clip beside the next prompt of the other song, its seed)
     assert section["prompt_sensitivity"] == 0.0
+    assert [c["prompt_sensitivity"] for c in clips] == [0.0] * 6
+    assert section["summary"]["worst"]["prompt_sensitivity"] == 0.0
     assert section["real"]["summary"]["median"]["prompt_sensitivity"] > 0.3  # the songs differ
-    assert section["sensitivity_pair"] == [str(s.source) for s in features.val]
+    first, second = (str(s.source) for s in features.val)
+    assert section["sensitivity_pairs"] == [[first, second], [second, first]] * 3
+    assert [c["paired_with"] for c in clips] == [second, first] * 3
+    assert "paired with" in (run_dir / "report.html").read_text(encoding="utf-8")
+    assert len(metrics["music"]["clips"]) == 6 and metrics["music"]["rtf"] > 0
     assert set(section["measures"]) == {m.name for m in MEASURES}
     assert section["yardstick"]["excerpts"] == music.REAL_EXCERPTS
     assert section["yardstick"]["seconds"] == 1.5 and section["yardstick"]["held_out"]
@@ -279,6 +286,7 @@ def test_the_end_of_a_clip_is_measured_on_its_own():
     assert clip["last_10s"]["loop"] < 0.3 < clip["loop"]
     assert clip["collapse"].startswith("in its last 5 s, ")
     assert record["diversity"] is None and record["prompt_sensitivity"] is None
+    assert record["sensitivity_pairs"] == [] and clip["paired_with"] is None
 
 
 def test_clip_score_is_zero_on_target_and_grows_with_each_distance():
@@ -537,8 +545,9 @@ def test_the_judge_scores_the_mean_of_several_prompts_so_one_lucky_clip_is_not_e
 
     sound = FreezesOnSeed(frames, frozen_seed=-1)
     good = judge(sound)
-    # three prompts with their own seeds, and the second song's with the first seed
-    assert sound.seeds == [0, 1, 2, 0] and len(good["scores"]) == 3
+    # three prompts with their own seeds, then the first two clips' partners (the next
+    # prompt of the other song) with their seeds: the judge pairs at most two clips
+    assert sound.seeds == [0, 1, 2, 0, 1] and len(good["scores"]) == 3
     assert math.isfinite(good["score"])
     # Replay ignores its prompt: the same seed replays the same music after either song
     assert good["prompt_sensitivity"] == 0.0
@@ -572,11 +581,14 @@ def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower
     assert "temperature" not in at_zero and "drifts out of range on its own" in at_zero
 
 
-def test_each_prompt_has_its_own_seed_diversity_another_and_sensitivity_the_first(
+def test_each_prompt_has_its_own_seed_diversity_another_and_sensitivity_every_clips(
         monkeypatch):
     """One seed for every prompt drives a model that forgets its prompt to one clip; so
     each prompt has its own seed, ``diversity`` continues the first prompt with another,
-    and ``prompt_sensitivity`` continues another song's prompt with the first's."""
+    and ``prompt_sensitivity`` continues, for every clip, the next prompt of another song
+    (wrapping round) with that clip's seed."""
+    from types import SimpleNamespace
+
     import kara_core.pipeline.generate.clips as clips_module
     from kara_core.pipeline.generate import GenerateSettings, generate
 
@@ -584,18 +596,32 @@ def test_each_prompt_has_its_own_seed_diversity_another_and_sensitivity_the_firs
 
     def fake_generate(model, transform, scale, wave, *, seed, **kwargs):
         calls.append((int(wave[0]), seed))
-        return "clip"
+        return SimpleNamespace(wave=np.full(4, int(wave[0]), np.float32), seed=seed)
 
     monkeypatch.setattr(clips_module, "generate_audio", fake_generate)
     settings = GenerateSettings(rate=8000, seconds=1.0, prompt_seconds=1.0, temperature=1.0,
                                 seed=5)
     prompts = [SongExcerpt(np.full(8, i, np.float32), f"song {min(i, 1)}") for i in range(3)]
     result = generate(None, None, prompts, settings, None)
-    assert calls == [(0, 5), (1, 6), (2, 7), (0, 8), (1, 5)]
-    assert len(result.generations) == 3 and result.other_seed == result.other_song == "clip"
-    assert result.other_song_prompt == 1
+    # prompts of songs 0, 1, 1: clip 0 pairs with prompt 1, clips 1 and 2 with prompt 0
+    assert calls == [(0, 5), (1, 6), (2, 7), (0, 8), (1, 5), (0, 6), (0, 7)]
+    assert len(result.generations) == 3 and result.other_seed.seed == 8
+    assert result.other_song_prompts == [1, 0, 0]
+    assert [(g.wave[0], g.seed) for g in result.other_songs] == [(1, 5), (0, 6), (0, 7)]
+    assert result.sensitivity_pairs() == [["song 0", "song 1"], ["song 1", "song 0"],
+                                          ["song 1", "song 0"]]
+    assert len(result.extra) == 4
+    calls.clear()
+    capped = generate(None, None, prompts, dataclasses.replace(settings, sensitivity_pairs=1),
+                      None)
+    assert calls[-1] == (1, 5) and len(calls) == 5  # the judge's cap: the first clip only
+    assert capped.other_song_prompts == [1, None, None]
+    assert [c.other_song is not None for c in capped.measured()] == [True, False, False]
     alone = generate(None, None, prompts[:1], settings, None)
-    assert alone.other_song is None  # one song: nothing to compare the prompt with
+    assert alone.other_songs == [None]  # one song: nothing to compare the prompt with
+    assert alone.sensitivity_pairs() == []
+    one_song = [SongExcerpt(np.full(8, i, np.float32), "song 0") for i in range(3)]
+    assert generate(None, None, one_song, settings, None).other_song_prompts == [None] * 3
 
 
 # --------------------------------------------------------------------------- own song
@@ -655,3 +681,97 @@ def test_each_clip_records_whether_it_still_sounds_like_its_prompts_song():
     assert record["summary"]["worst"]["own_song"] >= record["summary"]["median"]["own_song"]
     lone = evaluate(clips, HeldOutMusic(rate, songs[:1]), MEASURES, last_seconds=5.0)
     assert lone["clips"][0]["own_song"] is None  # one song: nothing to tell it from
+
+
+# ----------------------------------------------------------- prompt sensitivity, every pair
+
+
+def _three_songs() -> HeldOutMusic:
+    """Three held-out songs of distinct timbres (bands), two 1 s prompts each, the songs in
+    turn: songs 0, 1, 2, 0, 1, 2, as the run places them."""
+    from kara_core.pipeline.evaluate.heldout import excerpt
+    from kara_core.testkit.transforms import music_like_signal
+
+    bands = [(50.0, 900.0), (2500.0, 3900.0), (900.0, 2500.0)]
+    songs = [SongExcerpt(_band(music_like_signal(14.0, RATE, seed=number + 1), RATE, *band),
+                         f"song-{number}.mp3") for number, band in enumerate(bands)]
+    prompts = [SongExcerpt(excerpt(song.wave, RATE, offset, 1.0), song.source, True, offset)
+               for offset in (0.0, 6.0) for song in songs]
+    return HeldOutMusic(RATE, songs, prompts)
+
+
+def _sensitivity_record(monkeypatch, held: HeldOutMusic, model) -> dict:
+    """The ``music`` record of 4 s continuations of ``held``'s prompts by ``model``
+    (``model(prompt_wave, seed) -> wave``), made by the generate stage's own
+    :func:`generate` (which pairs the clips) and measured by :func:`evaluate`."""
+    from types import SimpleNamespace
+
+    import kara_core.pipeline.generate.clips as clips_module
+    from kara_core.measures.sensitivity import PromptSensitivity
+    from kara_core.pipeline.generate import GenerateSettings, generate
+
+    def fake_generate(model_, transform, scale, wave, *, seed, seconds, **kwargs):
+        out = np.asarray(model(np.asarray(wave, np.float32), seed), np.float32)
+        return SimpleNamespace(wave=out, prompt_wave=wave, seconds=seconds, rtf=0.1,
+                               compute_seconds=0.1 * seconds)
+
+    monkeypatch.setattr(clips_module, "generate_audio", fake_generate)
+    settings = GenerateSettings(rate=RATE, seconds=4.0, prompt_seconds=1.0, temperature=1.0,
+                                diversity=False)
+    clips = generate(None, None, list(held.prompts), settings, None)
+    return evaluate(clips, held, [PromptSensitivity()])
+
+
+def _ignores_its_prompt(prompt: np.ndarray, seed: int) -> np.ndarray:
+    """Music that only the seed chooses: what a model that forgets its prompt makes."""
+    from kara_core.testkit.transforms import music_like_signal
+
+    return music_like_signal(4.0, RATE, seed=100 + seed)
+
+
+def _repeats_its_prompt(prompt: np.ndarray, seed: int) -> np.ndarray:
+    """Its prompt over and over: as different as the songs are, whatever the seed."""
+    return np.tile(prompt, 5)[: 4 * RATE]
+
+
+def test_a_model_that_ignores_its_prompt_has_no_prompt_sensitivity_on_any_pair(monkeypatch):
+    held = _three_songs()
+    record = _sensitivity_record(monkeypatch, held, _ignores_its_prompt)
+    assert [c["prompt_sensitivity"] for c in record["clips"]] == [0.0] * 6
+    assert record["prompt_sensitivity"] == 0.0
+    assert record["summary"]["worst"]["prompt_sensitivity"] == 0.0
+    names = [s.source for s in held.songs]
+    assert record["sensitivity_pairs"] == [[names[n % 3], names[(n + 1) % 3]] for n in range(6)]
+    # the real continuations of the same pairs are as different as the songs
+    assert record["real"]["summary"]["median"]["prompt_sensitivity"] > 0.5
+
+
+def test_a_model_that_repeats_its_prompt_is_sensitive_on_every_pair(monkeypatch):
+    record = _sensitivity_record(monkeypatch, _three_songs(), _repeats_its_prompt)
+    values = [c["prompt_sensitivity"] for c in record["clips"]]
+    assert min(values) > 0.5, values
+    assert record["summary"]["worst"]["prompt_sensitivity"] == min(values)
+    assert record["prompt_sensitivity"] == pytest.approx(float(np.median(values)), abs=1e-3)
+    assert "median prompt_sensitivity" not in " ".join(record["misses"])
+
+
+def test_a_model_that_forgets_all_but_the_first_prompt_gets_a_low_median(monkeypatch):
+    """The failure one pair per run passed: clip 0's pair (the prompt it remembers beside
+    another song's, forgotten) is sensitive, yet four of the six pairs are two forgotten
+    prompts with one seed: the same audio. The median over pairs says so."""
+    held = _three_songs()
+    first = np.asarray(held.prompts[0].wave, np.float32)
+
+    def remembers_the_first(prompt: np.ndarray, seed: int) -> np.ndarray:
+        if prompt.shape == first.shape and np.array_equal(prompt, first):
+            return _repeats_its_prompt(prompt, seed)
+        return _ignores_its_prompt(prompt, seed)
+
+    record = _sensitivity_record(monkeypatch, held, remembers_the_first)
+    values = [c["prompt_sensitivity"] for c in record["clips"]]
+    assert values[0] > 0.5  # the one pair the old measure looked at
+    assert values[1:5] == [0.0] * 4  # two forgotten prompts, one seed
+    assert values[5] > 0.5  # the last clip's partner is the remembered first prompt
+    assert record["prompt_sensitivity"] == 0.0
+    assert record["summary"]["worst"]["prompt_sensitivity"] == 0.0
+    assert any("median prompt_sensitivity" in miss for miss in record["misses"])

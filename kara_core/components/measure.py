@@ -62,8 +62,9 @@ class Clip:
     :ivar seed: the seed it was sampled with.
     :ivar other_seed: the same prompt continued with another seed (``diversity``), when
         one was made for this clip.
-    :ivar other_song: a prompt from another song continued with the *same* seed
-        (``prompt_sensitivity``), when one was made for this clip.
+    :ivar other_song: a prompt from another song (the clip's partner) continued with the
+        *same* seed (``prompt_sensitivity``), when one was made for this clip (every clip
+        whose prompts include another song has one in a run).
     """
 
     wave: np.ndarray

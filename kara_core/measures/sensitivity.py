@@ -7,6 +7,12 @@ same); one that carries the prompt forward keeps them as different as the songs.
 over their last :data:`LAST_SECONDS`, over the same distance between real excerpts of the
 two songs: 0 = the prompt is forgotten, about 1 = as different as the songs.
 
+It is one clip's value: a run pairs *every* clip with a prompt of another song (its
+partner, continued with the clip's seed), so the variant's ``prompt_sensitivity`` is the
+median over those pairs and its worst the least sensitive pair. A model that carries only
+some prompts forward (one pair would pass it if the pair fell on one of them) gets a low
+median.
+
 It is not ``diversity`` (one prompt, two seeds: does the *seed* matter?); a model can be
 diverse and still ignore its prompt.
 """

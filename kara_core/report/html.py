@@ -133,7 +133,8 @@ def _clips_html(run_dir: Path, music: Any) -> str:
         last: dict[str, Any] = found if isinstance(found, dict) else {}
         cells = [f"<td>{escape(name)}</td>",
                  f"<td>{escape(Path(str(clip.get('source', ''))).name)} at "
-                 f"{escape(number(clip.get('offset_seconds'), '.1f'))} s</td>",
+                 f"{escape(number(clip.get('offset_seconds'), '.1f'))} s"
+                 f"{_paired(clip.get('paired_with'))}</td>",
                  f"<td>{player}</td>"]
         cells += [f'<td class="n">{escape(number(clip.get(s.name), s.fmt))} '
                   f"({escape(number(last.get(s.name), s.fmt))})</td>" for s in specs]
@@ -153,6 +154,15 @@ def _clips_html(run_dir: Path, music: Any) -> str:
             f"held-out songs (1 = like the music); in brackets, the clip's last "
             f"{escape(str(last_seconds))} s.</p>"
             f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "</table>" + _legend(specs))
+
+
+def _paired(source: Any) -> str:
+    """"; paired with <song>": the song whose prompt, continued with this clip's seed,
+    this clip's ``prompt_sensitivity`` compares it with (nothing in records from before
+    every clip had one)."""
+    if not isinstance(source, str) or not source:
+        return ""
+    return f"; paired with {escape(Path(source).name)}"
 
 
 def _legend(specs: Sequence[MeasureSpec]) -> str:

@@ -65,7 +65,7 @@ def training_time(model: Model, model_type: str, cfg: TrainConfig, sample_rate: 
                   train: list[int], val: list[int], transform: str) -> dict[str, Any]:
     """Steps, windows and the estimated seconds of training ``model`` (built, untrained)
     with ``cfg`` (``seconds`` None: unknown)."""
-    from kara_core.pipeline.train import default_stride
+    from kara_core.pipeline.train import default_stride, judged_clips
 
     minutes = sum(train) * hop / sample_rate / 60.0
     configured = cfg.steps
@@ -109,7 +109,7 @@ def training_time(model: Model, model_type: str, cfg: TrainConfig, sample_rate: 
     judge_each = float(figure.get("judge_s", 0.0)) * (
         cfg.judge_seconds / max(float(figure.get("judge_seconds", 0) or 0), 1e-9)
         if figure.get("judge_seconds") else 1.0) * (
-        cfg.judge_prompts / max(int(figure.get("judge_prompts", 1) or 1), 1))
+        judged_clips(cfg.judge_prompts) / judged_clips(int(figure.get("judge_prompts", 1) or 1)))
     parts = {
         "steps": steps * float(figure["step_s"]),
         "validation": val_windows * ((epochs + 2) * float(figure.get("val_window_s", 0.0))

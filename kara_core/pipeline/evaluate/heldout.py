@@ -131,12 +131,13 @@ def held_out_music(features: SongSplit, hop: int, rate: int, plan: PromptPlan,
 
 
 def real_clips(music: HeldOutMusic, prompts: Sequence[SongExcerpt], prompt_seconds: float,
-               seconds: float, other_song: int | None) -> list[Clip]:
+               seconds: float, partners: Sequence[int | None]) -> list[Clip]:
     """What the held-out songs really do after each prompt, as clips the measures read
     like generated ones: the ``seconds`` after the prompt in its song (shorter where the
-    song ends sooner). The first carries the real continuation of prompt ``other_song``
-    (as ``prompt_sensitivity`` compares) and another excerpt of its own song (as
-    ``diversity`` compares). Prompts whose song is not in ``music`` have none."""
+    song ends sooner). Clip ``i`` carries the real continuation of prompt ``partners[i]``
+    (as ``prompt_sensitivity`` compares; none where it is ``None``), and the first another
+    excerpt of its own song (as ``diversity`` compares). Prompts whose song is not in
+    ``music`` have none."""
     found: list[Clip] = []
     for number, prompt in enumerate(prompts):
         song = music.song(prompt.source)
@@ -149,13 +150,14 @@ def real_clips(music: HeldOutMusic, prompts: Sequence[SongExcerpt], prompt_secon
             if song.wave.shape[0] / music.rate >= later + seconds / 2:
                 other_seed = Clip(excerpt(song.wave, music.rate, later, seconds), music.rate,
                                   prompt.source)
-            if other_song is not None and other_song < len(prompts):
-                second = prompts[other_song]
-                other_wave = music.song(second.source)
-                if other_wave is not None:
-                    other = Clip(excerpt(other_wave.wave, music.rate,
-                                         second.offset + prompt_seconds, seconds),
-                                 music.rate, second.source)
+        partner = partners[number] if number < len(partners) else None
+        if partner is not None and partner < len(prompts):
+            second = prompts[partner]
+            other_wave = music.song(second.source)
+            if other_wave is not None:
+                other = Clip(excerpt(other_wave.wave, music.rate,
+                                     second.offset + prompt_seconds, seconds),
+                             music.rate, second.source)
         found.append(Clip(wave, music.rate, prompt.source, other_seed=other_seed,
                           other_song=other))
     return found

@@ -4,8 +4,10 @@
 in its last :data:`LAST_SECONDS`; the median and worst over clips; the same measures of the
 *real* continuation of each prompt (what its song really does next), printed beside them so
 every number reads against what music scores; the targets missed; and a one-line collapse
-diagnosis per clip. The measures come from the registry, so a plugin's measure is in the
-record, the table and the report like Kara's own.
+diagnosis per clip. ``prompt_sensitivity`` is a clip's own pair (the clip and its partner,
+another song's prompt with the same seed), so its median and worst are over pairs; the
+record lists the pairs (``sensitivity_pairs``). The measures come from the registry, so a
+plugin's measure is in the record, the table and the report like Kara's own.
 """
 
 from __future__ import annotations
@@ -73,13 +75,15 @@ def evaluate(clips: Clips, music: HeldOutMusic, measures: Sequence[Measure], *,
         tails.append(tail)
         records.append({
             "file": files(number), "source": prompt.source,
-            "offset_seconds": round(prompt.offset, 3), "seed": clip.seed, **_rounded(whole),
+            "offset_seconds": round(prompt.offset, 3), "seed": clip.seed,
+            "paired_with": clip.other_song.source if clip.other_song is not None else None,
+            **_rounded(whole),
             "score": finite_or_none(scoring.clip_score(whole, measures)),
             "rtf": round(generation.rtf, 5), "collapse": line, "last_10s": _rounded(tail),
         })
     prompt_seconds = clips.generations[0].prompt_wave.shape[0] / rate
     real = [scoring.measure_clip(c, music, measures) for c in real_clips(
-        music, clips.prompts, prompt_seconds, seconds, clips.other_song_prompt)]
+        music, clips.prompts, prompt_seconds, seconds, clips.other_song_prompts)]
     summary = scoring.summarize(values, measures)
     scores = [scoring.clip_score(v, measures) for v in values]
     summary["median"]["score"] = float(np.median(scores))
@@ -97,10 +101,9 @@ def evaluate(clips: Clips, music: HeldOutMusic, measures: Sequence[Measure], *,
                  "summary": {"median": _rounded(scoring.summarize(real, measures)["median"])}},
         "measures": describe_measures(measures),
         "diversity": finite_or_none(values[0].get("diversity", math.nan)),
-        "prompt_sensitivity": finite_or_none(values[0].get("prompt_sensitivity", math.nan)),
-        "sensitivity_pair": ([clips.prompts[0].source,
-                              clips.prompts[clips.other_song_prompt].source]
-                             if clips.other_song_prompt is not None else None),
+        "prompt_sensitivity": finite_or_none(summary["median"].get("prompt_sensitivity",
+                                                                   math.nan)),
+        "sensitivity_pairs": clips.sensitivity_pairs(),
         "misses": misses,
         "meets_targets": not misses,
         "collapsed": sum(1 for r in records if r["collapse"]),

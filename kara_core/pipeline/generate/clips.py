@@ -3,9 +3,14 @@
 ``generate`` is the stage's front door: every prompt continued with its own seed
 (``seed + number``: one seed for every prompt would turn a model that forgets its prompt
 into six copies of one clip); then, for ``diversity``, the first prompt again with another
-seed, and, for ``prompt_sensitivity``, a prompt of another song with the *first* prompt's
-seed. The two are different questions (does the seed matter? does the prompt?), made and
-reported apart.
+seed, and, for ``prompt_sensitivity``, each clip's *partner*: the next prompt (in order,
+wrapping round) of a different song, continued with *that clip's* seed. The two are
+different questions (does the seed matter? does the prompt?), made and reported apart.
+
+Why a partner for every clip, not one pair per run: a model that carries some prompts
+forward and forgets the others (one seed per prompt hides it from every other measure)
+passes a single pair that happens to fall on a prompt it remembers; the median over every
+clip's pair does not.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ class GenerateSettings:
     prompt, how hot (a number: ``auto`` is resolved before generating) and which seeds.
 
     :ivar diversity: also continue the first prompt with another seed.
-    :ivar sensitivity: also continue another song's prompt with the first prompt's seed.
+    :ivar sensitivity: also continue each clip's partner (another song's prompt) with
+        the clip's seed.
+    :ivar sensitivity_pairs: at most this many clips (the first ones that have a
+        partner) get one; ``None``: every clip (the training judge, which generates after
+        every epoch, takes fewer).
     """
 
     rate: int
@@ -39,6 +48,7 @@ class GenerateSettings:
     seed: int = 0
     diversity: bool = True
     sensitivity: bool = True
+    sensitivity_pairs: int | None = None
 
     @classmethod
     def of(cls, config: GenerateConfig, rate: int, temperature: float,
@@ -53,27 +63,66 @@ class GenerateSettings:
                    sensitivity=sensitivity)
 
 
+def sensitivity_partners(prompts: Sequence[SongExcerpt],
+                         limit: int | None = None) -> list[int | None]:
+    """Each prompt's partner for ``prompt_sensitivity``: the index of the next prompt in
+    order (wrapping round) whose song differs, ``None`` where every prompt is of its song
+    or beyond the first ``limit`` clips that have one (``None``: no limit)."""
+    partners: list[int | None] = []
+    paired = 0
+    count = len(prompts)
+    for number, prompt in enumerate(prompts):
+        partner = next((other for other in ((number + k) % count for k in range(1, count))
+                        if prompts[other].source != prompt.source), None)
+        if partner is not None and limit is not None and paired >= limit:
+            partner = None
+        paired += partner is not None
+        partners.append(partner)
+    return partners
+
+
 @dataclass
 class Clips:
     """Every prompt's generation; the first prompt's again with another seed
-    (``other_seed``, for ``diversity``); another song's prompt with the first prompt's
-    seed (``other_song``, prompt ``other_song_prompt``, for ``prompt_sensitivity``)."""
+    (``other_seed``, for ``diversity``); for each clip ``i``, its partner prompt
+    ``other_song_prompts[i]`` (another song's) continued with clip ``i``'s seed
+    (``other_songs[i]``, for ``prompt_sensitivity``; ``None`` where it has none)."""
 
     prompts: list[SongExcerpt]
     generations: list[Generation]
     other_seed: Generation | None = None
-    other_song: Generation | None = None
-    other_song_prompt: int | None = None
+    other_songs: list[Generation | None] = field(default_factory=list)
+    other_song_prompts: list[int | None] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     rate: int = 0
 
     @property
     def extra(self) -> list[Generation]:
-        """The clips made only to be compared with the first one."""
-        return [g for g in (self.other_seed, self.other_song) if g is not None]
+        """The clips made only to be compared with the prompts' own."""
+        return [g for g in (self.other_seed, *self.other_songs) if g is not None]
+
+    def partner(self, number: int) -> tuple[int, Generation] | None:
+        """Clip ``number``'s same-seed partner: ``(its prompt's index, its generation)``,
+        ``None`` when it has none."""
+        if number >= min(len(self.other_songs), len(self.other_song_prompts)):
+            return None
+        index, made = self.other_song_prompts[number], self.other_songs[number]
+        if index is None or made is None:
+            return None
+        return index, made
+
+    def sensitivity_pairs(self) -> list[list[str]]:
+        """``[clip's song, partner's song]`` of every clip that has a partner, in order."""
+        found = []
+        for number, prompt in enumerate(self.prompts):
+            pair = self.partner(number)
+            if pair is not None:
+                found.append([prompt.source, self.prompts[pair[0]].source])
+        return found
 
     def measured(self) -> list[Clip]:
-        """Each prompt's clip as the measures see it; the first carries its comparisons."""
+        """Each prompt's clip as the measures see it, with its comparisons: the first its
+        other seed, each its partner."""
         found = []
         for number, (prompt, made) in enumerate(zip(self.prompts, self.generations,
                                                     strict=True)):
@@ -82,9 +131,9 @@ class Clips:
             if number == 0 and self.other_seed is not None:
                 other_seed = Clip(self.other_seed.wave, self.rate, prompt.source,
                                   seed + len(self.prompts))
-            if number == 0 and self.other_song is not None and self.other_song_prompt:
-                source = self.prompts[self.other_song_prompt].source
-                other_song = Clip(self.other_song.wave, self.rate, source, seed)
+            pair = self.partner(number)
+            if pair is not None:
+                other_song = Clip(pair[1].wave, self.rate, self.prompts[pair[0]].source, seed)
             found.append(Clip(made.wave, self.rate, prompt.source, seed,
                               other_seed=other_seed, other_song=other_song))
         return found
@@ -123,7 +172,8 @@ def generate(model: Model, transform: Transform, prompts: Sequence[SongExcerpt],
              settings: GenerateSettings, scale: FrameScale) -> Clips:
     """Continue every prompt for ``settings.seconds`` (prompt ``i`` with seed
     ``settings.seed + i``), then the extra clips the settings ask for (the module says
-    which); ``scale`` normalises frames as the model was trained (the feature set)."""
+    which: the other seed, then each clip's partner); ``scale`` normalises frames as the
+    model was trained (the feature set)."""
 
     def one(prompt: SongExcerpt, seed: int) -> Generation:
         return generate_audio(
@@ -136,13 +186,12 @@ def generate(model: Model, transform: Transform, prompts: Sequence[SongExcerpt],
     generations = [one(p, seed) for p, seed in zip(prompts, seeds, strict=True)]
     other_seed = (one(prompts[0], prompt_seed(settings.seed, len(prompts)))
                   if settings.diversity and prompts else None)
-    other_song = other_index = None
-    if settings.sensitivity and prompts:
-        other_index = next((i for i, p in enumerate(prompts)
-                            if p.source != prompts[0].source), None)
-        if other_index is not None:
-            other_song = one(prompts[other_index], seeds[0])
-    return Clips(list(prompts), generations, other_seed, other_song, other_index, seeds,
+    partners: list[int | None] = (
+        sensitivity_partners(prompts, settings.sensitivity_pairs) if settings.sensitivity
+        else [None] * len(prompts))
+    other_songs = [None if partner is None else one(prompts[partner], seed)
+                   for partner, seed in zip(partners, seeds, strict=True)]
+    return Clips(list(prompts), generations, other_seed, other_songs, partners, seeds,
                  settings.rate)
 
 

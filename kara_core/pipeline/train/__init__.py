@@ -9,7 +9,12 @@ loads the kept model of a run folder into a freshly built one.
 """
 
 from kara_core.pipeline.train.checkpoints import CheckpointStore, read_model_record
-from kara_core.pipeline.train.judge import JudgeSettings, make_judge, temperature_for
+from kara_core.pipeline.train.judge import (
+    JudgeSettings,
+    judged_clips,
+    make_judge,
+    temperature_for,
+)
 from kara_core.pipeline.train.runner import MODEL_DIR
 from kara_core.pipeline.train.settings import TrainSettings
 from kara_core.pipeline.train.stage import (
@@ -28,6 +33,7 @@ __all__ = [
     "WindowSet",
     "default_stride",
     "heldout_text",
+    "judged_clips",
     "load_trained",
     "make_judge",
     "read_model_record",

@@ -4,8 +4,9 @@ The closed-loop MSE (``val_loss``) says how well a model predicts; it cannot say
 what the model *generates* sounds like music, and the two disagree (a model that predicts
 the mean frame well generates a smear). After every epoch the judge continues
 ``train.judge_prompts`` held-out prompts (the same ones, the same seeds) for
-``train.judge_seconds`` through the generate stage's own :func:`generate` (and one prompt
-of another song with the first prompt's seed, for ``prompt_sensitivity``), and measures the
+``train.judge_seconds`` through the generate stage's own :func:`generate` (and, for
+``prompt_sensitivity``, the first :data:`SENSITIVITY_PAIRS` clips' partners: another song's
+prompt with the clip's seed), and measures the
 clips with the registered measures as the evaluation does, against the same held-out music.
 Its ``score`` (:func:`kara_core.measures.scoring.clips_score`: every scored measure's
 distance to its target on the medians, plus every clip's distance to ``every_clip``, lower
@@ -42,6 +43,20 @@ if TYPE_CHECKING:
 
 TEMPERATURES = (0.5, 0.7, 0.85, 1.0)
 """The temperatures ``auto`` chooses among."""
+SENSITIVITY_PAIRS = 2
+"""Clips whose same-seed partner the judge also generates (``prompt_sensitivity`` is
+their median): two pairs, so that one remembered prompt does not pass the epoch, at the
+cost of two more clips per judgement (the run itself pairs every clip)."""
+
+
+def judged_clips(prompts: int) -> int:
+    """The clips one judgement generates for ``prompts`` held-out prompts of different
+    songs: each prompt's, and the first :data:`SENSITIVITY_PAIRS` clips' partners (what
+    ``kara check`` scales the judge's measured time by)."""
+    prompts = max(1, int(prompts))
+    return prompts + min(SENSITIVITY_PAIRS, prompts - 1)
+
+
 TRAINING_TEMPERATURE = 1.0
 """What the judge samples at during training when the temperature is ``auto``: the
 model's own distribution; the temperature is calibrated for the kept model afterwards."""
@@ -109,7 +124,8 @@ class GenerationJudge:
         settings = GenerateSettings(
             rate=self.rate, seconds=self.settings.seconds,
             prompt_seconds=self.settings.prompt_seconds, temperature=temperature,
-            seed=self.settings.seed, diversity=False, sensitivity=True)
+            seed=self.settings.seed, diversity=False, sensitivity=True,
+            sensitivity_pairs=SENSITIVITY_PAIRS)
         prompts = list(music.prompts[: self.settings.prompts])
         try:  # the run's own clips, shorter, each prompt with its own seed
             made = generate(model, self.transform, prompts, settings, self.scale)
