@@ -240,7 +240,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     base_layer = net.get_layer("base")
     encoder = net.get_layer("song_encoder") if _has_layer(net, "song_encoder") else None
     recall = net.get_layer("recall") if recall_frames else None
-    recall_gain = net.get_layer("recall_gain") if recall_frames else None
+    recall_gain: Any = net.get_layer("recall_gain") if recall_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
