@@ -345,7 +345,8 @@ class LstmLm(Model):
             self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
                                             self.frame_dim, self.options.style_frames,
                                             self.song_frames, self.options.recall_frames,
-                                            self.options.recall_song)
+                                            self.options.recall_song,
+                                            self.options.recall_draw)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

@@ -48,6 +48,9 @@ import math
 from typing import Any
 
 RESIDUALS = ("none", "full", "gain")
+RECALL_SEED_OFFSET = 2**30
+"""``recall_draw``'s draws use the seeds ``(seed[0], seed[1] + this + step)``, apart from the
+head's ``(seed[0], seed[1] + step)``."""
 GAIN_INIT = 0.9
 """Starting value of every feature's gain with ``residual: gain`` (mel frames at 86 per
 second have lag-1 autocorrelations of about 0.9)."""
@@ -222,13 +225,14 @@ def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, 
 
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
                     song_frames: int = 0, recall_frames: int = 0,
-                    recall_song: bool = False) -> Any:
+                    recall_song: bool = False, recall_draw: bool = False) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
     ``song_frames`` (a network built with ``song_dims``), the song encoder reads the
     prompt's last ``song_frames`` frames; with ``recall_frames``, the recall's window holds
-    the prompt's frames, then the generated ones (:mod:`kara_lstm.lm.recall`)."""
+    the prompt's frames, then the generated ones (:mod:`kara_lstm.lm.recall`); with
+    ``recall_draw`` too, each step at a temperature above 0 draws one recalled frame."""
     import tensorflow as tf
 
     from kara_lstm.cells import read_sequence, step_cells
@@ -269,16 +273,22 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         song: tuple[Any, ...] = (song_memory(recall, prompt[:, -song_frames:])
                                  if recall is not None and recall_song else ())
 
-        def head_inputs(top: Any, read: Any, memory: tuple[Any, ...]) -> tuple[Any, Any]:
+        def head_inputs(top: Any, read: Any, memory: tuple[Any, ...],
+                        step: Any) -> tuple[Any, Any]:
             """The head's ``(params, base)`` after reading the frame ``read``."""
             if recall is None:
                 return dense(top), base_layer(read)
-            recalled = recall.attend(top, read, recallable(recall, memory, song))
+            window = recallable(recall, memory, song)
+            recalled = recall.attend(top, read, window)
+            if recall_draw:  # a stream apart from the head's (seed[0], seed[1] + t)
+                draw = tf.stack([seed[0], seed[1] + RECALL_SEED_OFFSET + step])
+                drawn = recall.attend(top, read, window, draw)
+                recalled = tf.where(temperature > 0, drawn, recalled)
             return (dense(tf.concat([top, recalled], axis=-1)),
                     base_layer(read) + recall_gain(recalled))
 
         read = prompt[:, -1, :]
-        params, base = head_inputs(top, read, memory)
+        params, base = head_inputs(top, read, memory, 0)
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
@@ -287,7 +297,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
                 memory = remember(recall, memory, read, frame)
             top, states = step_cells(cells, conditioned(frame), states)
             read = frame
-            params, base = head_inputs(top, read, memory)
+            params, base = head_inputs(top, read, memory, t + 1)
         return tf.transpose(frames.stack(), [1, 0, 2])
 
     return rollout

@@ -40,6 +40,9 @@ class LmOptions:
     :ivar recall_dims: size of the recall attention's queries and keys.
     :ivar recall_song: with ``recall_frames``, also recall from ``song_frames`` frames of the
         same song elsewhere (the prompt in generation), in reach for the whole continuation.
+    :ivar recall_draw: generation at a temperature above 0 draws one recalled frame from
+        the attention's weights instead of taking their weighted mean (sharper attacks).
+        Sampling only: not part of the weights' signature.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -79,6 +82,7 @@ class LmOptions:
     recall_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     recall_dims: int = field(default=32, metadata={"min": 1, "max": 4096})
     recall_song: bool = False
+    recall_draw: bool = False
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})

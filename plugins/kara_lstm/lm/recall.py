@@ -24,6 +24,10 @@ With ``recall_song`` the network also recalls from *another segment of the same 
 stays in reach for the whole continuation where the recent window holds only generated
 frames after a few seconds.
 
+Generation may *draw* one recalled frame from the attention's weights instead of their
+weighted mean (``recall_draw``, a sampling option): where the attention is split between
+moments a beat apart in phase, the mean blurs the attacks they hold, a draw keeps one.
+
 Only lags of at least ``min_lag`` frames are looked up: the frame just before is the
 LSTM's own input already, and it would win every lookup while the network learns.
 """
@@ -87,17 +91,23 @@ def _recall_class() -> Any:
             weights *= tf.cast(tf.reduce_any(allowed, axis=-1), weights.dtype)[:, None]
             return tf.einsum("bij,bjd->bid", weights, values)
 
-        def attend(self, state: Any, frame: Any, memory: Memory) -> Any:
+        def attend(self, state: Any, frame: Any, memory: Memory, draw: Any = None) -> Any:
             """One generation step: the LSTM's ``state [B, U]`` after reading ``frame
             [B, D]``, against ``memory`` (keys ``[B, W, dims]``, the frames that followed
-            them ``[B, W, D]``, ``known [W]``) -> ``[B, D]``."""
+            them ``[B, W, D]``, ``known [W]``) -> ``[B, D]``: the attention-weighted frames
+            as in training, or with ``draw`` (a stateless seed) one frame drawn from the
+            attention's weights."""
             import tensorflow as tf
 
             keys, values, known = memory
             query = self.query(tf.concat([state, frame], axis=-1))
             scores = tf.einsum("bk,bwk->bw", query, keys) / math.sqrt(self.dims)
             scores = tf.where(known[None, :], scores, NO_RECALL)
-            weights = tf.nn.softmax(scores, axis=-1) * tf.cast(tf.reduce_any(known), tf.float32)
+            weights = tf.nn.softmax(scores, axis=-1)
+            if draw is not None:
+                picked = tf.random.stateless_categorical(scores, 1, seed=draw)[:, 0]
+                weights = tf.one_hot(picked, tf.shape(scores)[1], dtype=weights.dtype)
+            weights *= tf.cast(tf.reduce_any(known), tf.float32)
             return tf.einsum("bw,bwd->bd", weights, values)
 
         def get_config(self) -> dict[str, Any]:
