@@ -178,17 +178,17 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
             [x, frames, song] if recall_song else [x, frames])
         x = keras.layers.Concatenate(name="with_recall")([x, recalled])
     params = keras.layers.Dense(head_units, name="head")(x)
-    if residual == "gain":
-        base = _gain_class()(name="base")(frames)
-    elif residual == "full":
-        base = keras.layers.Identity(name="base")(frames)
-    else:
-        base = _zero_class()(name="base")(frames)
-    if recall_frames:  # the recalled frame is a prediction of the next: part of the base
-        from kara_lstm.lm.recall import RECALL_GAIN_INIT
+    before = frames
+    if recall_frames:  # the recalled frame predicts the next one too: it joins the base
+        from kara_lstm.lm.recall import recall_mix
 
-        weighted = _gain_class()(RECALL_GAIN_INIT, name="recall_gain")(recalled)
-        base = keras.layers.Add(name="base_with_recall")([base, weighted])
+        before = recall_mix()([frames, recalled])
+    if residual == "gain":
+        base = _gain_class()(name="base")(before)
+    elif residual == "full":
+        base = keras.layers.Identity(name="base")(before)
+    else:
+        base = _zero_class()(name="base")(before)
     return keras.Model(inputs if len(inputs) > 1 else frames, [params, base], name="lstm_lm")
 
 
@@ -214,13 +214,13 @@ def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, 
             break
         x, h, c = net.get_layer(f"lstm_{i}")(x, initial_state=[h, c], training=True)
         final.append((h, c))
-    base = net.get_layer("base")(frames)
+    before = frames
     if recall:  # within the crop: the carried state, not the frames, crosses crops
         read = [x, frames, inputs[1]] if recall_song else [x, frames]
         recalled = net.get_layer("recall")(read)
         x = net.get_layer("with_recall")([x, recalled])
-        base = base + net.get_layer("recall_gain")(recalled)
-    return net.get_layer("head")(x), base, final
+        before = net.get_layer("recall_mix")([frames, recalled])
+    return net.get_layer("head")(x), net.get_layer("base")(before), final
 
 
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
@@ -244,7 +244,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     base_layer = net.get_layer("base")
     encoder = net.get_layer("song_encoder") if _has_layer(net, "song_encoder") else None
     recall = net.get_layer("recall") if recall_frames else None
-    recall_gain: Any = net.get_layer("recall_gain") if recall_frames else None
+    mix: Any = net.get_layer("recall_mix") if recall_frames else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
@@ -285,7 +285,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
                 drawn = recall.attend(top, read, window, draw)
                 recalled = tf.where(temperature > 0, drawn, recalled)
             return (dense(tf.concat([top, recalled], axis=-1)),
-                    base_layer(read) + recall_gain(recalled))
+                    base_layer(mix([read, recalled])))
 
         read = prompt[:, -1, :]
         params, base = head_inputs(top, read, memory, 0)

@@ -16,8 +16,8 @@ noise, as a pointer-generator copies words). Trained on real music (xmoto-data,
 extremetuxracer-data and warzone2100-music, 600 steps) its gate settled at 4%: an earlier
 frame is never close enough in all 128 mel bands to beat the Gaussians' likelihood, so
 the continuations forgot their prompts as before (prompt sensitivity 0.06). Read beside the
-LSTM's state, and added to the base the Gaussians' means are relative to, the recalled
-frame informs every Gaussian instead.
+LSTM's state, and mixed into the frame the Gaussians' means are relative to (the base), the
+recalled frame informs every Gaussian instead.
 
 With ``recall_song`` the network also recalls from *another segment of the same song*
 (``song_frames`` frames: elsewhere in the song in training, the prompt in generation), which
@@ -39,11 +39,13 @@ from typing import Any
 
 MIN_LAG = 16
 """Shortest lag (frames) recalled: 0.19 s at hop 256 and 22.05 kHz, shorter than a beat."""
-RECALL_GAIN_INIT = 0.5
-"""Starting weight of the recalled frame in the head's base (the means are relative to the
-input frame times its gain *plus* the recalled frame times this, learned per feature): the
-loss reaches the attention directly, where through the head's Dense layer alone the
-attention did not learn to find a repeating pattern's phase in 700 steps."""
+RECALL_SHARE_INIT = 0.5
+"""Starting share of the recalled frame in what the base is computed from (per feature,
+learned): ``share * recalled + (1 - share) * input frame``, so that the loss reaches the
+attention directly (through the head's Dense layer alone, it did not learn to find a
+repeating pattern's phase in 700 steps). A convex mixture, so that the base stays a
+decaying echo of earlier frames: added on top of the input frame's gain instead, the two
+gains together passed 1 on real music and generation ran off to infinity."""
 NO_RECALL = -1e9
 """Score of a position that cannot be recalled (the attention's mask)."""
 
@@ -120,6 +122,31 @@ def _recall_class() -> Any:
 Memory = tuple[Any, Any, Any]
 """What generation can recall: ``(keys [B, W, dims], the frames that followed them
 [B, W, D], known [W])``."""
+
+
+def _mix_class() -> Any:
+    import keras
+
+    class RecallMix(keras.layers.Layer):
+        """``[frames, recalled] -> share * recalled + (1 - share) * frames``, one learned
+        ``share = sigmoid(w)`` in (0, 1) per feature."""
+
+        def build(self, input_shape: Any) -> None:
+            start = math.log(RECALL_SHARE_INIT / (1.0 - RECALL_SHARE_INIT))
+            self.w = self.add_weight(shape=(int(input_shape[0][-1]),),
+                                     initializer=keras.initializers.Constant(start), name="w")
+
+        def call(self, inputs: Any) -> Any:
+            frames, recalled = inputs
+            share = keras.ops.sigmoid(self.w)
+            return share * recalled + (1.0 - share) * frames
+
+    return RecallMix
+
+
+def recall_mix() -> Any:
+    """The network's ``recall_mix`` layer: what the head's base is computed from."""
+    return _mix_class()(name="recall_mix")
 
 
 def recall_layer(window: int, dims: int) -> Any:
