@@ -22,17 +22,18 @@ RECALL = {"layers": 1, "units": 12, "crop_frames": 16, "components": 2, "input_f
           "output_frames": 4, "recall_frames": 6, "recall_dims": 4}
 
 
-@pytest.mark.parametrize("recall_song", [False, True])
-def test_generation_recalls_exactly_what_training_recalls(recall_song):
+@pytest.mark.parametrize(("recall_frames", "recall_song"), [(20, False), (20, True), (0, True)])
+def test_generation_recalls_exactly_what_training_recalls(recall_frames, recall_song):
     """Step by step, the rollout's window of keys and frames gives the head what the
     training graph's attention over the whole sequence gives it: each frame generated at
     temperature 0 (mse head: the prediction itself) is the training graph's prediction
     for the prompt and the frames generated before it (with ``recall_song``, the song
-    segment being the prompt's last ``song_frames`` frames)."""
+    segment being the prompt's last ``song_frames`` frames; with ``recall_frames: 0``,
+    that segment alone)."""
     import tensorflow as tf
 
-    options = {**RECALL, "head": "mse", "recall_frames": 20, "recall_song": recall_song,
-               "song_frames": 10}
+    options = {**RECALL, "head": "mse", "recall_frames": recall_frames,
+               "recall_song": recall_song, "song_frames": 10}
     model = LstmLm(LmOptions(**options), frame_dim=FRAME_DIM, seed=0)
     model._ensure_built()
     for prompt_frames, steps in ((30, 12), (5, 6)):  # 5: nothing recent to recall yet

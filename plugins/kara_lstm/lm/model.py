@@ -77,7 +77,7 @@ class LstmLm(Model):
         if self.options.song_dims:
             found["song_dims"] = self.options.song_dims
             found["song_frames"] = self.options.song_frames
-        if self.options.recall_frames:
+        if self.recalls:
             found["recall_frames"] = self.options.recall_frames
             found["recall_dims"] = self.options.recall_dims
             if self.options.recall_song:
@@ -105,7 +105,7 @@ class LstmLm(Model):
                                residual, o.dropout, style=o.style_frames > 0,
                                song_dims=o.song_dims, recall_frames=o.recall_frames,
                                recall_dims=o.recall_dims,
-                               recall_song=bool(o.recall_frames and o.recall_song))
+                               recall_song=o.recall_song)
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -227,7 +227,12 @@ class LstmLm(Model):
     def song_frames(self) -> int:
         """Frames of the song segment each training crop comes with (0: no song vector)."""
         o = self.options
-        return o.song_frames if o.song_dims or (o.recall_frames and o.recall_song) else 0
+        return o.song_frames if o.song_dims or o.recall_song else 0
+
+    @property
+    def recalls(self) -> bool:
+        """Whether the network recalls earlier frames (:mod:`kara_lstm.lm.recall`)."""
+        return bool(self.options.recall_frames or self.options.recall_song)
 
     def network_inputs(self, crops: Any, style: int, song: Any = None) -> tuple[Any, Any]:
         """``(inputs the network reads, target frames)`` of crops ``[B, style + T, D]``:
@@ -291,8 +296,8 @@ class LstmLm(Model):
             keep = 1.0 - tf.cast(data["first"], tf.float32)
             states = [(h.value() * keep, c.value() * keep) for h, c in carried]
             params, base, final = run_from_states(
-                net, layers, inputs, states, song=song, recall=bool(self.options.recall_frames),
-                recall_song=bool(self.options.recall_frames and self.options.recall_song))
+                net, layers, inputs, states, song=song, recall=self.recalls,
+                recall_song=self.options.recall_song)
             for (h_var, c_var), (h, c) in zip(carried, final, strict=True):
                 h_var.assign(tf.stop_gradient(h))
                 c_var.assign(tf.stop_gradient(c))

@@ -149,8 +149,8 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
     its inputs are ``[frames]``, then ``style [B, 2D]`` with ``style``
     (:func:`style_vector`), then ``song [B, S, D]`` (another segment of the song, read by
     :func:`song_encoder`) with ``song_dims``, recalled from with ``recall_song``). With
-    ``recall_frames`` the head reads the recalled frame (:mod:`kara_lstm.lm.recall`)
-    beside the last LSTM's output."""
+    ``recall_frames`` or ``recall_song`` the head reads the recalled frame
+    (:mod:`kara_lstm.lm.recall`) beside the last LSTM's output."""
     import keras
 
     if residual not in RESIDUALS:
@@ -171,7 +171,7 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
     for i in range(layers):
         x, _h, _c = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                       dropout=dropout, name=f"lstm_{i}")(x)
-    if recall_frames:
+    if recall_frames or recall_song:
         from kara_lstm.lm.recall import recall_layer
 
         recalled = recall_layer(recall_frames, recall_dims)(
@@ -179,7 +179,7 @@ def build_lm(frame_dim: int, layers: int, units: int, head_units: int, residual:
         x = keras.layers.Concatenate(name="with_recall")([x, recalled])
     params = keras.layers.Dense(head_units, name="head")(x)
     before = frames
-    if recall_frames:  # the recalled frame predicts the next one too: it joins the base
+    if recall_frames or recall_song:  # the recalled frame predicts the next one: the base
         from kara_lstm.lm.recall import recall_mix
 
         before = recall_mix()([frames, recalled])
@@ -230,7 +230,8 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
     ``song_frames`` (a network built with ``song_dims``), the song encoder reads the
-    prompt's last ``song_frames`` frames; with ``recall_frames``, the recall's window holds
+    prompt's last ``song_frames`` frames; with ``recall_song``, the recall reads them too;
+    with ``recall_frames``, the recall's window holds
     the prompt's frames, then the generated ones (:mod:`kara_lstm.lm.recall`); with
     ``recall_draw`` too, each step at a temperature above 0 draws one recalled frame."""
     import tensorflow as tf
@@ -243,8 +244,8 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     dense = net.get_layer("head")
     base_layer = net.get_layer("base")
     encoder = net.get_layer("song_encoder") if _has_layer(net, "song_encoder") else None
-    recall = net.get_layer("recall") if recall_frames else None
-    mix: Any = net.get_layer("recall_mix") if recall_frames else None
+    recall = net.get_layer("recall") if recall_frames or recall_song else None
+    mix: Any = net.get_layer("recall_mix") if recall is not None else None
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, frame_dim], tf.float32), tf.TensorSpec([], tf.int32),
@@ -269,7 +270,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         x, states = read_sequence(lstms, conditioned(prompt))
         top = x[:, -1, :]
         # the recall's window (kara_lstm.lm.recall); an empty tuple is a loop variable too
-        memory: tuple[Any, ...] = () if recall is None else recall_memory(recall, prompt)
+        memory: tuple[Any, ...] = (recall_memory(recall, prompt) if recall_frames else ())
         song: tuple[Any, ...] = (song_memory(recall, prompt[:, -song_frames:])
                                  if recall is not None and recall_song else ())
 
@@ -293,7 +294,7 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
             frames = frames.write(t, frame)
-            if recall is not None:
+            if recall_frames:
                 memory = remember(recall, memory, read, frame)
             top, states = step_cells(cells, conditioned(frame), states)
             read = frame

@@ -38,8 +38,9 @@ class LmOptions:
         (:mod:`kara_lstm.lm.recall`): the continuation can keep its prompt's sounds and the
         spacing of their attacks.
     :ivar recall_dims: size of the recall attention's queries and keys.
-    :ivar recall_song: with ``recall_frames``, also recall from ``song_frames`` frames of the
-        same song elsewhere (the prompt in generation), in reach for the whole continuation.
+    :ivar recall_song: recall from ``song_frames`` frames of the same song elsewhere (the
+        prompt in generation), in reach for the whole continuation; with ``recall_frames:
+        0``, from them alone (generation never recalls its own frames).
     :ivar recall_draw: generation at a temperature above 0 draws one recalled frame from
         the attention's weights instead of taking their weighted mean (sharper attacks).
         Sampling only: not part of the weights' signature.

@@ -77,7 +77,7 @@ def _recall_class() -> Any:
             states, frames = inputs[0], inputs[1]
             length = tf.shape(frames)[1]
             lag = tf.range(length)[:, None] - tf.range(length)[None, :]
-            allowed = (lag >= self.min_lag) & (lag <= self.window)
+            allowed = (lag >= self.min_lag) & (lag <= self.window)  # none when window is 0
             query = self.query(tf.concat([states, frames], axis=-1))
             scores = tf.einsum("bik,bjk->bij", query, self.key(frames))
             scores = tf.where(allowed, scores / math.sqrt(self.dims), NO_RECALL)
@@ -179,9 +179,14 @@ def song_memory(layer: Any, song: Any) -> Memory:
     return layer.key(song[:, :-1]), song[:, 1:], tf.ones([tf.shape(song)[1] - 1], tf.bool)
 
 
-def recallable(layer: Any, memory: Memory, song: Memory | tuple[()] = ()) -> Memory:
-    """What the current query may read: the recent window but its newest ``min_lag - 1``
-    entries (too recent), then the song segment's memory if there is one."""
+def recallable(layer: Any, memory: Memory | tuple[()],
+               song: Memory | tuple[()] = ()) -> Memory:
+    """What the current query may read: the recent window (if any) but its newest
+    ``min_lag - 1`` entries (too recent), then the song segment's memory (if any)."""
+    if not memory:
+        if not song:
+            raise ValueError("recall with neither a recent window nor a song segment")
+        return song
     keep = layer.window - layer.min_lag + 1
     keys, values, known = memory[0][:, :keep], memory[1][:, :keep], memory[2][:keep]
     if not song:
