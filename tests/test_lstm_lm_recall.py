@@ -112,3 +112,15 @@ def test_recall_draw_changes_only_sampling_and_is_repeatable():
     assert not np.allclose(first, blend.generate(prompt, 20, temperature=1.0, seed=5))
     assert np.allclose(draw.generate(prompt, 20, temperature=0.0),
                        blend.generate(prompt, 20, temperature=0.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("recall_frames", [0, 20])
+def test_a_prompt_too_short_to_recall_from_still_generates(recall_frames):
+    """An empty or one-frame prompt leaves nothing to recall (``kara generate --prompt`` of
+    a tiny file): the continuation is still made, finite, with or without draws."""
+    model = LstmLm(LmOptions(**{**RECALL, "recall_frames": recall_frames, "recall_song": True,
+                                "song_frames": 10, "recall_draw": True}), frame_dim=FRAME_DIM)
+    model._ensure_built()
+    for frames in (0, 1, 2):
+        out = model.generate(sequence(frames, seed=1), 12, temperature=1.0, seed=1)
+        assert out.shape == (12, FRAME_DIM) and np.isfinite(out).all()

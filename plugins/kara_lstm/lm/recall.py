@@ -102,6 +102,12 @@ def _recall_class() -> Any:
             import tensorflow as tf
 
             keys, values, known = memory
+            # one entry that is never known: a prompt of one frame leaves nothing to recall,
+            # and a draw from no entries at all is an error
+            batch = tf.shape(keys)[0]
+            keys = tf.concat([keys, tf.zeros([batch, 1, self.dims], keys.dtype)], axis=1)
+            values = tf.concat([values, tf.zeros_like(frame)[:, None]], axis=1)
+            known = tf.concat([known, tf.zeros([1], tf.bool)], axis=0)
             query = self.query(tf.concat([state, frame], axis=-1))
             scores = tf.einsum("bk,bwk->bw", query, keys) / math.sqrt(self.dims)
             scores = tf.where(known[None, :], scores, NO_RECALL)
