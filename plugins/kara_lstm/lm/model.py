@@ -225,7 +225,8 @@ class LstmLm(Model):
 
     @property
     def song_frames(self) -> int:
-        """Frames of the song segment each training crop comes with (0: no song vector)."""
+        """Frames of the song segment each training crop comes with (0: none; a song vector
+        and ``recall_song`` read it)."""
         o = self.options
         return o.song_frames if o.song_dims or o.recall_song else 0
 

@@ -60,14 +60,10 @@ def _gain_class() -> Any:
     import keras
 
     class SigmoidGain(keras.layers.Layer):
-        """``x * sigmoid(w)``: one learned gain in (0, 1) per feature, from ``initial``."""
-
-        def __init__(self, initial: float = GAIN_INIT, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.initial = float(initial)
+        """``x * sigmoid(w)``: one learned gain in (0, 1) per feature."""
 
         def build(self, input_shape: Any) -> None:
-            start = math.log(self.initial / (1.0 - self.initial))
+            start = math.log(GAIN_INIT / (1.0 - GAIN_INIT))
             self.w = self.add_weight(shape=(int(input_shape[-1]),),
                                      initializer=keras.initializers.Constant(start), name="w")
 
@@ -231,9 +227,9 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
     ``song_frames`` (a network built with ``song_dims``), the song encoder reads the
     prompt's last ``song_frames`` frames; with ``recall_song``, the recall reads them too;
-    with ``recall_frames``, the recall's window holds
-    the prompt's frames, then the generated ones (:mod:`kara_lstm.lm.recall`); with
-    ``recall_draw`` too, each step at a temperature above 0 draws one recalled frame."""
+    with ``recall_frames``, the recall's window holds the prompt's frames, then the
+    generated ones (:mod:`kara_lstm.lm.recall`); with ``recall_draw`` too, each step at a
+    temperature above 0 draws one recalled frame."""
     import tensorflow as tf
 
     from kara_lstm.cells import read_sequence, step_cells

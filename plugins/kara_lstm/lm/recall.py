@@ -1,6 +1,6 @@
-"""Recall for ``lstm_lm`` (``recall_frames``): before the head predicts the next frame, the
-network looks up the earlier moments most like now and reads the frames that followed
-them.
+"""Recall for ``lstm_lm`` (``recall_song``, ``recall_frames``): before the head predicts the
+next frame, the network looks up the moments of a memory most like now and reads the
+frames that followed them.
 
 Why (issue 21): a frame LM that predicts the next frame from its LSTM state alone forgets
 its prompt within seconds (every prompt ends in the same music) and places no onset on a
@@ -19,10 +19,11 @@ the continuations forgot their prompts as before (prompt sensitivity 0.06). Read
 LSTM's state, and mixed into the frame the Gaussians' means are relative to (the base), the
 recalled frame informs every Gaussian instead.
 
-With ``recall_song`` the network also recalls from *another segment of the same song*
+With ``recall_song`` the network recalls from *another segment of the same song*
 (``song_frames`` frames: elsewhere in the song in training, the prompt in generation), which
-stays in reach for the whole continuation where the recent window holds only generated
-frames after a few seconds.
+stays in reach for the whole continuation, where the recent window (``recall_frames``)
+holds only generated frames after a few seconds, and recalling them amplifies what the
+model got wrong. kara.yaml's base recalls from the song segment alone.
 
 Generation may *draw* one recalled frame from the attention's weights instead of their
 weighted mean (``recall_draw``, a sampling option): where the attention is split between
