@@ -70,19 +70,17 @@ class LstmLm(Model):
 
     def signature(self) -> dict[str, Any]:
         """Only what shapes the weights: sampling and training knobs may change freely."""
+        o = self.options
         found = {"model": self.name, "frame_dim": self.frame_dim,
-                 **{key: getattr(self.options, key) for key in ARCHITECTURE}}
-        if self.options.style_frames:  # without it, the signature of earlier versions
-            found["style_frames"] = self.options.style_frames
-        if self.options.song_dims:
-            found["song_dims"] = self.options.song_dims
-            found["song_frames"] = self.options.song_frames
+                 **{key: getattr(o, key) for key in ARCHITECTURE}}
+        if o.style_frames:  # without it, the signature of earlier versions
+            found["style_frames"] = o.style_frames
+        if o.song_dims:
+            found.update(song_dims=o.song_dims, song_frames=o.song_frames)
         if self.recalls:
-            found["recall_frames"] = self.options.recall_frames
-            found["recall_dims"] = self.options.recall_dims
-            if self.options.recall_song:
-                found["recall_song"] = True
-                found["song_frames"] = self.options.song_frames
+            found.update(recall_frames=o.recall_frames, recall_dims=o.recall_dims)
+            if o.recall_song:
+                found.update(recall_song=True, song_frames=o.song_frames)
         return found
 
     # ------------------------------------------------------------------ building
@@ -104,8 +102,7 @@ class LstmLm(Model):
                 net = build_lm(self.frame_dim, o.layers, o.units, self.head.units(),
                                residual, o.dropout, style=o.style_frames > 0,
                                song_dims=o.song_dims, recall_frames=o.recall_frames,
-                               recall_dims=o.recall_dims,
-                               recall_song=o.recall_song)
+                               recall_dims=o.recall_dims, recall_song=o.recall_song)
                 if old is not None:
                     net.set_weights(old)
             self._net, self._strategy, self._rollout = net, strategy, None
@@ -225,8 +222,7 @@ class LstmLm(Model):
 
     @property
     def song_frames(self) -> int:
-        """Frames of the song segment each training crop comes with (0: none; a song vector
-        and ``recall_song`` read it)."""
+        """Frames of the song segment each crop comes with (for song_dims, recall_song)."""
         o = self.options
         return o.song_frames if o.song_dims or o.recall_song else 0
 
@@ -248,8 +244,7 @@ class LstmLm(Model):
             inputs.append(style_vector(crops[:, :style]))
         if self.song_frames:
             if song is None:
-                raise KaraError("lstm_lm: song_dims or recall_song is on but no song segment "
-                                "was given")
+                raise KaraError("lstm_lm: a song segment is needed (song_dims, recall_song)")
             inputs.append(song)
         return (inputs if len(inputs) > 1 else inputs[0]), sequence[:, 1:]
 
@@ -351,8 +346,7 @@ class LstmLm(Model):
             self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
                                             self.frame_dim, self.options.style_frames,
                                             self.song_frames, self.options.recall_frames,
-                                            self.options.recall_song,
-                                            self.options.recall_draw)
+                                            self.options.recall_song, self.options.recall_draw)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
