@@ -275,12 +275,11 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
             """The head's ``(params, base)`` after reading the frame ``read``."""
             if recall is None:
                 return dense(top), base_layer(read)
-            window = recallable(recall, memory, song)
-            recalled = recall.attend(top, read, window)
-            if recall_draw:  # a stream apart from the head's (seed[0], seed[1] + t)
-                draw = tf.stack([seed[0], seed[1] + RECALL_SEED_OFFSET + step])
-                drawn = recall.attend(top, read, window, draw)
-                recalled = tf.where(temperature > 0, drawn, recalled)
+            # draws from a stream apart from the head's (seed[0], seed[1] + t)
+            draw = (tf.stack([seed[0], seed[1] + RECALL_SEED_OFFSET + step]) if recall_draw
+                    else None)
+            recalled = recall.attend(top, read, recallable(recall, memory, song), draw,
+                                     temperature)
             return (dense(tf.concat([top, recalled], axis=-1)),
                     base_layer(mix([read, recalled])))
 

@@ -94,12 +94,13 @@ def _recall_class() -> Any:
             weights *= tf.cast(tf.reduce_any(allowed, axis=-1), weights.dtype)[:, None]
             return tf.einsum("bij,bjd->bid", weights, values)
 
-        def attend(self, state: Any, frame: Any, memory: Memory, draw: Any = None) -> Any:
+        def attend(self, state: Any, frame: Any, memory: Memory, draw: Any = None,
+                   temperature: Any = 1.0) -> Any:
             """One generation step: the LSTM's ``state [B, U]`` after reading ``frame
             [B, D]``, against ``memory`` (keys ``[B, W, dims]``, the frames that followed
             them ``[B, W, D]``, ``known [W]``) -> ``[B, D]``: the attention-weighted frames
-            as in training, or with ``draw`` (a stateless seed) one frame drawn from the
-            attention's weights."""
+            as in training, or with ``draw`` (a stateless seed) and a ``temperature`` above
+            0 one frame drawn from the attention's weights."""
             import tensorflow as tf
 
             keys, values, known = memory
@@ -115,7 +116,8 @@ def _recall_class() -> Any:
             weights = tf.nn.softmax(scores, axis=-1)
             if draw is not None:
                 picked = tf.random.stateless_categorical(scores, 1, seed=draw)[:, 0]
-                weights = tf.one_hot(picked, tf.shape(scores)[1], dtype=weights.dtype)
+                drawn = tf.one_hot(picked, tf.shape(scores)[1], dtype=weights.dtype)
+                weights = tf.where(temperature > 0, drawn, weights)
             weights *= tf.cast(tf.reduce_any(known), tf.float32)
             return tf.einsum("bw,bwd->bd", weights, values)
 
