@@ -206,3 +206,22 @@ def test_the_judge_calibrates_the_temperature_and_the_run_reuses_it(tmp_path):
     assert resolve_temperature(0.3, tmp_path, calibrate) == (0.3, {"source": "configured"})
     assert calls == [1]  # a number in kara.yaml is used as it is
     assert not math.isnan(found["seconds"])
+
+
+def test_a_calibration_is_redone_when_the_model_samples_differently(tmp_path, monkeypatch):
+    """Sampling options (``noise_scale``, ``recall_follow``, ...) leave the weights as they
+    are: the temperature calibrated for the old ones must not be reused for the new."""
+    from kara_core.pipeline.train import judge
+
+    monkeypatch.setattr(judge, "model_fingerprint", lambda model_dir: "the same weights")
+    calls: list[float] = []
+
+    def calibrate():
+        calls.append(0.7 if not calls else 0.5)
+        return {"temperature": calls[-1]}
+
+    assert judge.resolve_temperature("auto", tmp_path, calibrate, "noise 1")[0] == 0.7
+    assert judge.resolve_temperature("auto", tmp_path, calibrate, "noise 1")[0] == 0.7
+    assert calls == [0.7]
+    assert judge.resolve_temperature("auto", tmp_path, calibrate, "noise 0.5")[0] == 0.5
+    assert calls == [0.7, 0.5]

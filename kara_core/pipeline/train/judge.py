@@ -197,11 +197,14 @@ def model_fingerprint(model_dir: Path) -> str | None:
 
 
 def resolve_temperature(configured: float | str, run_dir: Path,
-                        calibrate: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+                        calibrate: Callable[[], dict[str, Any]],
+                        sampling: str = "") -> tuple[float, dict[str, Any]]:
     """``(temperature, how it was chosen)``. A number in kara.yaml (or on the command
     line) is used as it is. ``auto`` reads the calibration recorded for the model in
     ``run_dir/model`` (``temperature.json``), or runs ``calibrate()`` and records it, so
-    ``kara run`` and ``kara generate`` sample the kept model alike."""
+    ``kara run`` and ``kara generate`` sample the kept model alike. ``sampling`` names how
+    the model samples (its options): options that change sampling but not the weights
+    (``noise_scale``, ``recall_follow``, ...) need a calibration of their own."""
     from kara_core.storage import atomic
 
     if configured != "auto":
@@ -211,10 +214,11 @@ def resolve_temperature(configured: float | str, run_dir: Path,
     recorded = _read_json(path)
     if (fingerprint is not None and isinstance(recorded, dict)
             and recorded.get("model") == fingerprint
+            and recorded.get("sampling", "") == sampling
             and isinstance(recorded.get("temperature"), int | float)):
         return float(recorded["temperature"]), {**recorded, "source": "calibrated"}
     found = calibrate()
-    record = {**found, "model": fingerprint}
+    record = {**found, "model": fingerprint, "sampling": sampling}
     atomic.write_json(path, record)
     return float(found["temperature"]), {**record, "source": "calibrated"}
 
@@ -253,4 +257,14 @@ def temperature_for(
              f"{', '.join(f'{t:g}' for t in TEMPERATURES)}")
         return judge.calibrate(model)
 
-    return resolve_temperature("auto", run_dir, calibrate)
+    return resolve_temperature("auto", run_dir, calibrate, sampling_of(model))
+
+
+def sampling_of(model: Model) -> str:
+    """A model's options as one string: the calibration's key beside its weights."""
+    import json
+
+    options = model.options
+    found = (dataclasses.asdict(options) if dataclasses.is_dataclass(options)
+             and not isinstance(options, type) else options)
+    return json.dumps(found, sort_keys=True, default=str)

@@ -343,10 +343,11 @@ class LstmLm(Model):
         if self._rollout is None:
             from kara_lstm.lm.network import make_lm_rollout
 
-            self._rollout = make_lm_rollout(self._net, self.options.layers, self.head,
-                                            self.frame_dim, self.options.style_frames,
-                                            self.song_frames, self.options.recall_frames,
-                                            self.options.recall_song, self.options.recall_draw)
+            o = self.options
+            self._rollout = make_lm_rollout(self._net, o.layers, self.head, self.frame_dim,
+                                            o.style_frames, self.song_frames, o.recall_frames,
+                                            o.recall_song, o.recall_draw, o.recall_follow,
+                                            (o.recall_beat // 8, o.recall_beat), o.recall_accent)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

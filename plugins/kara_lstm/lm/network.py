@@ -221,7 +221,9 @@ def run_from_states(net: Any, layers: int, inputs: Any, states: list[tuple[Any, 
 
 def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_frames: int = 0,
                     song_frames: int = 0, recall_frames: int = 0,
-                    recall_song: bool = False, recall_draw: bool = False) -> Any:
+                    recall_song: bool = False, recall_draw: bool = False,
+                    recall_follow: float = 0.0, recall_beat: tuple[int, int] = (0, 0),
+                    recall_accent: float = 0.0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
@@ -229,11 +231,14 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     prompt's last ``song_frames`` frames; with ``recall_song``, the recall reads them too;
     with ``recall_frames``, the recall's window holds the prompt's frames, then the
     generated ones (:mod:`kara_lstm.lm.recall`); with ``recall_draw`` too, each step at a
-    temperature above 0 draws one recalled frame."""
+    temperature above 0 draws one recalled frame; ``recall_follow``, ``recall_beat`` (the
+    shortest and longest beat period looked for, in frames) and ``recall_accent`` replay the
+    prompt (:mod:`kara_lstm.lm.replay`)."""
     import tensorflow as tf
 
     from kara_lstm.cells import read_sequence, step_cells
     from kara_lstm.lm.recall import recall_memory, recallable, remember, song_memory
+    from kara_lstm.lm.replay import accent, beat_period
 
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
     cells = [lstm.cell for lstm in lstms]
@@ -270,30 +275,47 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         song: tuple[Any, ...] = (song_memory(recall, prompt[:, -song_frames:])
                                  if recall is not None and recall_song else ())
 
-        def head_inputs(top: Any, read: Any, memory: tuple[Any, ...],
-                        step: Any) -> tuple[Any, Any]:
-            """The head's ``(params, base)`` after reading the frame ``read``."""
+        # the replay (kara_lstm.lm.replay): the entry drawn last step (-1: none), how many
+        # leading entries are the recent window (it shifts by a frame every step), the
+        # prompt's beat period, the change each song entry leads to
+        picked = tf.fill([tf.shape(prompt)[0]], -1)
+        shifting = recall.window - recall.min_lag + 1 if recall is not None and recall_frames else 0
+        period = tf.zeros([tf.shape(prompt)[0]], tf.int32)
+        segment = prompt[:, -song_frames:]
+        changes = segment[:, 1:] - segment[:, :-1]
+        if recall_beat[1] and song:  # start as if the prompt's last frame had been drawn
+            period = beat_period(segment, *recall_beat)
+            picked += shifting + tf.shape(song[0])[1]
+
+        def head_inputs(top: Any, read: Any, memory: tuple[Any, ...], picked: Any,
+                        step: Any) -> tuple[Any, Any, Any]:
+            """The head's ``(params, base)`` after reading the frame ``read``, and the
+            recall's entry drawn."""
             if recall is None:
-                return dense(top), base_layer(read)
+                return dense(top), base_layer(read), picked
             # draws from a stream apart from the head's (seed[0], seed[1] + t)
             draw = (tf.stack([seed[0], seed[1] + RECALL_SEED_OFFSET + step]) if recall_draw
                     else None)
-            recalled = recall.attend(top, read, recallable(recall, memory, song), draw,
-                                     temperature)
+            follow = ((picked, recall_follow, shifting, period) if recall_follow > 0
+                      else None)
+            recalled, picked = recall.attend(top, read, recallable(recall, memory, song), draw,
+                                             temperature, follow)
             return (dense(tf.concat([top, recalled], axis=-1)),
-                    base_layer(mix([read, recalled])))
+                    base_layer(mix([read, recalled])), picked)
 
         read = prompt[:, -1, :]
-        params, base = head_inputs(top, read, memory, 0)
+        params, base, picked = head_inputs(top, read, memory, picked, 0)
         frames = tf.TensorArray(tf.float32, size=steps)
         for t in tf.range(steps):
             frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
+            if recall_accent > 0 and song:
+                frame += recall_accent * accent(changes, picked, shifting)
             frames = frames.write(t, frame)
             if recall_frames:
                 memory = remember(recall, memory, read, frame)
             top, states = step_cells(cells, conditioned(frame), states)
             read = frame
-            params, base = head_inputs(top, read, memory, t + 1)
+            params, base, picked = head_inputs(top, read, memory, picked, t + 1)
         return tf.transpose(frames.stack(), [1, 0, 2])
 
     return rollout

@@ -44,6 +44,18 @@ class LmOptions:
     :ivar recall_draw: generation at a temperature above 0 draws one recalled frame from
         the attention's weights instead of taking their weighted mean (sharper attacks).
         Sampling only: not part of the weights' signature.
+    :ivar recall_follow: with ``recall_draw`` and ``recall_song``, the chance that each step
+        recalls the moment after the one it recalled last step instead of drawing a new one
+        (:mod:`kara_lstm.lm.replay`): the prompt's moments come back in their order, with
+        the spacing of their attacks. Sampling only.
+    :ivar recall_beat: 0 (off), or the longest beat period looked for in the prompt, in
+        frames (172: 2 s at hop 256); the shortest is an eighth of it. With
+        ``recall_follow``, a jump lands only a whole number of the prompt's beat periods
+        from where the replay would have gone on: the continuation stays on its beat.
+        Sampling only.
+    :ivar recall_accent: with ``recall_follow``, each sampled frame gets this times the
+        change the prompt made at the moment recalled (its attack and decay): the head's
+        frame says what the music sounds like, the accent when it strikes. Sampling only.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -84,6 +96,9 @@ class LmOptions:
     recall_dims: int = field(default=32, metadata={"min": 1, "max": 4096})
     recall_song: bool = False
     recall_draw: bool = False
+    recall_follow: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    recall_beat: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
+    recall_accent: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
@@ -94,3 +109,10 @@ class LmOptions:
     input_frames: int = field(default=40, metadata={"min": 1, "max": 100000})
     output_frames: int = field(default=10, metadata={"min": 1, "max": 100000})
     learning_rate: float | None = field(default=None, metadata={"min": 0.0, "max": 10.0})
+
+    def __post_init__(self) -> None:
+        replaying = self.recall_follow or self.recall_beat or self.recall_accent
+        if replaying and not (self.recall_song and self.recall_draw and self.recall_follow):
+            raise ValueError("recall_follow, recall_beat and recall_accent replay the prompt: "
+                             "they need recall_song: true, recall_draw: true and "
+                             "recall_follow above 0")

@@ -36,7 +36,10 @@ LSTM's own input already, and it would win every lookup while the network learns
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kara_lstm.lm.replay import Follow
 
 MIN_LAG = 16
 """Shortest lag (frames) recalled: 0.19 s at hop 256 and 22.05 kHz, shorter than a beat."""
@@ -95,13 +98,17 @@ def _recall_class() -> Any:
             return tf.einsum("bij,bjd->bid", weights, values)
 
         def attend(self, state: Any, frame: Any, memory: Memory, draw: Any = None,
-                   temperature: Any = 1.0) -> Any:
+                   temperature: Any = 1.0, follow: Follow | None = None) -> tuple[Any, Any]:
             """One generation step: the LSTM's ``state [B, U]`` after reading ``frame
             [B, D]``, against ``memory`` (keys ``[B, W, dims]``, the frames that followed
-            them ``[B, W, D]``, ``known [W]``) -> ``[B, D]``: the attention-weighted frames
-            as in training, or with ``draw`` (a stateless seed) and a ``temperature`` above
-            0 one frame drawn from the attention's weights."""
+            them ``[B, W, D]``, ``known [W]``) -> ``(recalled [B, D], picked [B])``: the
+            attention-weighted frames as in training, or with ``draw`` (a stateless seed)
+            and a ``temperature`` above 0 one frame drawn from the attention's weights,
+            and the entry drawn (-1 when none was). With ``follow`` the draw goes on from
+            the entry drawn last step (:func:`kara_lstm.lm.replay.follow_weights`)."""
             import tensorflow as tf
+
+            from kara_lstm.lm.replay import follow_weights
 
             keys, values, known = memory
             # one entry that is never known: a prompt of one frame leaves nothing to recall,
@@ -114,12 +121,17 @@ def _recall_class() -> Any:
             scores = tf.einsum("bk,bwk->bw", query, keys) / math.sqrt(self.dims)
             scores = tf.where(known[None, :], scores, NO_RECALL)
             weights = tf.nn.softmax(scores, axis=-1)
+            picked = tf.fill([batch], -1)
             if draw is not None:
-                picked = tf.random.stateless_categorical(scores, 1, seed=draw)[:, 0]
-                drawn = tf.one_hot(picked, tf.shape(scores)[1], dtype=weights.dtype)
+                logits = (scores if follow is None
+                          else tf.math.log(follow_weights(weights, known, follow) + 1e-30))
+                drawn_entry = tf.random.stateless_categorical(logits, 1, seed=draw,
+                                                              dtype=tf.int32)[:, 0]
+                drawn = tf.one_hot(drawn_entry, tf.shape(scores)[1], dtype=weights.dtype)
                 weights = tf.where(temperature > 0, drawn, weights)
+                picked = tf.where(temperature > 0, drawn_entry, picked)
             weights *= tf.cast(tf.reduce_any(known), tf.float32)
-            return tf.einsum("bw,bwd->bd", weights, values)
+            return tf.einsum("bw,bwd->bd", weights, values), picked
 
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "window": self.window, "dims": self.dims,
@@ -131,7 +143,6 @@ def _recall_class() -> Any:
 Memory = tuple[Any, Any, Any]
 """What generation can recall: ``(keys [B, W, dims], the frames that followed them
 [B, W, D], known [W])``."""
-
 
 def _mix_class() -> Any:
     import keras
