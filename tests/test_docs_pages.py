@@ -522,8 +522,9 @@ def test_the_readme_quotes_the_results_as_docs_results_has_them():
 
 def test_the_rows_from_bench_music_are_its_record():
     """docs/results.md says the base, no_recall and per-band rows come from bench_music.py:
-    they are its records (music.json: the base with recall; music-no-recall.json: before
-    it), rounded as the table rounds."""
+    they are its records (music.json: the base with the replay; music-no-replay.json: with
+    recall, before the replay; music-no-recall.json: before recall), rounded as the table
+    rounds."""
     import json
 
     def record(name: str) -> dict:
@@ -531,6 +532,7 @@ def test_the_rows_from_bench_music_are_its_record():
 
     rows = table_rows(REPO / "docs" / "results.md", "variant")
     for variant, name, head in (("base", "music.json", "mixture"),
+                                ("no_replay", "music-no-replay.json", "mixture"),
                                 ("no_recall", "music-no-recall.json", "mixture"),
                                 ("per-band noise", "music-no-recall.json", "mixture/features")):
         measured = record(name)["heads"][head]["at_default_budget"]

@@ -278,13 +278,14 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         # the replay (kara_lstm.lm.replay): the entry drawn last step (-1: none), how many
         # leading entries are the recent window (it shifts by a frame every step), the
         # prompt's beat period, the change each song entry leads to
-        picked = tf.fill([tf.shape(prompt)[0]], -1)
+        batch = tf.shape(prompt)[0]
         shifting = recall.window - recall.min_lag + 1 if recall is not None and recall_frames else 0
-        period = tf.zeros([tf.shape(prompt)[0]], tf.int32)
         segment = prompt[:, -song_frames:]
         changes = segment[:, 1:] - segment[:, :-1]
-        if recall_beat[1] and song:  # start as if the prompt's last frame had been drawn
-            period = beat_period(segment, *recall_beat)
+        period = (beat_period(segment, *recall_beat) if recall_beat[1] and song
+                  else tf.zeros([batch], tf.int32))
+        picked = tf.fill([batch], -1)
+        if recall_follow > 0 and song:  # as if the prompt's last frame had been recalled
             picked += shifting + tf.shape(song[0])[1]
 
         def head_inputs(top: Any, read: Any, memory: tuple[Any, ...], picked: Any,

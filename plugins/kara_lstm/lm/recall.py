@@ -144,6 +144,7 @@ Memory = tuple[Any, Any, Any]
 """What generation can recall: ``(keys [B, W, dims], the frames that followed them
 [B, W, D], known [W])``."""
 
+
 def _mix_class() -> Any:
     import keras
 
