@@ -81,12 +81,14 @@ def beat_period(frames: Any, low: int, high: int) -> Any:
     onset -= tf.reduce_mean(onset, axis=-1, keepdims=True)
     count = tf.shape(onset)[1]
     top = tf.minimum(high, count // 2)
-    lags = tf.range(low, tf.maximum(top, low) + 1)
-    scores = tf.map_fn(lambda lag: tf.reduce_sum(onset[:, :count - lag] * onset[:, lag:],
-                                                 axis=-1) / tf.cast(count - lag, onset.dtype),
-                       lags, fn_output_signature=tf.float32)
-    found = low + tf.argmax(scores, axis=0, output_type=tf.int32)
-    return tf.where(top >= low, found, 0)
+
+    def best_lag() -> Any:
+        scores = tf.map_fn(lambda lag: tf.reduce_sum(onset[:, :count - lag] * onset[:, lag:],
+                                                     axis=-1) / tf.cast(count - lag, onset.dtype),
+                           tf.range(low, top + 1), fn_output_signature=tf.float32)
+        return low + tf.argmax(scores, axis=0, output_type=tf.int32)
+
+    return tf.cond(top >= low, best_lag, lambda: tf.zeros([tf.shape(frames)[0]], tf.int32))
 
 
 def accent(changes: Any, picked: Any, shifting: int) -> Any:
@@ -97,6 +99,9 @@ def accent(changes: Any, picked: Any, shifting: int) -> Any:
 
     entry = picked - shifting
     count = tf.shape(changes)[1]
-    on_song = tf.cast((entry >= 0) & (entry < count), changes.dtype)
-    found = tf.gather(changes, tf.clip_by_value(entry, 0, count - 1), batch_dims=1)
-    return on_song[:, None] * found
+    # a last entry of zeros, which every entry that is not the song's reads (a prompt of
+    # one frame has no changes at all)
+    padded = tf.concat([changes, tf.zeros([tf.shape(changes)[0], 1, tf.shape(changes)[2]],
+                                          changes.dtype)], axis=1)
+    entry = tf.where((entry >= 0) & (entry < count), entry, count)
+    return tf.gather(padded, entry, batch_dims=1)
