@@ -22,7 +22,7 @@ music, bring the beat back:
   (its attack, and its decay). The head's frame carries what the music sounds like; the
   accent carries *when* it strikes. Copying the recalled frame itself instead (its content
   too) gave a beat but looped the 3 s prompt: the frames came back as in a loop (``loop``
-  0.26-0.64) and the pulse did not count.
+  0.24-0.65) and the pulse did not count.
 """
 
 from __future__ import annotations
