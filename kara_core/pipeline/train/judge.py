@@ -264,7 +264,6 @@ def sampling_of(model: Model) -> str:
     """A model's options as one string: the calibration's key beside its weights."""
     import json
 
-    options = model.options
-    found = (dataclasses.asdict(options) if dataclasses.is_dataclass(options)
-             and not isinstance(options, type) else options)
-    return json.dumps(found, sort_keys=True, default=str)
+    from kara_core.options import to_plain
+
+    return json.dumps(to_plain(model.options), sort_keys=True, default=str)
