@@ -71,6 +71,72 @@ def test_a_click_track_is_continued_on_its_beat_with_the_replay_and_not_without(
                               replaying.generate(prompt, 10 * PERIOD, temperature=1.0, seed=seed))
 
 
+def test_with_fresh_sounds_and_the_groove_a_click_track_still_keeps_its_beat():
+    """``recall_content: draw`` (the head reads a moment drawn afresh, not the one replayed)
+    and ``recall_groove`` (the accent averaged over the prompt's beats) with noise that
+    goes on from frame to frame: the beat comes from the accent alone, and is kept."""
+    plain, replaying = models(recall_follow=1.0, recall_beat=4 * PERIOD, recall_accent=2.0,
+                              recall_content="draw", recall_groove=True, noise_memory=0.9)
+    prompt = click_track(SONG)
+    for seed in (1, 2):
+        clarity, lag = pulse(replaying.generate(prompt, 10 * PERIOD, temperature=1.0,
+                                                seed=seed))
+        assert clarity > 0.45 and min(lag % PERIOD, PERIOD - lag % PERIOD) <= 1
+        assert pulse(plain.generate(prompt, 10 * PERIOD, temperature=1.0, seed=seed))[0] < 0.3
+
+
+def test_the_groove_keeps_every_beats_attack_and_spreads_a_one_off_change():
+    """The groove of a click track with one extra change at one moment: the clicks stay
+    whole at every beat, the one-off change is shared by the moments at its phase of every
+    beat (a melody's change is not an attack the beat makes); without a period, nothing
+    is averaged."""
+    import tensorflow as tf
+    from kara_lstm.lm.replay import groove
+
+    clicks = np.diff(click_track(SONG), axis=0)
+    phase = np.arange(SONG - 1)[:, None] % PERIOD
+    smooth = np.where((phase == PERIOD - 1) | (phase < 3), clicks, 0.0)  # rise and decay
+    one_off = smooth.copy()
+    one_off[40] += 6.0
+    both = tf.constant(np.stack([one_off, one_off]).astype(np.float32))
+    folded = groove(both, tf.constant([PERIOD, 0])).numpy()
+    beats = (SONG - 1 - 40 % PERIOD + PERIOD - 1) // PERIOD  # moments at entry 40's phase
+    assert np.allclose(folded[1], one_off, atol=1e-5)
+    assert np.allclose(folded[0][PERIOD:2 * PERIOD], folded[0][3 * PERIOD:4 * PERIOD],
+                       atol=1e-5)  # every beat the same
+    assert folded[0][40].mean() == pytest.approx(
+        smooth[40 % PERIOD::PERIOD].mean() + 6.0 / beats, abs=1e-3)
+    attack = smooth[PERIOD - 1::PERIOD].mean(axis=0)  # the rise into each click
+    assert np.allclose(folded[0][PERIOD - 1], attack, atol=1e-4) and attack.mean() > 1.5
+
+
+def test_noise_memory_makes_the_continuation_wander_farther():
+    """Noise that goes on from frame to frame: each frame's noise is as large, but the
+    steps line up (consecutive changes correlate), so the continuation moves farther from
+    where it was (a loop does not come back frozen); repeatable per seed; nothing at
+    temperature 0. On the mixture alone, with its full noise."""
+    options = {**REPLAY, "noise_scale": 1.0, "recall_song": False, "recall_draw": False}
+    plain = LstmLm(LmOptions(**options), frame_dim=FRAME_DIM, seed=0)
+    wandering = LstmLm(LmOptions(**options, noise_memory=0.95), frame_dim=FRAME_DIM, seed=0)
+    plain._ensure_built()
+    wandering._ensure_built()
+    wandering._net.set_weights(plain._net.get_weights())
+    prompt = click_track(SONG)
+    spread, lined_up = {}, {}
+    for name, model in (("plain", plain), ("wandering", wandering)):
+        out = model.generate(prompt, 300, temperature=1.0, seed=3)
+        assert np.array_equal(out, model.generate(prompt, 300, temperature=1.0, seed=3))
+        changes = np.diff(out, axis=0)
+        changes -= changes.mean(axis=0)
+        spread[name] = float(out.std(axis=0).mean())
+        lined_up[name] = float((changes[1:] * changes[:-1]).sum()
+                               / np.sqrt((changes[1:] ** 2).sum() * (changes[:-1] ** 2).sum()))
+    assert spread["wandering"] > 1.5 * spread["plain"]
+    assert lined_up["wandering"] > 0.4 and lined_up["plain"] < 0.2
+    assert np.allclose(plain.generate(prompt, 30, temperature=0.0),
+                       wandering.generate(prompt, 30, temperature=0.0), atol=1e-5)
+
+
 def test_at_temperature_0_the_replay_changes_nothing():
     """Nothing is drawn at temperature 0 (the most likely continuation): no pointer, no
     accent."""
@@ -112,14 +178,17 @@ def test_the_pointer_goes_on_and_jumps_keep_the_phase():
     assert chances[2].sum() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("options", [
-    {"recall_follow": 0.9, "recall_song": False},
-    {"recall_follow": 0.9, "recall_draw": False},
-    {"recall_accent": 1.0},
-    {"recall_beat": 48},
+@pytest.mark.parametrize(("options", "named"), [
+    ({"recall_follow": 0.9, "recall_song": False}, "recall_follow"),
+    ({"recall_follow": 0.9, "recall_draw": False}, "recall_follow"),
+    ({"recall_accent": 1.0}, "recall_follow"),
+    ({"recall_beat": 48}, "recall_follow"),
+    ({"recall_content": "draw"}, "recall_content"),
+    ({"recall_follow": 1.0, "recall_accent": 1.0, "recall_groove": True}, "recall_groove"),
+    ({"recall_follow": 1.0, "recall_beat": 48, "recall_groove": True}, "recall_groove"),
 ])
-def test_a_replay_option_without_what_it_needs_is_an_error_naming_it(options):
-    with pytest.raises(ValueError, match="recall_follow"):
+def test_a_replay_option_without_what_it_needs_is_an_error_naming_it(options, named):
+    with pytest.raises(ValueError, match=named):
         LmOptions(**{**REPLAY, **options})
 
 

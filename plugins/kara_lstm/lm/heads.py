@@ -61,8 +61,10 @@ class Head:
         """Loss of each target frame ``[..., D]`` under ``params [..., units]``: ``[...]``."""
         raise NotImplementedError
 
-    def sample(self, params: Any, base: Any, temperature: Any, seed: Any) -> Any:
-        """One frame ``[B, D]`` per row of ``params [B, units]``."""
+    def sample(self, params: Any, base: Any, temperature: Any, seed: Any,
+               noise: Any = None) -> Any:
+        """One frame ``[B, D]`` per row of ``params [B, units]``; ``noise [B, D]``: the
+        standard normal noise to use (``noise_memory``), else drawn from ``seed``."""
         raise NotImplementedError
 
 
@@ -79,11 +81,14 @@ class MseHead(Head):
 
         return tf.reduce_mean(tf.square(targets - (params + base)), axis=-1)
 
-    def sample(self, params: Any, base: Any, temperature: Any, seed: Any) -> Any:
+    def sample(self, params: Any, base: Any, temperature: Any, seed: Any,
+               noise: Any = None) -> Any:
         import tensorflow as tf
 
         frame = params + base
-        return frame + temperature * tf.random.stateless_normal(tf.shape(frame), seed=seed)
+        if noise is None:
+            noise = tf.random.stateless_normal(tf.shape(frame), seed=seed)
+        return frame + temperature * noise
 
 
 class MixtureHead(Head):
@@ -153,7 +158,8 @@ class MixtureHead(Head):
         log_p = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2.0 * math.pi)
         return -tf.reduce_logsumexp(log_w + tf.reduce_sum(log_p, axis=-1), axis=-1)
 
-    def sample(self, params: Any, base: Any, temperature: Any, seed: Any) -> Any:
+    def sample(self, params: Any, base: Any, temperature: Any, seed: Any,
+               noise: Any = None) -> Any:
         import tensorflow as tf
 
         log_w, means, log_sigma = self.split(params, base)
@@ -165,7 +171,8 @@ class MixtureHead(Head):
                       output_type=tf.int32)
         mean = tf.gather(means, k, batch_dims=1)
         sigma = tf.exp(tf.gather(log_sigma, k, batch_dims=1))
-        noise = tf.random.stateless_normal(tf.shape(mean), seed=seeds[1])
+        if noise is None:
+            noise = tf.random.stateless_normal(tf.shape(mean), seed=seeds[1])
         if self.noise_scale != 1.0 or self.quiet_directions:
             noise = noise * tf.constant(self.noise_mask())
         return self._from_basis(mean + temperature * sigma * noise)
@@ -210,7 +217,8 @@ class TokensHead(Head):
 
         return tf.nn.sparse_softmax_cross_entropy_with_logits(self.assign(targets), params)
 
-    def sample(self, params: Any, base: Any, temperature: Any, seed: Any) -> Any:
+    def sample(self, params: Any, base: Any, temperature: Any, seed: Any,
+               noise: Any = None) -> Any:
         import tensorflow as tf
 
         seeds = tf.random.experimental.stateless_split(seed, 2)
@@ -221,7 +229,9 @@ class TokensHead(Head):
         code = tf.cast(tf.where(temperature > 0, drawn, tf.argmax(params, axis=-1)), tf.int32)
         centre = tf.gather(self.centroids, code)
         spread = tf.gather(self.scales, code) * (self.noise * temperature)
-        return centre + spread * tf.random.stateless_normal(tf.shape(centre), seed=seeds[1])
+        if noise is None:
+            noise = tf.random.stateless_normal(tf.shape(centre), seed=seeds[1])
+        return centre + spread * noise
 
 
 def top_p_filter(logits: Any, top_p: float) -> Any:

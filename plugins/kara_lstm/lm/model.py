@@ -342,12 +342,12 @@ class LstmLm(Model):
         self._needs_codebook()
         if self._rollout is None:
             from kara_lstm.lm.network import make_lm_rollout
-
             o = self.options
-            self._rollout = make_lm_rollout(self._net, o.layers, self.head, self.frame_dim,
-                                            o.style_frames, self.song_frames, o.recall_frames,
-                                            o.recall_song, o.recall_draw, o.recall_follow,
-                                            (o.recall_beat // 8, o.recall_beat), o.recall_accent)
+            self._rollout = make_lm_rollout(
+                self._net, o.layers, self.head, self.frame_dim, o.style_frames, self.song_frames,
+                o.recall_frames, o.recall_song, o.recall_draw, o.recall_follow,
+                (o.recall_beat // 8, o.recall_beat), o.recall_accent, o.recall_content,
+                o.recall_groove, o.noise_memory)
         return self._rollout
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

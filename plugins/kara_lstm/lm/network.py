@@ -223,7 +223,8 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
                     song_frames: int = 0, recall_frames: int = 0,
                     recall_song: bool = False, recall_draw: bool = False,
                     recall_follow: float = 0.0, recall_beat: tuple[int, int] = (0, 0),
-                    recall_accent: float = 0.0) -> Any:
+                    recall_accent: float = 0.0, recall_content: str = "follow",
+                    recall_groove: bool = False, noise_memory: float = 0.0) -> Any:
     """A compiled ``rollout(prompt [B, T, D], steps, temperature, seed [2]) -> [B, steps, D]``
     (``T >= 1``). Step t draws with the stateless seed ``(seed[0], seed[1] + t)``. With
     ``style_frames``, the style is that of the prompt's last ``style_frames`` frames; with
@@ -232,13 +233,14 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
     with ``recall_frames``, the recall's window holds the prompt's frames, then the
     generated ones (:mod:`kara_lstm.lm.recall`); with ``recall_draw`` too, each step at a
     temperature above 0 draws one recalled frame; ``recall_follow``, ``recall_beat`` (the
-    shortest and longest beat period looked for, in frames) and ``recall_accent`` replay the
-    prompt (:mod:`kara_lstm.lm.replay`)."""
+    shortest and longest beat period looked for, in frames), ``recall_accent``,
+    ``recall_content`` and ``recall_groove`` replay the prompt (:mod:`kara_lstm.lm.replay`);
+    ``noise_memory`` correlates each step's sampled noise with the last step's."""
     import tensorflow as tf
 
     from kara_lstm.cells import read_sequence, step_cells
     from kara_lstm.lm.recall import recall_memory, recallable, remember, song_memory
-    from kara_lstm.lm.replay import accent, beat_period
+    from kara_lstm.lm.replay import accent, beat_period, groove
 
     lstms = [net.get_layer(f"lstm_{i}") for i in range(layers)]
     cells = [lstm.cell for lstm in lstms]
@@ -284,6 +286,8 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
         changes = segment[:, 1:] - segment[:, :-1]
         period = (beat_period(segment, *recall_beat) if recall_beat[1] and song
                   else tf.zeros([batch], tf.int32))
+        if recall_groove:
+            changes = groove(changes, period)
         picked = tf.fill([batch], -1)
         if recall_follow > 0 and song:  # as if the prompt's last frame had been recalled
             picked += shifting + tf.shape(song[0])[1]
@@ -299,16 +303,31 @@ def make_lm_rollout(net: Any, layers: int, head: Any, frame_dim: int, style_fram
                     else None)
             follow = ((picked, recall_follow, shifting, period) if recall_follow > 0
                       else None)
-            recalled, picked = recall.attend(top, read, recallable(recall, memory, song), draw,
-                                             temperature, follow)
+            reachable = recallable(recall, memory, song)
+            recalled, picked = recall.attend(top, read, reachable, draw, temperature, follow)
+            if follow is not None and recall_content == "draw":
+                # the replay times the accent; what sounds is drawn afresh, from a stream
+                # apart from the replay's
+                afresh = tf.stack([seed[0] + 1, seed[1] + RECALL_SEED_OFFSET + step])
+                recalled, _ = recall.attend(top, read, reachable, afresh, temperature, None)
             return (dense(tf.concat([top, recalled], axis=-1)),
                     base_layer(mix([read, recalled])), picked)
 
         read = prompt[:, -1, :]
         params, base, picked = head_inputs(top, read, memory, picked, 0)
         frames = tf.TensorArray(tf.float32, size=steps)
+        # noise_memory: each frame's noise goes on from the last frame's, at the same size;
+        # its streams (seed[0] + 2 and + 3) are apart from the head's and the recall's
+        noise = tf.random.stateless_normal([batch, frame_dim],
+                                           seed=tf.stack([seed[0] + 3, seed[1]]))
         for t in tf.range(steps):
-            frame = head.sample(params, base, temperature, tf.stack([seed[0], seed[1] + t]))
+            step_seed = tf.stack([seed[0], seed[1] + t])
+            if noise_memory > 0:
+                fresh = tf.random.stateless_normal([batch, frame_dim],
+                                                   seed=tf.stack([seed[0] + 2, seed[1] + t]))
+                noise = noise_memory * noise + math.sqrt(1.0 - noise_memory**2) * fresh
+            frame = head.sample(params, base, temperature, step_seed,
+                                noise if noise_memory > 0 else None)
             if recall_accent > 0 and song:
                 frame += recall_accent * accent(changes, picked, shifting)
             frames = frames.write(t, frame)

@@ -56,6 +56,19 @@ class LmOptions:
     :ivar recall_accent: with ``recall_follow``, each sampled frame gets this times the
         change the prompt made at the moment recalled (its attack and decay): the head's
         frame says what the music sounds like, the accent when it strikes. Sampling only.
+    :ivar recall_content: what the head reads from the recall while replaying: ``follow``
+        the moment the replay is at (the prompt's sounds come back in their order), or
+        ``draw`` a moment drawn afresh each step (the replay then times only the accent,
+        and the sounds do not cycle through the prompt). Sampling only.
+    :ivar recall_groove: with ``recall_accent`` and ``recall_beat``, the accent is the
+        prompt's change at that phase of its beat averaged over all its beats (its
+        groove: the attacks it makes every beat), instead of the change at the one moment
+        replayed (its melody's changes too). Sampling only.
+    :ivar noise_memory: sampled noise is correlated from frame to frame: each frame's is
+        this times the last frame's plus fresh noise (keeping its size). 0: fresh every
+        frame. Above 0 each frame's noise is as large, but its steps line up: the music
+        moves farther (a prompt's loop does not come back frozen) without the louder
+        flicker that buries the onsets when the noise is scaled up. Sampling only.
     :ivar crop_frames: frames per training crop (258 is 3 s of 22.05 kHz audio at hop 256).
     :ivar style_frames: 0, or the frames whose mean and spread are fed beside every frame
         (:mod:`kara_lstm.lm.network`): in training the frames just before each crop (each
@@ -99,6 +112,9 @@ class LmOptions:
     recall_follow: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     recall_beat: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     recall_accent: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    recall_content: Literal["follow", "draw"] = "follow"
+    recall_groove: bool = False
+    noise_memory: float = field(default=0.0, metadata={"min": 0.0, "max": 0.999})
     crop_frames: int = field(default=258, metadata={"min": 2, "max": 1_000_000})
     style_frames: int = field(default=0, metadata={"min": 0, "max": 1_000_000})
     song_dims: int = field(default=0, metadata={"min": 0, "max": 4096})
@@ -115,4 +131,10 @@ class LmOptions:
         if replaying and not (self.recall_song and self.recall_draw and self.recall_follow):
             raise ValueError("recall_follow, recall_beat and recall_accent replay the prompt: "
                              "they need recall_song: true, recall_draw: true and "
+                             "recall_follow above 0")
+        if self.recall_groove and not (self.recall_accent and self.recall_beat):
+            raise ValueError("recall_groove averages the accent over the prompt's beats: it "
+                             "needs recall_accent and recall_beat above 0")
+        if self.recall_content != "follow" and not self.recall_follow:
+            raise ValueError("recall_content: draw is a way of replaying: it needs "
                              "recall_follow above 0")

@@ -23,7 +23,14 @@ music, bring the beat back:
   accent carries *when* it strikes. Copying the recalled frame itself instead (its content
   too) gave a beat but looped the 3 s prompt: the frames came back as in a loop (``loop``
   0.24-0.65) and the pulse did not count.
+
+Two refinements of these (``recall_content: draw``, ``recall_groove``) let the replay time
+the music without repeating the prompt's 3 s: the head reads a moment the attention draws
+afresh each step, not the one the replay is at, and the accent is the prompt's change at
+that phase of its beat averaged over its beats (:func:`groove`): the attacks that come every
+beat, not the melody's changes, which come once and, replayed, make the prompt cycle.
 """
+
 
 from __future__ import annotations
 
@@ -105,3 +112,19 @@ def accent(changes: Any, picked: Any, shifting: int) -> Any:
                                           changes.dtype)], axis=1)
     entry = tf.where((entry >= 0) & (entry < count), entry, count)
     return tf.gather(padded, entry, batch_dims=1)
+
+
+def groove(changes: Any, period: Any) -> Any:
+    """``changes [B, S, D]`` averaged, entry by entry, over the entries a whole number of
+    beat ``period`` s [B] away (the same phase of every beat): the attacks the prompt makes
+    on every beat, without the changes of its melody, which come once. Rows without a
+    period (0) are kept as they are."""
+    import tensorflow as tf
+
+    entries = tf.range(tf.shape(changes)[1])
+    beat = tf.maximum(period, 1)[:, None, None]
+    apart = entries[None, :, None] - entries[None, None, :]
+    same = tf.where(period[:, None, None] > 0, tf.math.floormod(apart, beat) == 0, apart == 0)
+    same = tf.cast(same, changes.dtype)
+    return tf.einsum("bij,bjd->bid", same, changes) / tf.reduce_sum(same, axis=-1,
+                                                                     keepdims=True)
