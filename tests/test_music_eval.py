@@ -571,7 +571,7 @@ def test_the_temperature_hint_appears_only_where_there_is_a_temperature_to_lower
         empty = np.zeros(4, np.float32)
         return gen.Generation(
             prompt_wave=empty, prompt_frames=empty, frames=empty, wave=empty,
-            model_seconds=0.0, inverse_seconds=0.0, peak=0.5, peak_normalised=False,
+            model_seconds=0.0, inverse_seconds=0.0, peak=0.5, peak_limited=False,
             seconds=1.0, clipped_fraction=0.2,
         )
 

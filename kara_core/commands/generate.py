@@ -167,7 +167,7 @@ def _generate_to_file(args: argparse.Namespace, variant: Any, features: Any, mod
         seed=settings.seed if args.seed is None else args.seed,
     )
     gen.write_audio(args.out, generation.wave, rate, variant.build_decoders())
-    scaled = f"; peak {generation.peak:.2f} scaled to 0.99" if generation.peak_normalised else ""
+    scaled = f"; peak {generation.peak:.2f} limited to 0.99" if generation.peak_limited else ""
     print_note(
         f"wrote {args.out} ({generation.seconds:.1f} s at temperature {temperature:g}, "
         f"{generation.x_realtime:.1f}x real time, RTF {generation.rtf:.3f}{scaled})"

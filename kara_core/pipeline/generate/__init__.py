@@ -7,13 +7,14 @@ scale in; :class:`Clips` out). The prompts come from the held-out music
 """
 
 from kara_core.pipeline.generate.audio import (
+    LIMITER_SECONDS,
     PEAK_TARGET,
     FrameScale,
     Generation,
     clip_to_training_range,
     frames_for,
     generate_audio,
-    guard_peak,
+    limit_peaks,
     prompt_frames,
     write_audio,
 )
@@ -34,8 +35,9 @@ from kara_core.pipeline.generate.prompts import (
 )
 
 __all__ = [
-    "MAX_ROUNDTRIP_SECONDS", "PEAK_TARGET", "Clips", "FrameScale", "GenerateSettings",
-    "Generation", "clip_file", "clip_to_training_range", "describe_prompt", "frames_for",
-    "generate", "generate_audio", "generation_record", "guard_peak", "load_prompt_file",
-    "note_short_prompt", "prompt_frames", "prompt_offsets", "prompt_seed", "write_audio",
+    "LIMITER_SECONDS", "MAX_ROUNDTRIP_SECONDS", "PEAK_TARGET", "Clips", "FrameScale",
+    "GenerateSettings", "Generation", "clip_file", "clip_to_training_range", "describe_prompt",
+    "frames_for", "generate", "generate_audio", "generation_record", "limit_peaks",
+    "load_prompt_file", "note_short_prompt", "prompt_frames", "prompt_offsets", "prompt_seed",
+    "write_audio",
 ]

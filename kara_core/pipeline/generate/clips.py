@@ -158,10 +158,10 @@ class Clips:
             lines.append(f"{name}: up to {max(clipped):.1%} of the generated features (in "
                          f"{len(clipped)} of {count} clips) left the training songs' range and "
                          f"were limited to it ({cause})")
-        scaled = [g.peak for g in self.generations if g.peak_normalised]
+        scaled = [g.peak for g in self.generations if g.peak_limited]
         if scaled:
             lines.append(f"{name}: generated audio peaked at up to {max(scaled):.2f} (in "
-                         f"{len(scaled)} of {count} clips); scaled to 0.99")
+                         f"{len(scaled)} of {count} clips); its peaks limited to 0.99")
         if self.rtf > 1.0:
             lines.append(f"{name}: generation is slower than real time ({self.rtf:.2f} s of "
                          "compute per second of audio)")
@@ -212,7 +212,7 @@ def generation_record(generation: Generation, prompt: SongExcerpt, settings: Gen
         "rtf": round(generation.rtf, 5),
         "x_realtime": round(generation.x_realtime, 2),
         "peak": round(generation.peak, 4),
-        "peak_normalised": generation.peak_normalised,
+        "peak_limited": generation.peak_limited,
         "clipped_fraction": round(generation.clipped_fraction, 5),
         "files": files,
     }
