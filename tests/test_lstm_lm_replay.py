@@ -196,6 +196,8 @@ def test_a_replay_option_without_what_it_needs_is_an_error_naming_it(options, na
 def test_a_prompt_too_short_for_a_beat_still_generates(frames):
     """A prompt of a few frames (``kara generate --prompt`` of a tiny file) has no beat to
     find and little or nothing to replay: the continuation is still made, finite."""
-    _, replaying = models(recall_follow=1.0, recall_beat=4 * PERIOD, recall_accent=1.0)
-    out = replaying.generate(click_track(SONG)[:frames], 20, temperature=1.0, seed=1)
-    assert out.shape == (20, FRAME_DIM) and np.isfinite(out).all()
+    for groove in ({}, {"recall_groove": True, "recall_content": "draw", "noise_memory": 0.9}):
+        _, replaying = models(recall_follow=1.0, recall_beat=4 * PERIOD, recall_accent=1.0,
+                              **groove)
+        out = replaying.generate(click_track(SONG)[:frames], 20, temperature=1.0, seed=1)
+        assert out.shape == (20, FRAME_DIM) and np.isfinite(out).all()

@@ -31,7 +31,6 @@ that phase of its beat averaged over its beats (:func:`groove`): the attacks tha
 beat, not the melody's changes, which come once and, replayed, make the prompt cycle.
 """
 
-
 from __future__ import annotations
 
 from typing import Any
