@@ -47,10 +47,11 @@ def pulse(frames: np.ndarray, low: int = PERIOD // 2, high: int = 4 * PERIOD) ->
     return scores[lag], lag
 
 
-def models(**replay: object) -> tuple[LstmLm, LstmLm]:
-    """The same weights sampled without and with the replay options ``replay``."""
-    plain = LstmLm(LmOptions(**REPLAY), frame_dim=FRAME_DIM, seed=0)
-    replaying = LstmLm(LmOptions(**REPLAY, **replay), frame_dim=FRAME_DIM, seed=0)
+def models(base: dict[str, object] = REPLAY, **replay: object) -> tuple[LstmLm, LstmLm]:
+    """The same weights sampled with the options ``base``, without and with the sampling
+    options ``replay``."""
+    plain = LstmLm(LmOptions(**base), frame_dim=FRAME_DIM, seed=0)
+    replaying = LstmLm(LmOptions(**{**base, **replay}), frame_dim=FRAME_DIM, seed=0)
     assert plain.signature() == replaying.signature()  # sampling only: the weights load
     plain._ensure_built()
     replaying._ensure_built()
@@ -115,12 +116,8 @@ def test_noise_memory_makes_the_continuation_wander_farther():
     steps line up (consecutive changes correlate), so the continuation moves farther from
     where it was (a loop does not come back frozen); repeatable per seed; nothing at
     temperature 0. On the mixture alone, with its full noise."""
-    options = {**REPLAY, "noise_scale": 1.0, "recall_song": False, "recall_draw": False}
-    plain = LstmLm(LmOptions(**options), frame_dim=FRAME_DIM, seed=0)
-    wandering = LstmLm(LmOptions(**options, noise_memory=0.95), frame_dim=FRAME_DIM, seed=0)
-    plain._ensure_built()
-    wandering._ensure_built()
-    wandering._net.set_weights(plain._net.get_weights())
+    plain, wandering = models({**REPLAY, "noise_scale": 1.0, "recall_song": False,
+                               "recall_draw": False}, noise_memory=0.95)
     prompt = click_track(SONG)
     spread, lined_up = {}, {}
     for name, model in (("plain", plain), ("wandering", wandering)):
